@@ -1,0 +1,151 @@
+import ArgumentParser
+import KumoCore
+import KumoSTS
+import KumoServer
+import KumoStore
+import Logging
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import KumoProtocols
+import Foundation
+import Synchronization
+
+struct Up: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run Kumo in the foreground until Ctrl-C.",
+        discussion: """
+            Every flag can also be set with the environment variable named beside it.
+            Point any AWS client at the edge: aws --endpoint-url http://localhost:4566 ...
+            """)
+
+    @Option(help: "Address to listen on (env KUMO_HOST).")
+    var host: String = Environment.string("KUMO_HOST") ?? "127.0.0.1"
+
+    @Option(help: "The edge port that serves every AWS API; 0 picks a free one (env KUMO_PORT).")
+    var port: Int = Environment.int("KUMO_PORT") ?? 4566
+
+    @Option(help: "Port for Kumo's DNS server (Route 53); not served yet (env KUMO_DNS_PORT).")
+    var dnsPort: Int = Environment.int("KUMO_DNS_PORT") ?? 53
+
+    @Option(help: "Where state is kept: a SQLite database and object files (env KUMO_DATA_DIR).")
+    var dataDir: String = Environment.string("KUMO_DATA_DIR") ?? "./.kumo"
+
+    @Option(help: "The default region of requests that do not name one (env KUMO_REGION).")
+    var region: String = Environment.string("KUMO_REGION") ?? "us-east-1"
+
+    @Option(help: "The account of the default `test` credentials (env KUMO_ACCOUNT_ID).")
+    var accountId: String = Environment.string("KUMO_ACCOUNT_ID") ?? "000000000000"
+
+    @Option(help: "A JSON file declaring more access keys and their accounts (env KUMO_CREDENTIALS). See the README.")
+    var credentials: String? = Environment.string("KUMO_CREDENTIALS")
+
+    @Flag(help: "Keep state in a temporary directory, deleted on exit (env KUMO_EPHEMERAL=1).")
+    var ephemeral = Environment.bool("KUMO_EPHEMERAL")
+
+    @Flag(help: "Accept any signature; a 12-digit access key id selects that account (env KUMO_NO_AUTH=1).")
+    var noAuth = Environment.bool("KUMO_NO_AUTH")
+
+    @Option(help: "Shortens every AWS period and delay: 0.1 runs AWS time ten times faster (env KUMO_TIME_SCALE).")
+    var timeScale: Double = Environment.double("KUMO_TIME_SCALE") ?? 1.0
+
+    @Option(help: "Host names Kumo answers to end in this, e.g. <bucket>.s3.localhost (env KUMO_HOST_SUFFIX).")
+    var hostSuffix: String = Environment.string("KUMO_HOST_SUFFIX") ?? "localhost"
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (env KUMO_LOG_LEVEL).")
+    var logLevel: String = Environment.string("KUMO_LOG_LEVEL") ?? "info"
+
+    @Option(help: "text or json (env KUMO_LOG_FORMAT).")
+    var logFormat: String = Environment.string("KUMO_LOG_FORMAT") ?? "text"
+
+    @Option(help: "Once listening, write the actual addresses and ports here as JSON (env KUMO_READY_FILE).")
+    var readyFile: String? = Environment.string("KUMO_READY_FILE")
+
+    @Option(help: "normal: writes survive a crash of kumo; full: also an OS crash, at a cost per write (env KUMO_DURABILITY).")
+    var durability: String = Environment.string("KUMO_DURABILITY") ?? "normal"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
+        guard KumoLogHandler.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be text or json") }
+        guard timeScale > 0 else { throw ValidationError("--time-scale must be a positive number, e.g. 0.1") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        guard accountId.count == 12, accountId.allSatisfy(\.isNumber) else { throw ValidationError("--account-id must be 12 digits") }
+        guard Store.Durability(rawValue: durability) != nil else { throw ValidationError("--durability must be normal or full") }
+    }
+
+    func run() async throws {
+        let started = ContinuousClock.now
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let format = KumoLogHandler.Format(rawValue: logFormat) ?? .text
+        LoggingSystem.bootstrap { label in KumoLogHandler(label: label, format: format, logLevel: level) }
+        let logger = Logger(label: "kumo")
+
+        let directory: String
+        if ephemeral {
+            var template = Array((NSTemporaryDirectory() + "/kumo-XXXXXX").utf8CString)
+            guard let made = mkdtemp(&template) else { throw ValidationError("cannot create a temporary data dir") }
+            directory = String(cString: made)
+        } else {
+            directory = dataDir
+        }
+        defer {
+            if ephemeral { try? FileManager.default.removeItem(atPath: directory) }
+        }
+
+        let clock = KumoClock(timeScale: timeScale)
+        let store = try Store(
+            directory: directory, migrations: STSProvider.migrations, durability: Store.Durability(rawValue: durability) ?? .normal)
+        let sts = STSProvider(store: store, clock: clock)
+        let registry = try ServiceRegistry(providers: [sts])
+        let credentialChain = CredentialChain([try StaticCredentials(defaultAccount: accountId, file: credentials), sts])
+        let configuration = EdgeConfiguration(
+            host: host, port: port, region: region, accountId: accountId, verifySignatures: !noAuth, hostSuffix: hostSuffix)
+        let edge = Edge(configuration: configuration, registry: registry, credentials: credentialChain, clock: clock, logger: logger)
+        let metrics = EdgeMetrics()
+        let listeners = ListenerBoard()
+        let endpoints = InternalEndpoints(
+            registry: registry, metrics: metrics, version: KumoCommand.version, startedAt: started,
+            listeners: { listeners.all })
+        let readyFile = self.readyFile
+        let dnsPort = self.dnsPort
+        let server = EdgeServer(
+            edge: edge, internalEndpoints: endpoints, metrics: metrics, logger: logger,
+            onRunning: { address in
+                let boundPort = address?.port ?? 0
+                let url = "http://\(address?.ipAddress ?? "127.0.0.1"):\(boundPort)"
+                listeners.add(.init(name: "edge", address: url))
+                let ms = (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000
+                Console.out("kumo: edge listening on \(url) (ready in \(ms) ms, data in \(directory))")
+                Console.out("kumo: DNS (port \(dnsPort)) is not served yet: it arrives with Route 53")
+                if let readyFile {
+                    let json = JSONValue.object([
+                        ("edge", .object([("host", .string(address?.ipAddress ?? "127.0.0.1")), ("port", .number(String(boundPort))), ("url", .string(url))])),
+                        ("pid", .number(String(getpid()))),
+                        ("dataDir", .string(directory)),
+                    ])
+                    let tmp = readyFile + ".tmp"
+                    FileManager.default.createFile(atPath: tmp, contents: Data((json.serialized() + "\n").utf8))
+                    _ = rename(tmp, readyFile)
+                }
+            })
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        try store.close()
+        if let readyFile { unlink(readyFile) }
+        logger.info("kumo stopped")
+    }
+}
+
+/// The listeners that are up, for `/_kumo/health`.
+final class ListenerBoard: Sendable {
+    private let listeners = Mutex<[InternalEndpoints.Listener]>([])
+    func add(_ l: InternalEndpoints.Listener) { listeners.withLock { $0.append(l) } }
+    var all: [InternalEndpoints.Listener] { listeners.withLock { $0 } }
+}

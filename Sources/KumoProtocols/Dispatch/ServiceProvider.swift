@@ -1,0 +1,43 @@
+public import KumoCore
+
+/// One call of an operation, as a service provider receives it.
+public struct OperationCall: Sendable {
+    public var context: RequestContext
+    /// The parsed and validated input structure.
+    public var input: ShapeValue
+    /// The request as read from the wire, for the few operations that need headers beyond the model.
+    public var request: ProtocolRequest
+
+    public init(context: RequestContext, input: ShapeValue, request: ProtocolRequest) {
+        self.context = context
+        self.input = input
+        self.request = request
+    }
+}
+
+/// The code that runs one operation: it gets the parsed input and returns the
+/// output structure (member names as in the model), or throws an `AWSError`.
+public struct OperationHandler: Sendable {
+    public let run: @Sendable (OperationCall) async throws -> ShapeValue
+
+    public init(_ run: @escaping @Sendable (OperationCall) async throws -> ShapeValue) {
+        self.run = run
+    }
+}
+
+/// An AWS service: its operation table, keyed by the operation's wire name.
+///
+/// Operations in the service's model but not in the table answer `NotImplemented` (501).
+public protocol ServiceProvider: Sendable {
+    /// The model name (`sts`, `sqs`, `s3`, `cloudwatch`, ...).
+    var service: String { get }
+    var operations: [String: OperationHandler] { get }
+    /// The code of model-validation errors when the protocol's default is not what the service sends.
+    var validationErrorCode: String? { get }
+    /// Deletes every resource of this service (for `kumo reset`).
+    func reset() async throws
+}
+
+extension ServiceProvider {
+    public var validationErrorCode: String? { nil }
+}

@@ -1,0 +1,102 @@
+/// A service's API as published in botocore's `service-2.json`.
+///
+/// Everything the wire protocols do — where a member lives, what it is called
+/// on the wire, how it is encoded — comes from here.
+public final class ServiceModel: Sendable {
+    public let metadata: Metadata
+    public let operations: [String: Operation]
+    public let shapes: [String: Shape]
+    let restRoutes: [RestRoute]
+
+    public struct Metadata: Sendable {
+        public var apiVersion: String
+        public var serviceId: String
+        /// The model's protocols, preferred first.
+        public var protocols: [WireProtocolName]
+        public var targetPrefix: String?
+        public var jsonVersion: String
+        public var signingName: String
+        public var endpointPrefix: String
+        public var xmlNamespace: String?
+        public var awsQueryCompatible: Bool
+    }
+
+    public struct Operation: Sendable {
+        public var name: String
+        public var method: String
+        public var requestUri: String
+        public var responseCode: Int
+        public var input: MemberRef?
+        public var output: MemberRef?
+        public var errors: [String]
+    }
+
+    public init(json: JSONValue) {
+        let meta = json["metadata"] ?? .object([])
+        let protocolNames = (meta["protocols"]?.array?.compactMap(\.string) ?? [meta["protocol"]?.string ?? "json"])
+        metadata = Metadata(
+            apiVersion: meta["apiVersion"]?.string ?? "",
+            serviceId: meta["serviceId"]?.string ?? "",
+            protocols: protocolNames.compactMap(WireProtocolName.init(rawValue:)),
+            targetPrefix: meta["targetPrefix"]?.string,
+            jsonVersion: meta["jsonVersion"]?.string ?? "1.0",
+            signingName: meta["signingName"]?.string ?? meta["endpointPrefix"]?.string ?? "",
+            endpointPrefix: meta["endpointPrefix"]?.string ?? "",
+            xmlNamespace: meta["xmlNamespace"]?.string ?? meta["xmlNamespace"]?["uri"]?.string,
+            awsQueryCompatible: meta["awsQueryCompatible"] != nil
+        )
+        var shapes: [String: Shape] = [:]
+        for (name, body) in json["shapes"]?.object ?? [] { shapes[name] = Shape(name: name, json: body) }
+        self.shapes = shapes
+        var operations: [String: Operation] = [:]
+        for (name, body) in json["operations"]?.object ?? [] {
+            operations[name] = Operation(json: body, name: name)
+        }
+        self.operations = operations
+        restRoutes = operations.values.map(RestRoute.init).sorted { $0.operation < $1.operation }
+    }
+
+    /// Loads a model from its JSON text.
+    public convenience init(bytes: [UInt8]) throws {
+        self.init(json: try JSONValue.parse(bytes))
+    }
+
+    public func shape(_ name: String) -> Shape {
+        if let s = shapes[name] { return s }
+        return Shape(name: name, json: .object([("type", .string("string"))]))
+    }
+
+    public func shape(_ ref: MemberRef) -> Shape { shape(ref.shape) }
+}
+
+extension ServiceModel.Operation {
+    init(json: JSONValue, name: String) {
+        self.name = json["name"]?.string ?? name
+        method = json["http"]?["method"]?.string ?? "POST"
+        requestUri = json["http"]?["requestUri"]?.string ?? "/"
+        responseCode = json["http"]?["responseCode"]?.int ?? 200
+        input = json["input"].map(MemberRef.init)
+        output = json["output"].map(MemberRef.init)
+        errors = (json["errors"]?.array ?? []).compactMap { $0["shape"]?.string }
+    }
+
+    public init(name: String, input: String?, output: String?) {
+        self.init(
+            json: .object(
+                [("name", .string(name))] + (input.map { [("input", .object([("shape", .string($0))]))] } ?? [])
+                    + (output.map { [("output", .object([("shape", .string($0))]))] } ?? [])
+            ),
+            name: name
+        )
+    }
+}
+
+/// The wire protocols of AWS's models.
+public enum WireProtocolName: String, Sendable, CaseIterable {
+    case query
+    case ec2
+    case json
+    case restJSON = "rest-json"
+    case restXML = "rest-xml"
+    case rpcV2CBOR = "smithy-rpc-v2-cbor"
+}

@@ -1,0 +1,70 @@
+/// An HTTP request as the wire protocols see it: already read, with the
+/// routing path (virtual-hosted S3 requests have the bucket prepended).
+public struct ProtocolRequest: Sendable {
+    public var method: String
+    /// The percent-encoded path used for routing.
+    public var path: String
+    /// Decoded query parameters in order.
+    public var query: [(name: String, value: String)]
+    public var headers: [(name: String, value: String)]
+    /// The body, or empty when the operation streams it (the edge hands the stream to the operation).
+    public var body: [UInt8]
+
+    public init(
+        method: String, path: String, query: [(name: String, value: String)] = [],
+        headers: [(name: String, value: String)] = [], body: [UInt8] = []
+    ) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+    }
+
+    /// Splits a request target (`/a/b?x=1&y`) into path and decoded query.
+    public init(method: String, target: String, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let query = parts.count > 1 ? FormEncoding.decode(parts[1]).map { (name: $0.0, value: $0.1) } : []
+        self.init(method: method, path: String(parts[0]), query: query, headers: headers, body: body)
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.caseInsensitiveEquals(name) }?.value
+    }
+
+    public func queryValue(_ name: String) -> String? {
+        query.first { $0.name == name }?.value
+    }
+}
+
+/// A response produced by a wire protocol's serializer.
+public struct ProtocolResponse: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(status: Int = 200, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.caseInsensitiveEquals(name) }?.value
+    }
+}
+
+extension String {
+    /// ASCII case-insensitive comparison, for header names.
+    public func caseInsensitiveEquals(_ other: String) -> Bool {
+        let a = self.utf8, b = other.utf8
+        guard a.count == b.count else { return false }
+        for (x, y) in zip(a, b) where x != y {
+            let lx = x >= 65 && x <= 90 ? x + 32 : x
+            let ly = y >= 65 && y <= 90 ? y + 32 : y
+            if lx != ly { return false }
+        }
+        return true
+    }
+}

@@ -1,0 +1,117 @@
+/// An operation's `requestUri` template (`/{Bucket}/{Key+}?uploads`) compiled for matching.
+struct RestRoute: Sendable {
+    enum Segment: Sendable {
+        case literal(String)
+        /// A label, possibly with literal text around it inside the segment.
+        case label(name: String, prefix: String, suffix: String)
+        case greedy(name: String, prefix: String)
+    }
+
+    let operation: String
+    let method: String
+    let segments: [Segment]
+    /// Query parameters the template requires (`?uploads`, `?list-type=2`).
+    let queryLiterals: [(name: String, value: String?)]
+
+    init(_ op: ServiceModel.Operation) {
+        operation = op.name
+        method = op.method
+        let parts = op.requestUri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        segments = Self.split(String(parts[0])).map { seg in
+            guard let open = seg.firstIndex(of: "{"), let close = seg.firstIndex(of: "}"), open < close else {
+                return .literal(seg)
+            }
+            var name = String(seg[seg.index(after: open)..<close])
+            let prefix = String(seg[..<open])
+            if name.hasSuffix("+") {
+                name.removeLast()
+                return .greedy(name: name, prefix: prefix)
+            }
+            return .label(name: name, prefix: prefix, suffix: String(seg[seg.index(after: close)...]))
+        }
+        queryLiterals =
+            parts.count > 1
+            ? parts[1].split(separator: "&").map { item in
+                if let eq = item.firstIndex(of: "=") {
+                    return (String(item[..<eq]), String(item[item.index(after: eq)...]))
+                }
+                return (String(item), nil)
+            } : []
+    }
+
+    /// Path segments without the leading slash; `/` is no segments, a trailing slash leaves a final empty one.
+    static func split(_ path: String) -> [String] {
+        var p = Substring(path)
+        if p.hasPrefix("/") { p = p.dropFirst() }
+        if p.isEmpty { return [] }
+        return p.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+    }
+
+    /// Higher is more specific: required query parameters first, then literal path text.
+    var specificity: Int {
+        var score = queryLiterals.count * 10_000
+        for s in segments {
+            switch s {
+            case .literal(let l): score += 100 + l.count
+            case .label(_, let p, let s): score += 50 + p.count + s.count
+            case .greedy: score += 1
+            }
+        }
+        return score
+    }
+
+    /// The decoded labels when the request matches this route.
+    func match(method: String, path: [String], query: [(name: String, value: String)]) -> [String: String]? {
+        guard method == self.method else { return nil }
+        for lit in queryLiterals {
+            guard let v = query.first(where: { $0.name == lit.name }) else { return nil }
+            if let want = lit.value, v.value != want { return nil }
+        }
+        var labels: [String: String] = [:]
+        var i = 0
+        for (n, seg) in segments.enumerated() {
+            switch seg {
+            case .literal(let l):
+                guard i < path.count, path[i] == l else {
+                    // A template's trailing slash may be left off by the client.
+                    if l.isEmpty && n == segments.count - 1 && i == path.count { continue }
+                    return nil
+                }
+                i += 1
+            case .label(let name, let prefix, let suffix):
+                guard i < path.count, path[i].count > prefix.count + suffix.count, path[i].hasPrefix(prefix),
+                    path[i].hasSuffix(suffix)
+                else { return nil }
+                let raw = path[i].dropFirst(prefix.count).dropLast(suffix.count)
+                labels[name] = FormEncoding.unescape(raw, plus: false)
+                i += 1
+            case .greedy(let name, let prefix):
+                guard i < path.count else { return nil }
+                let rest = path[i...].joined(separator: "/")
+                guard rest.count > prefix.count, rest.hasPrefix(prefix) else { return nil }
+                labels[name] = FormEncoding.unescape(Substring(rest.dropFirst(prefix.count)), plus: false)
+                i = path.count
+            }
+        }
+        // Allow one trailing empty segment (a trailing slash) the template does not have.
+        if i == path.count - 1 && path[i].isEmpty { i += 1 }
+        return i == path.count ? labels : nil
+    }
+}
+
+extension ServiceModel {
+    /// The rest operation a request addresses, with its URI labels.
+    func matchRoute(method: String, path: String, query: [(name: String, value: String)]) -> (
+        operation: String, labels: [String: String]
+    )? {
+        let segments = RestRoute.split(path)
+        var best: (RestRoute, [String: String])?
+        for route in restRoutes {
+            guard let labels = route.match(method: method, path: segments, query: query) else { continue }
+            if best == nil || route.specificity > best!.0.specificity { best = (route, labels) }
+        }
+        return best.map { ($0.0.operation, $0.1) }
+    }
+
+    func route(for operation: String) -> RestRoute? { restRoutes.first { $0.operation == operation } }
+}

@@ -1,0 +1,99 @@
+import KumoCore
+import KumoProtocols
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+extension Edge {
+    struct Caller {
+        var accountId: String
+        var identity: Identity?
+    }
+
+    /// Verifies the request's SigV4 signature (header or presigned URL) and returns who is calling.
+    func authenticate(_ request: EdgeRequest, claim: SigV4.Claim?, service: String, model: ServiceModel) async throws -> Caller {
+        let isS3 = service == "s3"
+        guard let claim else {
+            if isS3 || !configuration.verifySignatures {
+                return Caller(accountId: configuration.accountId, identity: nil)
+            }
+            throw AWSError.missingAuthenticationToken()
+        }
+        guard configuration.verifySignatures else {
+            let key = claim.accessKeyId
+            let account = key.count == 12 && key.allSatisfy(\.isNumber) ? key : nil
+            if let known = try await credentials.identity(forAccessKey: key) {
+                return Caller(accountId: account ?? known.accountId, identity: known)
+            }
+            let accountId = account ?? configuration.accountId
+            return Caller(
+                accountId: accountId,
+                identity: Identity(accessKeyId: key, secretAccessKey: "", accountId: accountId, kind: .root, name: "root"))
+        }
+        guard let identity = try await credentials.identity(forAccessKey: claim.accessKeyId) else {
+            throw isS3
+                ? AWSError(
+                    code: "InvalidAccessKeyId", message: "The AWS Access Key Id you provided does not exist in our records.",
+                    status: 403, fields: [.init("AWSAccessKeyId", claim.accessKeyId)])
+                : AWSError.invalidClientTokenId()
+        }
+        guard let date = SigV4.requestDate(claim) else {
+            throw AWSError.incompleteSignature("Date must be in ISO-8601 'basic format'. Got '\(claim.amzDate)'.")
+        }
+        let now = clock.now
+        if claim.isPresigned {
+            let expires = claim.expires ?? 0
+            guard expires > 0, expires <= 604_800 else {
+                throw AWSError(
+                    code: "AuthorizationQueryParametersError",
+                    message: "X-Amz-Expires must be less than a week (in seconds) that is 604800")
+            }
+            if now.timeIntervalSince(date) > Double(expires) {
+                throw AWSError(code: "AccessDenied", message: "Request has expired", status: 403)
+            }
+            if date.timeIntervalSince(now) > configuration.maxClockSkewSeconds {
+                throw AWSError(code: "AccessDenied", message: "Request is not valid yet", status: 403)
+            }
+        } else if abs(now.timeIntervalSince(date)) > configuration.maxClockSkewSeconds {
+            throw isS3
+                ? AWSError.requestTimeTooSkewed("The difference between the request time and the current time is too large.")
+                : AWSError.requestTimeTooSkewed(
+                    "Signature expired: \(claim.amzDate) is now earlier than \(Timestamp.amzDate(now.addingTimeInterval(-configuration.maxClockSkewSeconds))) (\(Timestamp.amzDate(now)) - 15 min.)")
+        }
+        let payloadHash: String
+        if let declared = request.header("x-amz-content-sha256") {
+            payloadHash = declared
+            if declared.count == 64, declared.allSatisfy(\.isHexDigit), Hashing.sha256Hex(request.body) != declared.lowercased() {
+                throw AWSError(
+                    code: "XAmzContentSHA256Mismatch",
+                    message: "The provided 'x-amz-content-sha256' header does not match what was computed.")
+            }
+        } else if claim.isPresigned && isS3 {
+            payloadHash = SigV4.unsignedPayload
+        } else {
+            payloadHash = Hashing.sha256Hex(request.body)
+        }
+        let canonical = SigV4.canonicalRequest(
+            method: request.method, rawPath: request.rawPath, rawQuery: request.rawQuery, headers: request.headers,
+            signedHeaders: claim.signedHeaders, payloadHash: payloadHash, normalizePath: !isS3, presigned: claim.isPresigned)
+        let toSign = SigV4.stringToSign(amzDate: claim.amzDate, scope: claim.scope, canonicalRequest: canonical)
+        let key = SigV4.signingKey(
+            secret: identity.secretAccessKey, date: claim.scopeDate, region: claim.region, service: claim.service)
+        guard SigV4.constantTimeEquals(SigV4.signature(key: key, stringToSign: toSign), claim.signature.lowercased()) else {
+            if isS3 {
+                throw AWSError(
+                    code: "SignatureDoesNotMatch",
+                    message: "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+                    status: 403, fields: [.init("AWSAccessKeyId", claim.accessKeyId), .init("StringToSign", toSign), .init("CanonicalRequest", canonical)])
+            }
+            throw AWSError.signatureDoesNotMatch()
+        }
+        if let token = identity.sessionToken {
+            guard claim.securityToken == token else { throw AWSError.invalidClientTokenId() }
+            if let exp = identity.expiration, exp < now { throw AWSError.expiredToken() }
+        }
+        return Caller(accountId: identity.accountId, identity: identity)
+    }
+}

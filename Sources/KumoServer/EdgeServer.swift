@@ -1,0 +1,139 @@
+public import HummingbirdCore
+import HTTPTypes
+public import Logging
+public import NIOCore
+import NIOHTTPTypes
+import NIOPosix
+public import ServiceLifecycle
+import KumoProtocols
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The edge's HTTP/1.1 listener: reads each request, hands it to `Edge` (or
+/// Kumo's own endpoints under `/_kumo/`), and writes the answer.
+public struct EdgeServer: Service {
+    let edge: Edge
+    let internalEndpoints: InternalEndpoints
+    let metrics: EdgeMetrics
+    let logger: Logger
+    let onRunning: @Sendable (SocketAddress?) async -> Void
+
+    public init(
+        edge: Edge, internalEndpoints: InternalEndpoints, metrics: EdgeMetrics, logger: Logger,
+        onRunning: @escaping @Sendable (SocketAddress?) async -> Void
+    ) {
+        self.edge = edge
+        self.internalEndpoints = internalEndpoints
+        self.metrics = metrics
+        self.logger = logger
+        self.onRunning = onRunning
+    }
+
+    public func run() async throws {
+        let metrics = self.metrics
+        let channel = HTTP1Channel(
+            responder: { request, writer, channel in
+                await self.respond(request, writer: writer, channel: channel)
+            },
+            configuration: .init(
+                additionalChannelHandlers: [ConnectionCounter(metrics: metrics)], idleTimeout: .seconds(330),
+                httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 200)))
+        let server = Server(
+            childChannelSetup: channel,
+            configuration: .init(address: .hostname(edge.configuration.host, port: edge.configuration.port), backlog: 1024),
+            onServerRunning: { channel in await onRunning(channel.localAddress) },
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            logger: logger)
+        try await server.run()
+    }
+
+    func respond(_ request: Request, writer: consuming ResponseWriter, channel: any Channel) async {
+        let start = ContinuousClock.now
+        metrics.requestStarted()
+        var request = request
+        let head = request.head
+        // HTTP types move `Host` into the authority pseudo-header; SigV4 signs it, so put it back.
+        var headers = head.authority.map { [(name: "Host", value: $0)] } ?? []
+        headers += head.headerFields.map { (name: $0.name.rawName, value: $0.value) }
+        var answer: EdgeResponse
+        do {
+            if head.headerFields[.expect]?.lowercased() == "100-continue" {
+                try await writer.writeInformationalHead(HTTPResponse(status: .continue))
+            }
+            let body = try await request.collectBody(upTo: edge.configuration.maxBodySize)
+            let edgeRequest = EdgeRequest(
+                method: head.method.rawValue, target: head.path ?? "/", headers: headers,
+                body: Array(buffer: body), remoteAddress: channel.remoteAddress?.ipAddress)
+            if edgeRequest.rawPath.hasPrefix("/_kumo/") {
+                answer = EdgeResponse(response: await internalEndpoints.handle(edgeRequest), service: "kumo", operation: edgeRequest.rawPath)
+            } else {
+                answer = await edge.handle(edgeRequest)
+            }
+        } catch is NIOTooManyBytesError {
+            answer = tooLarge()
+        } catch {
+            metrics.requestFinished(service: "-", operation: "-", status: 400, seconds: 0)
+            logger.debug("request aborted", metadata: ["error": "\(error)"])
+            return
+        }
+        var fields = HTTPFields()
+        for (name, value) in answer.response.headers {
+            guard let n = HTTPField.Name(name) else { continue }
+            fields.append(HTTPField(name: n, value: value))
+        }
+        fields[.date] = Timestamp.httpDate(Date())
+        if fields[.contentLength] == nil { fields[.contentLength] = String(answer.response.body.count) }
+        let status = answer.response.status
+        do {
+            try await writer.write(
+                response: HTTPResponse(status: .init(code: status), headerFields: fields),
+                body: head.method == .head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: answer.response.body)))
+        } catch {
+            logger.debug("response not delivered", metadata: ["error": "\(error)"])
+        }
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        metrics.requestFinished(service: answer.service, operation: answer.operation, status: status, seconds: seconds)
+        logger.debug(
+            "\(head.method.rawValue) \(head.path ?? "/") -> \(status)",
+            metadata: ["service": "\(answer.service)", "operation": "\(answer.operation)", "ms": "\(Int(seconds * 1000))"])
+    }
+
+    func tooLarge() -> EdgeResponse {
+        let xml = XMLElement(
+            name: "Error",
+            children: [
+                XMLElement(name: "Code", text: "EntityTooLarge"),
+                XMLElement(name: "Message", text: "Your proposed upload exceeds the maximum allowed object size."),
+            ])
+        return EdgeResponse(
+            response: ProtocolResponse(status: 413, headers: [("Content-Type", "application/xml"), ("Connection", "close")], body: Array(xml.serialized().utf8)),
+            service: "-", operation: "-")
+    }
+}
+
+/// Counts open client connections for `/_kumo/metrics`.
+final class ConnectionCounter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    let metrics: EdgeMetrics
+
+    init(metrics: EdgeMetrics) { self.metrics = metrics }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { metrics.connectionOpened() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        metrics.connectionOpened()
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        metrics.connectionClosed()
+        context.fireChannelInactive()
+    }
+}

@@ -1,0 +1,74 @@
+public import GRDB
+import Logging
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A forward-only schema change of one service, registered by name.
+public struct StoreMigration: Sendable {
+    public var name: String
+    public var migrate: @Sendable (Database) throws -> Void
+
+    public init(_ name: String, migrate: @escaping @Sendable (Database) throws -> Void) {
+        self.name = name
+        self.migrate = migrate
+    }
+}
+
+/// Kumo's one embedded database (`kumo.sqlite` under the data dir) and the
+/// folder for large bytes (`blobs/`).
+///
+/// Durability: SQLite in WAL mode with `synchronous=NORMAL`. A transaction is
+/// in the WAL file (written with `write(2)`) before the request that made it
+/// is answered, so it survives `kill -9` of kumo; an operating-system crash or
+/// power loss can lose the last transactions. `durability: .full` fsyncs every
+/// commit as well.
+public final class Store: Sendable {
+    public enum Durability: String, Sendable { case normal, full }
+
+    public let database: DatabasePool
+    public let directory: String
+    public var blobDirectory: String { directory + "/blobs" }
+
+    public init(directory: String, migrations: [StoreMigration], durability: Durability = .normal) throws {
+        self.directory = directory
+        try FileManager.default.createDirectory(atPath: directory + "/blobs", withIntermediateDirectories: true)
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        let sync = durability == .full ? "FULL" : "NORMAL"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(sync)")
+        }
+        database = try DatabasePool(path: directory + "/kumo.sqlite", configuration: config)
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("kumo.v1") { db in
+            try db.create(table: "kumo_meta", ifNotExists: true) { t in
+                t.primaryKey("key", .text)
+                t.column("value", .text).notNull()
+            }
+        }
+        for m in migrations { migrator.registerMigration(m.name, migrate: m.migrate) }
+        try migrator.migrate(database)
+    }
+
+    public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        try await database.read(body)
+    }
+
+    public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        try await database.write(body)
+    }
+
+    /// Deletes every row of the given tables in one transaction.
+    public func clear(tables: [String]) async throws {
+        try await database.write { db in
+            for t in tables { try db.execute(sql: "DELETE FROM \(t)") }
+        }
+    }
+
+    public func close() throws {
+        try database.close()
+    }
+}
