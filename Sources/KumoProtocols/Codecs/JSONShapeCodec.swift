@@ -23,7 +23,7 @@ struct JSONShapeCodec {
         var byWireName: [String: JSONValue] = [:]
         for (k, v) in fields { byWireName[k] = v }
         var out: [String: ShapeValue] = [:]
-        for (name, ref) in shape.members where ref.location == nil {
+        for (name, ref) in shape.members where XMLShapeCodec.isBody(ref) {
             guard let v = byWireName[ref.locationName ?? name], v != .null else { continue }
             out[name] = try decode(v, ref: ref, path: path.isEmpty ? name : path + "." + name)
         }
@@ -100,7 +100,7 @@ struct JSONShapeCodec {
     func encodeStructure(_ value: ShapeValue, shape: Shape) -> JSONValue {
         guard let members = value.members else { return .object([]) }
         var out: [(String, JSONValue)] = []
-        for (name, ref) in shape.members where ref.location == nil {
+        for (name, ref) in shape.members where XMLShapeCodec.isBody(ref) {
             guard let v = members[name] else { continue }
             out.append((ref.locationName ?? name, encode(v, ref: ref)))
         }

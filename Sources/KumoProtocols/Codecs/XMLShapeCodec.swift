@@ -6,15 +6,29 @@ import KumoCore
 /// Shared by the query, ec2 and rest-xml protocols.
 struct XMLShapeCodec {
     let model: ServiceModel
-    /// ec2 never wraps lists (`<groupSet><item>` comes from the model's member name).
+    /// A flattened list's elements are named by the list's member (query, ec2: `<Message>` for
+    /// SQS's `Messages`) or by the structure member (rest-xml, as Smithy's test vectors say).
+    var flattenedListsUseMemberName = true
     var timestampFormat: TimestampFormat = .iso8601
+
+    /// Members in these locations live outside the body; `uri` and `querystring` members of an
+    /// output are serialized in the body, since responses have neither.
+    static func isBody(_ ref: MemberRef) -> Bool {
+        ref.location == nil || ref.location == "uri" || ref.location == "querystring"
+    }
+
+    func flattenedName(_ name: String, _ ref: MemberRef, _ target: Shape) -> String {
+        flattenedListsUseMemberName
+            ? target.member?.locationName ?? ref.locationName ?? name
+            : ref.locationName ?? name
+    }
 
     // MARK: decoding
 
     func decodeStructure(_ element: XMLElement, shape: Shape, path: String = "") throws(AWSError) -> ShapeValue {
         var out: [String: ShapeValue] = [:]
         for (name, ref) in shape.members {
-            if ref.location != nil { continue }
+            if !Self.isBody(ref) { continue }
             if ref.xmlAttribute {
                 let attr = ref.locationName ?? name
                 if let v = element.attributes.first(where: { $0.name == attr })?.value ?? element.attribute(attr) {
@@ -24,8 +38,7 @@ struct XMLShapeCodec {
             }
             let target = model.shape(ref)
             if target.type == .list && (ref.flattened ?? target.flattened) {
-                let key = target.member?.locationName ?? ref.locationName ?? name
-                let items = element.children(key)
+                let items = element.children(flattenedName(name, ref, target))
                 if !items.isEmpty {
                     out[name] = .list(try items.map { e throws(AWSError) in try decode(e, ref: target.member!, path: path + name) })
                 }
@@ -86,7 +99,7 @@ struct XMLShapeCodec {
     func encodeStructure(_ value: ShapeValue, shape: Shape, into element: inout XMLElement) {
         guard let members = value.members else { return }
         for (name, ref) in shape.members {
-            guard ref.location == nil, let v = members[name] else { continue }
+            guard Self.isBody(ref), let v = members[name] else { continue }
             if ref.xmlAttribute {
                 element.attributes.append((ref.locationName ?? name, ScalarText.format(v, timestampFormat: format(ref))))
                 if let ns = ref.xmlNamespace, let prefix = ns.prefix {
@@ -97,7 +110,7 @@ struct XMLShapeCodec {
             }
             let target = model.shape(ref)
             if target.type == .list && (ref.flattened ?? target.flattened), let member = target.member {
-                let key = member.locationName ?? ref.locationName ?? name
+                let key = flattenedName(name, ref, target)
                 for item in v.list ?? [] { element.children.append(encode(item, ref: member, name: key)) }
                 continue
             }

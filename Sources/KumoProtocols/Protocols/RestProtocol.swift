@@ -62,6 +62,11 @@ struct RestProtocol: WireProtocol {
                 if !isBlank(request.body) {
                     out[payloadName] = try decodeBody(request.body, shape: target, model: model, isPayload: true)
                 }
+            case .document:
+                if !isBlank(request.body) {
+                    guard let j = try? JSONValue.parse(request.body) else { throw AWSError.serialization("The request body is not JSON") }
+                    out[payloadName] = .document(j)
+                }
             case .blob:
                 if !(payloadRef.streaming || target.streaming) || !request.body.isEmpty {
                     if !request.body.isEmpty { out[payloadName] = .blob(request.body) }
@@ -96,6 +101,7 @@ struct RestProtocol: WireProtocol {
             guard let valueRef = target.value else { return nil }
             let valueShape = model.shape(valueRef)
             var map: [String: ShapeValue] = [:]
+            // Smithy's httpQueryParams: the parameters not bound to other members.
             for q in request.query where !bound.contains(q.name) {
                 if valueShape.type == .list {
                     var items = map[q.name]?.list ?? []
@@ -156,7 +162,12 @@ struct RestProtocol: WireProtocol {
         for c in value {
             if escaped { current.append(c); escaped = false; continue }
             if quoted && c == "\\" { escaped = true; continue }
-            if c == "\"" { quoted.toggle(); wasQuoted = true; continue }
+            if c == "\"" {
+                if !quoted && !wasQuoted { current = "" }
+                quoted.toggle()
+                wasQuoted = true
+                continue
+            }
             if c == "," && !quoted {
                 items.append(wasQuoted ? current : current.trimmingSpaces)
                 current = ""
@@ -193,7 +204,7 @@ struct RestProtocol: WireProtocol {
                     code: "MalformedXML",
                     message: "The XML you provided was not well-formed or did not validate against our published schema")
             }
-            return try XMLShapeCodec(model: model).decodeStructure(root, shape: shape)
+            return try XMLShapeCodec(model: model, flattenedListsUseMemberName: false).decodeStructure(root, shape: shape)
         case .json:
             let json: JSONValue
             do { json = try JSONValue.parse(body) } catch {
@@ -256,13 +267,16 @@ struct RestProtocol: WireProtocol {
             case (.structure, _), (.union, _):
                 switch format {
                 case .xml:
-                    let element = XMLShapeCodec(model: model).encode(v, ref: payloadRef, name: payloadRef.locationName ?? target.locationName ?? target.name)
+                    let element = XMLShapeCodec(model: model, flattenedListsUseMemberName: false).encode(v, ref: payloadRef, name: payloadRef.locationName ?? target.locationName ?? target.name)
                     response.body = Array(element.serialized().utf8)
                     response.headers.append(("Content-Type", "application/xml"))
                 case .json:
                     response.body = Array(JSONShapeCodec(model: model).encode(v, ref: payloadRef).serialized().utf8)
                     response.headers.append(("Content-Type", "application/json"))
                 }
+            case (.document, .document(let j)):
+                response.body = Array(j.serialized().utf8)
+                response.headers.append(("Content-Type", "application/json"))
             case (_, .blob(let b)):
                 response.body = b
                 if !response.headers.contains(where: { $0.name.caseInsensitiveEquals("Content-Type") }) {
@@ -278,12 +292,12 @@ struct RestProtocol: WireProtocol {
             }
             return response
         }
-        guard shape.members.contains(where: { $0.ref.location == nil }) else { return response }
+        guard shape.members.contains(where: { XMLShapeCodec.isBody($0.ref) }) else { return response }
         switch format {
         case .xml:
             var root = XMLElement(name: shape.locationName ?? operation.name + "Result")
             if let ns = xmlNamespace(shape, operation: operation, model: model) { root.attributes.append(("xmlns", ns)) }
-            XMLShapeCodec(model: model).encodeStructure(output, shape: shape, into: &root)
+            XMLShapeCodec(model: model, flattenedListsUseMemberName: false).encodeStructure(output, shape: shape, into: &root)
             response.body = Array(root.serialized().utf8)
             response.headers.append(("Content-Type", "application/xml"))
         case .json:
@@ -366,6 +380,8 @@ struct RestProtocol: WireProtocol {
                 if !isBlank(response.body) {
                     out[payloadName] = try decodeBody(response.body, shape: target, model: model, isPayload: true)
                 }
+            case .document:
+                if !isBlank(response.body), let j = try? JSONValue.parse(response.body) { out[payloadName] = .document(j) }
             case .blob: if !response.body.isEmpty { out[payloadName] = .blob(response.body) }
             case .string: if !response.body.isEmpty { out[payloadName] = .string(String(decoding: response.body, as: UTF8.self)) }
             default: break
