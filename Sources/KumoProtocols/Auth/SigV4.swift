@@ -39,7 +39,7 @@ public enum SigV4 {
     ) throws(AWSError) -> Claim? {
         func header(_ n: String) -> String? { headers.first { $0.name.caseInsensitiveEquals(n) }?.value }
         func param(_ n: String) -> String? { query.first { $0.name == n }?.value }
-        if let auth = header("Authorization") {
+        if let auth = header("Authorization")?.trimmingSpaces {
             guard auth.hasPrefix(algorithm + " ") else {
                 if auth.hasPrefix("AWS ") {
                     throw AWSError(
