@@ -1,5 +1,6 @@
 import KumoCore
 import KumoProtocols
+import Logging
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -62,26 +63,34 @@ extension Edge {
                 : AWSError.requestTimeTooSkewed(
                     "Signature expired: \(claim.amzDate) is now earlier than \(Timestamp.amzDate(now.addingTimeInterval(-configuration.maxClockSkewSeconds))) (\(Timestamp.amzDate(now)) - 15 min.)")
         }
-        let payloadHash: String
+        var payloadHashes: [String] = []
         if let declared = request.header("x-amz-content-sha256") {
-            payloadHash = declared
+            payloadHashes = [declared]
             if declared.count == 64, declared.allSatisfy(\.isHexDigit), Hashing.sha256Hex(request.body) != declared.lowercased() {
                 throw AWSError(
                     code: "XAmzContentSHA256Mismatch",
                     message: "The provided 'x-amz-content-sha256' header does not match what was computed.")
             }
-        } else if claim.isPresigned && isS3 {
-            payloadHash = SigV4.unsignedPayload
+        } else if claim.isPresigned {
+            // Presigned URLs sign UNSIGNED-PAYLOAD (botocore, all services); some signers hash the empty body.
+            payloadHashes = [SigV4.unsignedPayload] + (isS3 ? [] : [Hashing.sha256Hex(request.body)])
         } else {
-            payloadHash = Hashing.sha256Hex(request.body)
+            payloadHashes = [Hashing.sha256Hex(request.body)]
         }
-        let canonical = SigV4.canonicalRequest(
-            method: request.method, rawPath: request.rawPath, rawQuery: request.rawQuery, headers: request.headers,
-            signedHeaders: claim.signedHeaders, payloadHash: payloadHash, normalizePath: !isS3, presigned: claim.isPresigned)
-        let toSign = SigV4.stringToSign(amzDate: claim.amzDate, scope: claim.scope, canonicalRequest: canonical)
         let key = SigV4.signingKey(
             secret: identity.secretAccessKey, date: claim.scopeDate, region: claim.region, service: claim.service)
-        guard SigV4.constantTimeEquals(SigV4.signature(key: key, stringToSign: toSign), claim.signature.lowercased()) else {
+        var canonical = ""
+        var toSign = ""
+        var matched = false
+        for payloadHash in payloadHashes where !matched {
+            canonical = SigV4.canonicalRequest(
+                method: request.method, rawPath: request.rawPath, rawQuery: request.rawQuery, headers: request.headers,
+                signedHeaders: claim.signedHeaders, payloadHash: payloadHash, normalizePath: !isS3, presigned: claim.isPresigned)
+            toSign = SigV4.stringToSign(amzDate: claim.amzDate, scope: claim.scope, canonicalRequest: canonical)
+            matched = SigV4.constantTimeEquals(SigV4.signature(key: key, stringToSign: toSign), claim.signature.lowercased())
+        }
+        guard matched else {
+            logger.debug("signature mismatch", metadata: ["canonicalRequest": "\(canonical)", "stringToSign": "\(toSign)"])
             if isS3 {
                 throw AWSError(
                     code: "SignatureDoesNotMatch",

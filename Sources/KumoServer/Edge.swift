@@ -215,7 +215,9 @@ public final class Edge: Sendable {
     }
 
     func detectProtocol(model: ServiceModel, request: ProtocolRequest) -> WireProtocolName {
-        let protocols = model.metadata.protocols
+        var protocols = model.metadata.protocols
+        // awsQueryCompatible services (SQS) moved to JSON but still answer their older query clients.
+        if model.metadata.awsQueryCompatible && !protocols.contains(.query) { protocols.append(.query) }
         if protocols.contains(.rpcV2CBOR), request.header("smithy-protocol") == "rpc-v2-cbor" { return .rpcV2CBOR }
         if protocols.contains(.json), request.header("X-Amz-Target") != nil { return .json }
         for p in [WireProtocolName.query, .ec2] where protocols.contains(p) {

@@ -1,0 +1,141 @@
+"""The edge: service and protocol resolution, AWS-shaped errors, Kumo's own endpoints, the CLI."""
+import json
+import os
+import socket
+import subprocess
+
+import botocore.exceptions
+import cbor2
+import pytest
+import requests
+
+from conftest import KUMO, aws_cli
+from sigv4 import sign
+
+
+def test_unimplemented_operations_answer_501_in_each_protocol(kumo):
+    cases = [
+        ("sqs", lambda c: c.list_queues()),            # json (awsQueryCompatible)
+        ("cloudwatch", lambda c: c.list_metrics()),    # json (today's boto3)
+        ("s3", lambda c: c.list_buckets()),            # rest-xml
+        ("ec2", lambda c: c.describe_vpcs()),          # ec2
+        ("elbv2", lambda c: c.describe_load_balancers()),  # query
+        ("lambda", lambda c: c.list_functions()),      # rest-json
+    ]
+    for service, call in cases:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            call(kumo.client(service))
+        err = e.value.response
+        assert err["Error"]["Code"] == "NotImplemented", (service, err)
+        assert err["ResponseMetadata"]["HTTPStatusCode"] == 501, service
+        assert service in err["Error"]["Message"] or service in json.dumps(err)
+
+
+def test_cbor_request_is_answered_in_cbor(kumo):
+    url = kumo.url + "/service/GraniteServiceVersion20100801/operation/ListMetrics"
+    body = cbor2.dumps({})
+    headers = sign("POST", url, {"Content-Type": "application/cbor", "Accept": "application/cbor",
+                                 "smithy-protocol": "rpc-v2-cbor"}, body, "monitoring")
+    r = requests.post(url, data=body, headers=headers, timeout=10)
+    assert r.status_code == 501
+    assert r.headers["smithy-protocol"] == "rpc-v2-cbor"
+    assert cbor2.loads(r.content)["__type"] == "NotImplemented"
+
+
+def test_query_and_json_forms_of_one_service(kumo):
+    # SQS through the old query protocol answers in XML, through JSON in JSON.
+    body = b"Action=ListQueues&Version=2012-11-05"
+    headers = sign("POST", kumo.url + "/", {"Content-Type": "application/x-www-form-urlencoded"}, body, "sqs")
+    r = requests.post(kumo.url + "/", data=body, headers=headers, timeout=10)
+    assert r.status_code == 501 and "<Code>NotImplemented</Code>" in r.text
+    body = b"{}"
+    headers = sign("POST", kumo.url + "/", {"Content-Type": "application/x-amz-json-1.0",
+                                           "X-Amz-Target": "AmazonSQS.ListQueues"}, body, "sqs")
+    r = requests.post(kumo.url + "/", data=body, headers=headers, timeout=10)
+    assert r.status_code == 501 and r.json()["__type"] == "NotImplemented"
+
+
+def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(kumo):
+    # Garbled JSON.
+    body = b'{"QueueNamePrefix": '
+    headers = sign("POST", kumo.url + "/", {"Content-Type": "application/x-amz-json-1.0",
+                                           "X-Amz-Target": "AmazonSQS.ListQueues"}, body, "sqs")
+    r = requests.post(kumo.url + "/", data=body, headers=headers, timeout=10)
+    assert r.status_code == 400 and r.json()["__type"] == "SerializationException"
+    # Unknown action.
+    body = b"Action=NoSuchThing&Version=2011-06-15"
+    headers = sign("POST", kumo.url + "/", {"Content-Type": "application/x-www-form-urlencoded"}, body, "sts")
+    r = requests.post(kumo.url + "/", data=body, headers=headers, timeout=10)
+    assert r.status_code == 400 and "<Code>InvalidAction</Code>" in r.text
+    # Garbled Authorization header.
+    r = requests.post(kumo.url + "/", data=body, timeout=10, headers={
+        "Authorization": "AWS4-HMAC-SHA256 Credential=test", "X-Amz-Date": "20250101T000000Z",
+        "Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400 and "IncompleteSignature" in r.text
+    # No credentials at all.
+    r = requests.post(kumo.url + "/", data=b"Action=GetCallerIdentity&Version=2011-06-15", timeout=10,
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 403 and "MissingAuthenticationToken" in r.text
+    # A body shorter than its Content-Length, then the connection closes: nothing breaks.
+    with socket.create_connection(("127.0.0.1", kumo.port), timeout=5) as s:
+        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nAction=Get")
+    # Oversized headers are refused.
+    r = requests.get(kumo.url + "/", headers={"X-Big": "a" * 70000}, timeout=10)
+    assert r.status_code in (400, 431)
+    assert kumo.client("sts").get_caller_identity()["Account"] == "000000000000"
+
+
+def test_health_metrics_and_reset_endpoints(kumo):
+    kumo.client("sts").get_caller_identity()
+    health = requests.get(kumo.url + "/_kumo/health", timeout=10).json()
+    assert health["status"] == "running"
+    assert health["services"]["sts"] == "running"
+    assert health["services"]["s3"] == "not implemented"
+    assert health["listeners"][0]["address"] == kumo.url
+    metrics = requests.get(kumo.url + "/_kumo/metrics", timeout=10).text
+    assert 'kumo_requests_total{service="sts",operation="GetCallerIdentity",status="200"}' in metrics
+    assert "kumo_request_duration_seconds_bucket" in metrics
+    assert "kumo_open_connections" in metrics
+    r = requests.post(kumo.url + "/_kumo/reset?service=sts", timeout=10)
+    assert r.json() == {"reset": ["sts"]}
+    assert requests.post(kumo.url + "/_kumo/reset?service=nope", timeout=10).status_code == 400
+
+
+def test_reset_drops_temporary_credentials(kumo):
+    creds = kumo.client("sts").get_session_token()["Credentials"]
+    subprocess.run([KUMO, "reset", "--port", str(kumo.port)], check=True, capture_output=True, timeout=30)
+    session = kumo.client("sts", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        session.get_caller_identity()
+    assert e.value.response["Error"]["Code"] == "InvalidClientTokenId"
+
+
+def test_status_and_version_commands(kumo):
+    out = subprocess.run([KUMO, "status", "--port", str(kumo.port)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "is running" in out.stdout and "sts" in out.stdout
+    out = subprocess.run([KUMO, "version"], capture_output=True, text=True, timeout=30)
+    assert out.stdout.startswith("kumo ")
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    out = subprocess.run([KUMO, "status", "--port", str(port)], capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0 and "no kumo is listening" in out.stderr
+    for cmd in (["--help"], ["up", "--help"], ["status", "--help"], ["reset", "--help"]):
+        assert subprocess.run([KUMO, *cmd], capture_output=True, timeout=30).returncode == 0
+
+
+def test_host_names_resolve_services(kumo):
+    # `sts.localhost` without a signature scope still reaches STS (and asks for credentials).
+    r = requests.post(kumo.url + "/", data=b"Action=GetCallerIdentity&Version=2011-06-15", timeout=10,
+                      headers={"Host": "sts.localhost:%d" % kumo.port, "Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 403 and "MissingAuthenticationToken" in r.text
+    # A virtual-hosted S3 name reaches S3.
+    r = requests.get(kumo.url + "/", headers={"Host": "my-bucket.s3.localhost:%d" % kumo.port}, timeout=10)
+    assert "x-amz-request-id" in r.headers and "<Code>NotImplemented</Code>" in r.text
+
+
+def test_ready_file_and_startup_line(kumo):
+    with open(os.path.join(kumo.data_dir, "kumo.log")) as f:
+        log = f.read()
+    assert "edge listening on %s" % kumo.url in log
