@@ -9,7 +9,7 @@ import cbor2
 import pytest
 import requests
 
-from conftest import KUMO, aws_cli
+from conftest import KUMO
 from sigv4 import sign
 
 

@@ -3,12 +3,11 @@ import json
 import signal
 import time
 
-import boto3
 import botocore.exceptions
 import pytest
 import requests
 
-from conftest import Kumo, aws_cli
+from conftest import aws_cli
 
 
 def error_code(excinfo):
