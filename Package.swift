@@ -61,6 +61,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KumoS3",
+            dependencies: [
+                "KumoCore", "KumoProtocols", "KumoStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "KumoServer",
             dependencies: [
                 "KumoCore",
@@ -81,6 +92,7 @@ let package = Package(
                 "KumoServer",
                 "KumoStore",
                 "KumoSTS",
+                "KumoS3",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -96,7 +108,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KumoServerTests",
-            dependencies: ["KumoServer", "KumoSTS", "KumoStore", "KumoCore"],
+            dependencies: ["KumoServer", "KumoSTS", "KumoS3", "KumoStore", "KumoCore", "KumoProtocols"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -22,6 +22,39 @@ SERVICES = [
     "cloudformation", "cognito-idp", "lambda",
 ]
 DROP = {"documentation", "documentationUrl", "deprecatedMessage", "examples"}
+# Root element names (and namespace) of S3's XML outputs. AWS's Smithy model has them
+# as @xmlName on the output structures; botocore's clients ignore the root element, so
+# its JSON drops them. Kumo writes what S3 writes.
+S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
+XML_ROOTS = {
+    "s3": {
+        "ListBucketsOutput": "ListAllMyBucketsResult",
+        "ListObjectsOutput": "ListBucketResult",
+        "ListObjectsV2Output": "ListBucketResult",
+        "ListObjectVersionsOutput": "ListVersionsResult",
+        "CreateMultipartUploadOutput": "InitiateMultipartUploadResult",
+        "CompleteMultipartUploadOutput": "CompleteMultipartUploadResult",
+        "ListPartsOutput": "ListPartsResult",
+        "ListMultipartUploadsOutput": "ListMultipartUploadsResult",
+        "DeleteObjectsOutput": "DeleteResult",
+        "GetBucketVersioningOutput": "VersioningConfiguration",
+        "GetBucketTaggingOutput": "Tagging",
+        "GetObjectTaggingOutput": "Tagging",
+        "GetBucketWebsiteOutput": "WebsiteConfiguration",
+        "GetBucketCorsOutput": "CORSConfiguration",
+        "GetBucketLifecycleConfigurationOutput": "LifecycleConfiguration",
+        "GetBucketAclOutput": "AccessControlPolicy",
+        "GetObjectAclOutput": "AccessControlPolicy",
+        "GetObjectAttributesOutput": "GetObjectAttributesResponse",
+        "GetBucketLocationOutput": "LocationConstraint",
+        "NotificationConfiguration": "NotificationConfiguration",
+        "GetBucketRequestPaymentOutput": "RequestPaymentConfiguration",
+        "GetBucketAccelerateConfigurationOutput": "AccelerateConfiguration",
+        "GetBucketLoggingOutput": "BucketLoggingStatus",
+    },
+}
+# Members that are the text of their element (Smithy @xmlText).
+XML_TEXT = {"s3": [("GetBucketLocationOutput", "LocationConstraint")]}
 OUT = os.path.join(os.path.dirname(__file__), "..", "Sources", "KumoModels", "Models")
 
 
@@ -48,6 +81,11 @@ def main():
     for name in SERVICES:
         version = sorted(os.listdir(os.path.join(data, name)))[-1]
         model = strip(load(os.path.join(data, name, version, "service-2.json")))
+        for shape, root in XML_ROOTS.get(name, {}).items():
+            model["shapes"][shape]["locationName"] = root
+            model["shapes"][shape]["xmlNamespace"] = {"uri": S3_NAMESPACE}
+        for shape, member in XML_TEXT.get(name, []):
+            model["shapes"][shape]["members"][member]["xmlText"] = True
         with open(os.path.join(OUT, name + ".json"), "w") as f:
             json.dump(model, f, separators=(",", ":"), sort_keys=True)
         meta = model["metadata"]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import KumoCore
 import KumoSTS
+import KumoS3
 import KumoServer
 import KumoStore
 import Logging
@@ -98,14 +99,20 @@ struct Up: AsyncParsableCommand {
         }
 
         let clock = KumoClock(timeScale: timeScale)
+        let durability = Store.Durability(rawValue: durability) ?? .normal
         let store = try Store(
-            directory: directory, migrations: STSProvider.migrations, durability: Store.Durability(rawValue: durability) ?? .normal)
+            directory: directory, migrations: STSProvider.migrations + S3Provider.migrations, durability: durability)
         let sts = STSProvider(store: store, clock: clock)
-        let registry = try ServiceRegistry(providers: [sts])
+        let s3 = try S3Provider(store: store, clock: clock, syncWrites: durability == .full)
+        let orphans = try await s3.recover()
+        if orphans > 0 { logger.info("removed \(orphans) unreferenced S3 object files left by an interrupted write") }
+        let registry = try ServiceRegistry(providers: [sts, s3])
         let credentialChain = CredentialChain([try StaticCredentials(defaultAccount: accountId, file: credentials), sts])
         let configuration = EdgeConfiguration(
             host: host, port: port, region: region, accountId: accountId, verifySignatures: !noAuth, hostSuffix: hostSuffix)
-        let edge = Edge(configuration: configuration, registry: registry, credentials: credentialChain, clock: clock, logger: logger)
+        let edge = Edge(
+            configuration: configuration, registry: registry, credentials: credentialChain, clock: clock, logger: logger,
+            hostRoutes: [s3.website.route])
         let metrics = EdgeMetrics()
         let listeners = ListenerBoard()
         let endpoints = InternalEndpoints(

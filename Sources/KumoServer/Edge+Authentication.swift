@@ -14,15 +14,20 @@ extension Edge {
     }
 
     /// Verifies the request's SigV4 signature (header or presigned URL) and returns who is calling.
-    func authenticate(_ request: EdgeRequest, claim: SigV4.Claim?, service: String, model: ServiceModel) async throws -> Caller {
+    ///
+    /// A streamed body is wrapped so that it is decoded (`aws-chunked`) and checked
+    /// (chunk signatures, the signed payload hash) as the operation reads it.
+    func authenticate(_ request: inout EdgeRequest, claim: SigV4.Claim?, service: String, model: ServiceModel) async throws -> Caller {
         let isS3 = service == "s3"
         guard let claim else {
             if isS3 || !configuration.verifySignatures {
+                request.bodyStream = try request.bodyStream.map { try decodedStream($0, request: request, signing: nil) }
                 return Caller(accountId: configuration.accountId, identity: nil)
             }
             throw AWSError.missingAuthenticationToken()
         }
         guard configuration.verifySignatures else {
+            request.bodyStream = try request.bodyStream.map { try decodedStream($0, request: request, signing: nil) }
             let key = claim.accessKeyId
             let account = key.count == 12 && key.allSatisfy(\.isNumber) ? key : nil
             if let known = try await credentials.identity(forAccessKey: key) {
@@ -64,7 +69,13 @@ extension Edge {
                     "Signature expired: \(claim.amzDate) is now earlier than \(Timestamp.amzDate(now.addingTimeInterval(-configuration.maxClockSkewSeconds))) (\(Timestamp.amzDate(now)) - 15 min.)")
         }
         var payloadHashes: [String] = []
-        if let declared = request.header("x-amz-content-sha256") {
+        if request.bodyStream != nil {
+            // The body has not arrived: sign with what the client declared, check the bytes as they pass.
+            guard let declared = request.header("x-amz-content-sha256") ?? (claim.isPresigned ? SigV4.unsignedPayload : nil) else {
+                throw AWSError(code: "InvalidRequest", message: "Missing required header for this request: x-amz-content-sha256")
+            }
+            payloadHashes = [declared]
+        } else if let declared = request.header("x-amz-content-sha256") {
             payloadHashes = [declared]
             if declared.count == 64, declared.allSatisfy(\.isHexDigit), Hashing.sha256Hex(request.body) != declared.lowercased() {
                 throw AWSError(
@@ -98,6 +109,10 @@ extension Edge {
                     status: 403, fields: [.init("AWSAccessKeyId", claim.accessKeyId), .init("StringToSign", toSign), .init("CanonicalRequest", canonical)])
             }
             throw AWSError.signatureDoesNotMatch()
+        }
+        if let stream = request.bodyStream {
+            let signing = AWSChunkedDecoder.Signing(key: key, amzDate: claim.amzDate, scope: claim.scope, seed: claim.signature.lowercased())
+            request.bodyStream = try decodedStream(stream, request: request, signing: signing)
         }
         if let token = identity.sessionToken {
             guard claim.securityToken == token else { throw AWSError.invalidClientTokenId() }

@@ -14,16 +14,19 @@ public struct EdgeRequest: Sendable {
     public var target: String
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
+    /// The unread body, for operations that stream their input (see `Edge.streamsBody`).
+    public var bodyStream: ByteStream?
     public var remoteAddress: String?
 
     public init(
         method: String, target: String, headers: [(name: String, value: String)], body: [UInt8] = [],
-        remoteAddress: String? = nil
+        bodyStream: ByteStream? = nil, remoteAddress: String? = nil
     ) {
         self.method = method
         self.target = target
         self.headers = headers
         self.body = body
+        self.bodyStream = bodyStream
         self.remoteAddress = remoteAddress
     }
 
@@ -52,16 +55,29 @@ public final class Edge: Sendable {
     let credentials: any CredentialProvider
     let clock: KumoClock
     let logger: Logger
+    /// Data planes served by host name (S3 websites), checked before the AWS APIs.
+    let hostRoutes: [HostRoute]
 
     public init(
         configuration: EdgeConfiguration, registry: ServiceRegistry, credentials: any CredentialProvider,
-        clock: KumoClock, logger: Logger
+        clock: KumoClock, logger: Logger, hostRoutes: [HostRoute] = []
     ) {
         self.configuration = configuration
         self.registry = registry
         self.credentials = credentials
         self.clock = clock
         self.logger = logger
+        self.hostRoutes = hostRoutes
+    }
+
+    /// The host route that claims a request's host, with the name it serves.
+    public func hostRoute(_ request: EdgeRequest) -> (HostRoute, String)? {
+        guard !hostRoutes.isEmpty else { return nil }
+        let host = hostName(request)
+        for route in hostRoutes {
+            if let name = route.claim(host, configuration.hostSuffix) { return (route, name) }
+        }
+        return nil
     }
 
     struct Resolved {
@@ -72,6 +88,7 @@ public final class Edge: Sendable {
     }
 
     public func handle(_ edgeRequest: EdgeRequest) async -> EdgeResponse {
+        var edgeRequest = edgeRequest
         let requestId = RequestID.make()
         let query = FormEncoding.decode(Substring(edgeRequest.rawQuery)).map { (name: $0.0, value: $0.1) }
         let claim: SigV4.Claim?
@@ -92,13 +109,14 @@ public final class Edge: Sendable {
         }
         var path = edgeRequest.rawPath
         if let bucket { path = "/" + bucket + (path == "/" ? "" : path) }
-        let request = ProtocolRequest(
+        var request = ProtocolRequest(
             method: edgeRequest.method, path: path, query: query, headers: edgeRequest.headers, body: edgeRequest.body)
         let wire = WireProtocols.make(detectProtocol(model: model, request: request))
         var operationName = "-"
         var operation: ServiceModel.Operation?
         do {
-            let identity = try await authenticate(edgeRequest, claim: claim, service: service, model: model)
+            let identity = try await authenticate(&edgeRequest, claim: claim, service: service, model: model)
+            request.bodyStream = edgeRequest.bodyStream
             guard let name = try wire.operationName(for: request, model: model), let op = model.operations[name] else {
                 throw unknownOperation(wire.name, request: request, service: service)
             }

@@ -63,14 +63,32 @@ public struct EdgeServer: Service {
             if head.headerFields[.expect]?.lowercased() == "100-continue" {
                 try await writer.writeInformationalHead(HTTPResponse(status: .continue))
             }
-            let body = try await request.collectBody(upTo: edge.configuration.maxBodySize)
-            let edgeRequest = EdgeRequest(
+            var edgeRequest = EdgeRequest(
                 method: head.method.rawValue, target: head.path ?? "/", headers: headers,
-                body: Array(buffer: body), remoteAddress: channel.remoteAddress?.ipAddress)
-            if edgeRequest.rawPath.hasPrefix("/_kumo/") {
-                answer = EdgeResponse(response: await internalEndpoints.handle(edgeRequest), service: "kumo", operation: edgeRequest.rawPath)
+                remoteAddress: channel.remoteAddress?.ipAddress)
+            if let (route, name) = edge.hostRoute(edgeRequest) {
+                _ = try await request.collectBody(upTo: 1 << 20)
+                let query = FormEncoding.decode(Substring(edgeRequest.rawQuery)).map { (name: $0.0, value: $0.1) }
+                let response = await route.handle(
+                    HostRoute.Request(
+                        method: edgeRequest.method, path: edgeRequest.rawPath, query: query, headers: headers,
+                        remoteAddress: edgeRequest.remoteAddress, name: name))
+                answer = EdgeResponse(response: response, service: route.label, operation: edgeRequest.method)
             } else {
-                answer = await edge.handle(edgeRequest)
+                if edge.streamsBody(edgeRequest) {
+                    let body = request.body
+                    let length = head.headerFields[.contentLength].flatMap { Int64($0) }
+                    edgeRequest.bodyStream = ByteStream(length: length) { sink in
+                        for try await buffer in body { try await sink(buffer) }
+                    }
+                } else {
+                    edgeRequest.body = Array(buffer: try await request.collectBody(upTo: edge.configuration.maxBodySize))
+                }
+                if edgeRequest.rawPath.hasPrefix("/_kumo/") {
+                    answer = EdgeResponse(response: await internalEndpoints.handle(edgeRequest), service: "kumo", operation: edgeRequest.rawPath)
+                } else {
+                    answer = await edge.handle(edgeRequest)
+                }
             }
         } catch is NIOTooManyBytesError {
             answer = tooLarge()
@@ -85,12 +103,22 @@ public struct EdgeServer: Service {
             fields.append(HTTPField(name: n, value: value))
         }
         fields[.date] = Timestamp.httpDate(Date())
-        if fields[.contentLength] == nil { fields[.contentLength] = String(answer.response.body.count) }
         let status = answer.response.status
+        let body: ResponseBody
+        if let stream = answer.response.bodyStream {
+            if fields[.contentLength] == nil, let length = stream.length { fields[.contentLength] = String(length) }
+            body = ResponseBody { writer in
+                try await stream.forEach { buffer in try await writer.write(buffer) }
+                try await writer.finish(nil)
+            }
+        } else {
+            if fields[.contentLength] == nil { fields[.contentLength] = String(answer.response.body.count) }
+            body = ResponseBody(byteBuffer: ByteBuffer(bytes: answer.response.body))
+        }
         do {
             try await writer.write(
                 response: HTTPResponse(status: .init(code: status), headerFields: fields),
-                body: head.method == .head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: answer.response.body)))
+                body: head.method == .head || status == 304 || status == 204 ? ResponseBody() : body)
         } catch {
             logger.debug("response not delivered", metadata: ["error": "\(error)"])
         }

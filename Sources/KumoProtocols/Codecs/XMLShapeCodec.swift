@@ -100,6 +100,10 @@ struct XMLShapeCodec {
         guard let members = value.members else { return }
         for (name, ref) in shape.members {
             guard Self.isBody(ref), let v = members[name] else { continue }
+            if ref.xmlText {
+                element.text = ScalarText.format(v, timestampFormat: format(ref))
+                continue
+            }
             if ref.xmlAttribute {
                 element.attributes.append((ref.locationName ?? name, ScalarText.format(v, timestampFormat: format(ref))))
                 if let ns = ref.xmlNamespace, let prefix = ns.prefix {

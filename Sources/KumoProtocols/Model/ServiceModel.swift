@@ -53,7 +53,19 @@ public final class ServiceModel: Sendable {
             operations[name] = Operation(json: body, name: name)
         }
         self.operations = operations
-        restRoutes = operations.values.map(RestRoute.init).sorted { $0.operation < $1.operation }
+        restRoutes = operations.values.map { op in
+            // Operations sharing a URI (PutObject/CopyObject) differ by a required header (x-amz-copy-source).
+            // Likewise by a required query parameter (DeleteObject/AbortMultipartUpload: uploadId).
+            var headers: [String] = []
+            var query: [String] = []
+            if let input = op.input, let shape = shapes[input.shape] {
+                for (name, ref) in shape.members where shape.required.contains(name) {
+                    if ref.location == "header" { headers.append(ref.locationName ?? name) }
+                    if ref.location == "querystring" { query.append(ref.locationName ?? name) }
+                }
+            }
+            return RestRoute(op, requiredHeaders: headers, requiredQuery: query)
+        }.sorted { $0.operation < $1.operation }
     }
 
     /// Loads a model from its JSON text.

@@ -17,6 +17,9 @@ public struct MemberRef: Sendable {
     public var idempotencyToken: Bool
     /// Output references of query services: the `<OpResult>` element name.
     public var resultWrapper: String?
+    /// The member is the text of its structure's element (Smithy's `@xmlText`; added to S3's
+    /// GetBucketLocation output by Scripts/refresh-models.py because botocore drops it).
+    public var xmlText: Bool
 
     public struct XMLNamespace: Sendable, Equatable {
         public var prefix: String?
@@ -37,6 +40,7 @@ public struct MemberRef: Sendable {
         hostLabel = json["hostLabel"]?.bool ?? false
         idempotencyToken = json["idempotencyToken"]?.bool ?? false
         resultWrapper = json["resultWrapper"]?.string
+        xmlText = json["xmlText"]?.bool ?? false
     }
 
     public init(shape: String) {

@@ -23,6 +23,8 @@ public indirect enum ShapeValue: Sendable, Equatable {
     case null
     /// A free-form document (`document` shapes) or a `jsonvalue` header.
     case document(JSONValue)
+    /// A streaming blob (an S3 object body): read from the request or written to the response as it flows.
+    case stream(ByteStream)
 
     public static func == (lhs: ShapeValue, rhs: ShapeValue) -> Bool {
         switch (lhs, rhs) {
@@ -76,6 +78,7 @@ public indirect enum ShapeValue: Sendable, Equatable {
     }
     public var date: Date? { if case .timestamp(let d) = self { d } else { nil } }
     public var bytes: [UInt8]? { if case .blob(let b) = self { b } else { nil } }
+    public var stream: ByteStream? { if case .stream(let s) = self { s } else { nil } }
 }
 
 extension ShapeValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,

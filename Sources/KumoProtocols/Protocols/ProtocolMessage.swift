@@ -9,16 +9,19 @@ public struct ProtocolRequest: Sendable {
     public var headers: [(name: String, value: String)]
     /// The body, or empty when the operation streams it (the edge hands the stream to the operation).
     public var body: [UInt8]
+    /// The body of an operation whose input streams (S3 PutObject, UploadPart), not read yet.
+    public var bodyStream: ByteStream?
 
     public init(
         method: String, path: String, query: [(name: String, value: String)] = [],
-        headers: [(name: String, value: String)] = [], body: [UInt8] = []
+        headers: [(name: String, value: String)] = [], body: [UInt8] = [], bodyStream: ByteStream? = nil
     ) {
         self.method = method
         self.path = path
         self.query = query
         self.headers = headers
         self.body = body
+        self.bodyStream = bodyStream
     }
 
     /// Splits a request target (`/a/b?x=1&y`) into path and decoded query.
@@ -43,11 +46,14 @@ public struct ProtocolResponse: Sendable {
     public var status: Int
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
+    /// A body written as it is produced (an S3 object), instead of `body`.
+    public var bodyStream: ByteStream?
 
-    public init(status: Int = 200, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+    public init(status: Int = 200, headers: [(name: String, value: String)] = [], body: [UInt8] = [], bodyStream: ByteStream? = nil) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.bodyStream = bodyStream
     }
 
     public func header(_ name: String) -> String? {

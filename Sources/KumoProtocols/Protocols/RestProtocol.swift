@@ -14,7 +14,7 @@ struct RestProtocol: WireProtocol {
     var name: WireProtocolName { format == .xml ? .restXML : .restJSON }
 
     func operationName(for request: ProtocolRequest, model: ServiceModel) throws(AWSError) -> String? {
-        model.matchRoute(method: request.method, path: request.path, query: request.query)?.operation
+        model.matchRoute(method: request.method, path: request.path, query: request.query, headers: request.headers)?.operation
     }
 
     // MARK: input
@@ -68,8 +68,12 @@ struct RestProtocol: WireProtocol {
                     out[payloadName] = .document(j)
                 }
             case .blob:
-                if !(payloadRef.streaming || target.streaming) || !request.body.isEmpty {
-                    if !request.body.isEmpty { out[payloadName] = .blob(request.body) }
+                if let stream = request.bodyStream {
+                    out[payloadName] = .stream(stream)
+                } else if payloadRef.streaming || target.streaming {
+                    out[payloadName] = .stream(ByteStream(bytes: request.body))
+                } else if !request.body.isEmpty {
+                    out[payloadName] = .blob(request.body)
                 }
             case .string:
                 if !request.body.isEmpty { out[payloadName] = .string(String(decoding: request.body, as: UTF8.self)) }
@@ -260,6 +264,8 @@ struct RestProtocol: WireProtocol {
                 break
             }
         }
+        // HTTP: a response carrying part of a resource is a 206 (S3 ranged GET/HEAD).
+        if response.status == 200, response.header("Content-Range") != nil { response.status = 206 }
         if let payloadName = shape.payload, let payloadRef = shape.member(named: payloadName) {
             let target = model.shape(payloadRef)
             guard let v = members[payloadName] else { return response }
@@ -277,6 +283,11 @@ struct RestProtocol: WireProtocol {
             case (.document, .document(let j)):
                 response.body = Array(j.serialized().utf8)
                 response.headers.append(("Content-Type", "application/json"))
+            case (_, .stream(let stream)):
+                response.bodyStream = stream
+                if !response.headers.contains(where: { $0.name.caseInsensitiveEquals("Content-Type") }) {
+                    response.headers.append(("Content-Type", "application/octet-stream"))
+                }
             case (_, .blob(let b)):
                 response.body = b
                 if !response.headers.contains(where: { $0.name.caseInsensitiveEquals("Content-Type") }) {

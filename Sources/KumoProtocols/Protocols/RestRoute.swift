@@ -12,8 +12,14 @@ struct RestRoute: Sendable {
     let segments: [Segment]
     /// Query parameters the template requires (`?uploads`, `?list-type=2`).
     let queryLiterals: [(name: String, value: String?)]
+    /// Headers the operation's input requires: a request without them is another operation.
+    let requiredHeaders: [String]
+    /// Query parameters the input requires beyond the template's (`uploadId`).
+    let requiredQuery: [String]
 
-    init(_ op: ServiceModel.Operation) {
+    init(_ op: ServiceModel.Operation, requiredHeaders: [String] = [], requiredQuery: [String] = []) {
+        self.requiredHeaders = requiredHeaders
+        self.requiredQuery = requiredQuery
         operation = op.name
         method = op.method
         let parts = op.requestUri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
@@ -49,7 +55,7 @@ struct RestRoute: Sendable {
 
     /// Higher is more specific: required query parameters first, then literal path text.
     var specificity: Int {
-        var score = queryLiterals.count * 10_000
+        var score = queryLiterals.count * 10_000 + (requiredHeaders.count + requiredQuery.count) * 1_000
         for s in segments {
             switch s {
             case .literal(let l): score += 100 + l.count
@@ -61,8 +67,14 @@ struct RestRoute: Sendable {
     }
 
     /// The decoded labels when the request matches this route.
-    func match(method: String, path: [String], query: [(name: String, value: String)]) -> [String: String]? {
+    func match(
+        method: String, path: [String], query: [(name: String, value: String)], headers: [(name: String, value: String)]? = nil
+    ) -> [String: String]? {
         guard method == self.method else { return nil }
+        if let headers {
+            for h in requiredHeaders where !headers.contains(where: { $0.name.caseInsensitiveEquals(h) }) { return nil }
+            for q in requiredQuery where !query.contains(where: { $0.name == q }) { return nil }
+        }
         for lit in queryLiterals {
             guard let v = query.first(where: { $0.name == lit.name }) else { return nil }
             if let want = lit.value, v.value != want { return nil }
@@ -101,17 +113,33 @@ struct RestRoute: Sendable {
 
 extension ServiceModel {
     /// The rest operation a request addresses, with its URI labels.
-    func matchRoute(method: String, path: String, query: [(name: String, value: String)]) -> (
-        operation: String, labels: [String: String]
-    )? {
+    func matchRoute(
+        method: String, path: String, query: [(name: String, value: String)], headers: [(name: String, value: String)]? = nil
+    ) -> (operation: String, labels: [String: String])? {
         let segments = RestRoute.split(path)
         var best: (RestRoute, [String: String])?
         for route in restRoutes {
-            guard let labels = route.match(method: method, path: segments, query: query) else { continue }
+            guard let labels = route.match(method: method, path: segments, query: query, headers: headers) else { continue }
             if best == nil || route.specificity > best!.0.specificity { best = (route, labels) }
         }
         return best.map { ($0.0.operation, $0.1) }
     }
 
     func route(for operation: String) -> RestRoute? { restRoutes.first { $0.operation == operation } }
+}
+
+extension ServiceModel {
+    /// The rest operation a request addresses when its input payload is a streaming blob.
+    public func streamingInputOperation(
+        method: String, path: String, query: [(name: String, value: String)], headers: [(name: String, value: String)]
+    ) -> String? {
+        guard metadata.protocols.contains(.restXML) || metadata.protocols.contains(.restJSON),
+            let name = matchRoute(method: method, path: path, query: query, headers: headers)?.operation,
+            let inputRef = operations[name]?.input
+        else { return nil }
+        let input = shape(inputRef)
+        guard let payload = input.payload, let ref = input.member(named: payload) else { return nil }
+        let target = shape(ref)
+        return target.type == .blob && (ref.streaming || target.streaming) ? name : nil
+    }
 }

@@ -1,0 +1,24 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Opaque pagination tokens (`NextToken`, `ContinuationToken`, markers): the
+/// position to resume after, encoded so clients treat it as opaque and tampering
+/// is detected. One mechanism for every service's paginated list.
+public enum PageToken {
+    static let tag = "kumo1:"
+
+    public static func encode(_ position: String) -> String {
+        Data((tag + position).utf8).base64EncodedString()
+    }
+
+    /// The position, or nil when the token was not made by `encode`.
+    public static func decode(_ token: String) -> String? {
+        guard let data = Data(base64Encoded: token), let text = String(data: data, encoding: .utf8), text.hasPrefix(tag) else {
+            return nil
+        }
+        return String(text.dropFirst(tag.count))
+    }
+}

@@ -1,0 +1,43 @@
+/// A data plane the edge serves by host name rather than as an AWS API: S3
+/// website endpoints (`<bucket>.s3-website.localhost`), later CloudFront
+/// distributions. The edge asks each route whether it claims a request's host.
+public struct HostRoute: Sendable {
+    /// A request to a host route, read whole (these serve GET/HEAD traffic).
+    public struct Request: Sendable {
+        public var method: String
+        /// The raw (percent-encoded) path.
+        public var path: String
+        public var query: [(name: String, value: String)]
+        public var headers: [(name: String, value: String)]
+        public var remoteAddress: String?
+        /// What `claim` returned for the host (a bucket name, a distribution id).
+        public var name: String
+
+        public init(
+            method: String, path: String, query: [(name: String, value: String)], headers: [(name: String, value: String)],
+            remoteAddress: String?, name: String
+        ) {
+            self.method = method
+            self.path = path
+            self.query = query
+            self.headers = headers
+            self.remoteAddress = remoteAddress
+            self.name = name
+        }
+
+        public func header(_ name: String) -> String? { headers.first { $0.name.caseInsensitiveEquals(name) }?.value }
+    }
+
+    public let label: String
+    /// The name this route serves for a host (lower-cased, without port), or nil.
+    public let claim: @Sendable (_ host: String, _ suffix: String) -> String?
+    public let handle: @Sendable (Request) async -> ProtocolResponse
+
+    public init(
+        label: String, claim: @escaping @Sendable (String, String) -> String?, handle: @escaping @Sendable (Request) async -> ProtocolResponse
+    ) {
+        self.label = label
+        self.claim = claim
+        self.handle = handle
+    }
+}

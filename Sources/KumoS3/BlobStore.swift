@@ -1,0 +1,259 @@
+import Crypto
+import KumoCore
+import KumoProtocols
+import NIOCore
+import NIOPosix
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Object bytes in files under `<data>/s3/objects/<ab>/<name>`.
+///
+/// Keys are never paths: a blob's name is random. A write goes to `tmp/`, is
+/// fsynced and renamed into place before the metadata row that points at it is
+/// committed, so a reader sees a whole object or none, and a crash leaves at most
+/// an unreferenced file (removed at start-up). File I/O runs on NIO's thread pool.
+final class BlobStore: Sendable {
+    let root: String
+    let syncWrites: Bool
+    static let chunkSize = 1 << 20
+
+    var objectsDirectory: String { root + "/objects" }
+    var tmpDirectory: String { root + "/tmp" }
+
+    init(root: String, syncWrites: Bool = true) throws {
+        self.root = root
+        self.syncWrites = syncWrites
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: root + "/objects", withIntermediateDirectories: true)
+        // Temp files of writes that never finished (kill -9 mid-upload) are garbage.
+        try? fm.removeItem(atPath: root + "/tmp")
+        try fm.createDirectory(atPath: root + "/tmp", withIntermediateDirectories: true)
+        for i in 0..<256 {
+            let dir = objectsDirectory + "/" + Self.hex2(i)
+            if !fm.fileExists(atPath: dir) { try fm.createDirectory(atPath: dir, withIntermediateDirectories: false) }
+        }
+    }
+
+    static func hex2(_ i: Int) -> String {
+        let d = Array("0123456789abcdef")
+        return String([d[i >> 4], d[i & 15]])
+    }
+
+    func path(_ name: String) -> String { objectsDirectory + "/" + name.prefix(2) + "/" + name }
+
+    static func newName() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return Hashing.hex((0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) })
+    }
+
+    /// What a finished write produced.
+    struct Written: Sendable {
+        var name: String
+        var size: Int64
+        var md5: [UInt8]
+        var checksums: [ChecksumAlgorithm: String]
+    }
+
+    /// Writes a stream to a new blob, computing its MD5 and the given checksums on the way.
+    func write(_ stream: ByteStream, checksums algorithms: [ChecksumAlgorithm], maxSize: Int64) async throws -> Written {
+        let name = Self.newName()
+        let tmp = tmpDirectory + "/" + name
+        let fd = try await Self.io { () throws -> Int32 in
+            let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw Self.posixError("open", tmp) }
+            return fd
+        }
+        var md5 = Insecure.MD5()
+        var hashers = algorithms.map { ChecksumHasher($0) }
+        var size: Int64 = 0
+        var pending = ByteBufferAllocator().buffer(capacity: Self.chunkSize)
+        do {
+            try await stream.forEach { chunk in
+                size += Int64(chunk.readableBytes)
+                guard size <= maxSize else {
+                    throw AWSError(
+                        code: "EntityTooLarge", message: "Your proposed upload exceeds the maximum allowed object size.",
+                        fields: [.init("MaxSizeAllowed", String(maxSize))])
+                }
+                chunk.withUnsafeReadableBytes { bytes in
+                    md5.update(bufferPointer: bytes)
+                    for i in hashers.indices { hashers[i].update(bytes) }
+                }
+                var chunk = chunk
+                pending.writeBuffer(&chunk)
+                if pending.readableBytes >= Self.chunkSize {
+                    let full = pending
+                    pending = ByteBufferAllocator().buffer(capacity: Self.chunkSize)
+                    try await Self.io { try Self.writeAll(fd, full) }
+                }
+            }
+            let rest = pending
+            let sync = syncWrites
+            let final = path(name)
+            try await Self.io {
+                try Self.writeAll(fd, rest)
+                if sync { _ = fsync(fd) }
+                Glibc.close(fd)
+                guard Glibc.rename(tmp, final) == 0 else { throw Self.posixError("rename", final) }
+            }
+        } catch {
+            Glibc.close(fd)
+            unlink(tmp)
+            throw error
+        }
+        var sums: [ChecksumAlgorithm: String] = [:]
+        for h in hashers { sums[h.algorithm] = h.base64() }
+        return Written(name: name, size: size, md5: Array(md5.finalize()), checksums: sums)
+    }
+
+    /// A new blob holding the given blobs one after the other (completing a multipart upload).
+    func concatenate(_ names: [String], checksums algorithms: [ChecksumAlgorithm]) async throws -> (name: String, checksums: [ChecksumAlgorithm: String]) {
+        let name = Self.newName()
+        let tmp = tmpDirectory + "/" + name
+        let sources = names.map(path)
+        let final = path(name)
+        let sync = syncWrites
+        let sums = try await Self.io { () throws -> [ChecksumAlgorithm: String] in
+            var hashers = algorithms.map { ChecksumHasher($0) }
+            let out = Glibc.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard out >= 0 else { throw Self.posixError("open", tmp) }
+            defer { Glibc.close(out) }
+            var buffer = [UInt8](repeating: 0, count: Self.chunkSize)
+            for source in sources {
+                let input = Glibc.open(source, O_RDONLY | O_CLOEXEC)
+                guard input >= 0 else { unlink(tmp); throw Self.posixError("open", source) }
+                defer { Glibc.close(input) }
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { Glibc.read(input, $0.baseAddress, $0.count) }
+                    if n < 0 { unlink(tmp); throw Self.posixError("read", source) }
+                    if n == 0 { break }
+                    try buffer.withUnsafeBytes { all in
+                        let bytes = UnsafeRawBufferPointer(rebasing: all[0..<n])
+                        for i in hashers.indices { hashers[i].update(bytes) }
+                        try Self.writeAll(out, bytes)
+                    }
+                }
+            }
+            if sync { _ = fsync(out) }
+            guard Glibc.rename(tmp, final) == 0 else { throw Self.posixError("rename", final) }
+            var sums: [ChecksumAlgorithm: String] = [:]
+            for h in hashers { sums[h.algorithm] = h.base64() }
+            return sums
+        }
+        return (name, sums)
+    }
+
+    /// A new name for the same bytes (blobs never change, so a hard link is a copy).
+    func clone(_ name: String) async throws -> String {
+        let copy = Self.newName()
+        let from = path(name), to = path(copy)
+        try await Self.io {
+            guard Glibc.link(from, to) == 0 else { throw Self.posixError("link", to) }
+        }
+        return copy
+    }
+
+    /// A new blob with `length` bytes of `name` from `offset` (UploadPartCopy with a range).
+    func copyRange(_ name: String, offset: Int64, length: Int64, checksums: [ChecksumAlgorithm]) async throws -> Written {
+        guard let blob = try await open(name) else { throw AWSError.internalFailure("The object's data is missing.") }
+        return try await write(stream(blob, offset: offset, length: length), checksums: checksums, maxSize: .max)
+    }
+
+    /// An open blob; the file stays readable after an overwrite unlinks it.
+    final class OpenBlob: Sendable {
+        let fd: Int32
+        init(fd: Int32) { self.fd = fd }
+        deinit { Glibc.close(fd) }
+    }
+
+    /// Opens a blob for reading; nil when it is gone (an overwrite committed in between).
+    func open(_ name: String) async throws -> OpenBlob? {
+        let p = path(name)
+        return try await Self.io { () throws -> OpenBlob? in
+            let fd = Glibc.open(p, O_RDONLY | O_CLOEXEC)
+            if fd < 0 {
+                if errno == ENOENT { return nil }
+                throw Self.posixError("open", p)
+            }
+            return OpenBlob(fd: fd)
+        }
+    }
+
+    /// The bytes `offset..<offset+length` of an open blob, read as the consumer takes them.
+    func stream(_ blob: OpenBlob, offset: Int64, length: Int64) -> ByteStream {
+        ByteStream(length: length) { sink in
+            var position = offset
+            let end = offset + length
+            while position < end {
+                let want = Int(min(Int64(Self.chunkSize), end - position))
+                let at = position
+                let buffer = try await Self.io { () throws -> ByteBuffer in
+                    var buffer = ByteBufferAllocator().buffer(capacity: want)
+                    let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { p -> Int in
+                        let n = pread(blob.fd, p.baseAddress, want, off_t(at))
+                        guard n >= 0 else { throw Self.posixError("pread", "blob") }
+                        return n
+                    }
+                    guard n > 0 else { throw Self.posixError("pread (short file)", "blob") }
+                    return buffer
+                }
+                position += Int64(buffer.readableBytes)
+                try await sink(buffer)
+            }
+        }
+    }
+
+    func remove(_ names: [String]) async {
+        guard !names.isEmpty else { return }
+        let paths = names.map(path)
+        try? await Self.io { for p in paths { unlink(p) } }
+    }
+
+    /// Deletes blobs no row refers to (a crash between rename and commit leaves them).
+    func removeUnreferenced(keeping referenced: Set<String>) -> Int {
+        var removed = 0
+        let fm = FileManager.default
+        for i in 0..<256 {
+            let dir = objectsDirectory + "/" + Self.hex2(i)
+            for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] where !referenced.contains(name) {
+                unlink(dir + "/" + name)
+                removed += 1
+            }
+        }
+        return removed
+    }
+
+    static func io<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(body)
+    }
+
+    static func writeAll(_ fd: Int32, _ buffer: ByteBuffer) throws {
+        try buffer.withUnsafeReadableBytes { try writeAll(fd, $0) }
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw posixError("write", "blob")
+            }
+            offset += n
+        }
+    }
+
+    static func posixError(_ call: String, _ path: String) -> AWSError {
+        AWSError.internalFailure("Storage error: \(call) \(path) failed (errno \(errno)).")
+    }
+}

@@ -1,0 +1,251 @@
+import KumoCore
+#if canImport(Glibc)
+import Glibc
+#endif
+import KumoProtocols
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Who is asking, as a policy sees it.
+struct PolicyPrincipal: Sendable {
+    /// nil for an anonymous request.
+    var accountId: String?
+    var arn: String?
+    /// `cloudfront.amazonaws.com` when a Kumo service calls on its own behalf.
+    var service: String?
+}
+
+/// A bucket policy: parsed and checked when it is put, evaluated on every request.
+struct BucketPolicy: Sendable {
+    enum Effect: String, Sendable { case allow = "Allow", deny = "Deny" }
+    enum Decision: Sendable { case allow, deny, none }
+
+    struct Statement: Sendable {
+        var effect: Effect
+        /// nil with `NotPrincipal`.
+        var principals: [(kind: String, value: String)]
+        var notPrincipals: [(kind: String, value: String)]?
+        var actions: [String]
+        var notActions: [String]?
+        var resources: [String]
+        var notResources: [String]?
+        /// operator → key → values
+        var conditions: [(op: String, key: String, values: [String])]
+    }
+
+    var statements: [Statement]
+
+    init(text: String, bucket: String) throws {
+        func malformed(_ m: String) -> AWSError { AWSError(code: "MalformedPolicy", message: m) }
+        guard text.utf8.first == UInt8(ascii: "{"), let json = try? JSONValue.parse(text) else {
+            throw malformed("Policies must be valid JSON and the first byte must be '{'")
+        }
+        let list: [JSONValue]
+        switch json["Statement"] {
+        case .array(let a)?: list = a
+        case .object?: list = [json["Statement"]!]
+        default: throw malformed("Missing required field Statement")
+        }
+        guard !list.isEmpty else { throw malformed("Could not parse the policy: Statement is empty!") }
+        func strings(_ v: JSONValue?) -> [String]? {
+            switch v {
+            case .string(let s)?: [s]
+            case .array(let a)?: a.compactMap(\.string)
+            default: nil
+            }
+        }
+        func principals(_ v: JSONValue?) throws -> [(String, String)]? {
+            guard let v else { return nil }
+            if v.string == "*" { return [("AWS", "*")] }
+            guard case .object(let pairs) = v else { throw malformed("Invalid principal in policy") }
+            var out: [(String, String)] = []
+            for (kind, value) in pairs {
+                guard ["AWS", "Service", "CanonicalUser", "Federated"].contains(kind), let values = strings(value) else {
+                    throw malformed("Invalid principal in policy")
+                }
+                out += values.map { (kind, $0) }
+            }
+            return out
+        }
+        statements = try list.map { s in
+            guard let effectText = s["Effect"]?.string else { throw malformed("Missing required field Effect") }
+            guard let effect = Effect(rawValue: effectText) else { throw malformed("Invalid effect: \(effectText)") }
+            let principal = try principals(s["Principal"])
+            let notPrincipal = try principals(s["NotPrincipal"])
+            guard principal != nil || notPrincipal != nil else { throw malformed("Missing required field Principal") }
+            let actions = strings(s["Action"])
+            let notActions = strings(s["NotAction"])
+            guard actions != nil || notActions != nil else { throw malformed("Missing required field Action") }
+            for a in (actions ?? []) + (notActions ?? []) where a != "*" && !a.lowercased().hasPrefix("s3:") {
+                throw malformed("Policy has invalid action")
+            }
+            let resources = strings(s["Resource"])
+            let notResources = strings(s["NotResource"])
+            guard resources != nil || notResources != nil else { throw malformed("Missing required field Resource") }
+            for r in (resources ?? []) + (notResources ?? []) {
+                let arn = "arn:aws:s3:::" + bucket
+                guard r == "*" || r == arn || r.hasPrefix(arn + "/") || (r.hasPrefix("arn:aws:s3:::") && Self.glob(r, matches: arn)) else {
+                    throw malformed("Policy has invalid resource")
+                }
+            }
+            var conditions: [(String, String, [String])] = []
+            if let c = s["Condition"] {
+                guard case .object(let ops) = c else { throw malformed("Invalid Condition") }
+                for (op, keys) in ops {
+                    guard case .object(let pairs) = keys else { throw malformed("Invalid Condition") }
+                    for (key, value) in pairs {
+                        let values = value.bool.map { [$0 ? "true" : "false"] } ?? strings(value) ?? []
+                        conditions.append((op, key, values))
+                    }
+                }
+            }
+            return Statement(
+                effect: effect, principals: principal ?? [], notPrincipals: notPrincipal, actions: actions ?? [],
+                notActions: notActions, resources: resources ?? [], notResources: notResources, conditions: conditions)
+        }
+    }
+
+    /// Whether some Allow statement grants access to everyone (S3's notion of a public policy).
+    var isPublic: Bool {
+        statements.contains { s in
+            s.effect == .allow && s.principals.contains { $0.value == "*" }
+                && !s.conditions.contains { ["aws:SourceArn", "aws:SourceAccount", "aws:SourceIp", "aws:SourceVpce"].contains($0.key) }
+        }
+    }
+
+    func evaluate(principal: PolicyPrincipal, action: String, resource: String, context: [String: String]) -> Decision {
+        var allowed = false
+        for s in statements {
+            guard Self.principalMatches(s, principal) else { continue }
+            let actionMatch = s.notActions.map { list in !list.contains { Self.glob($0.lowercased(), matches: action.lowercased()) } }
+                ?? s.actions.contains { Self.glob($0.lowercased(), matches: action.lowercased()) }
+            guard actionMatch else { continue }
+            let resourceMatch = s.notResources.map { list in !list.contains { Self.glob($0, matches: resource) } }
+                ?? s.resources.contains { Self.glob($0, matches: resource) }
+            guard resourceMatch, Self.conditionsHold(s.conditions, context) else { continue }
+            if s.effect == .deny { return .deny }
+            allowed = true
+        }
+        return allowed ? .allow : .none
+    }
+
+    static func principalMatches(_ s: Statement, _ p: PolicyPrincipal) -> Bool {
+        func matches(_ kind: String, _ value: String) -> Bool {
+            switch kind {
+            case "AWS":
+                if value == "*" { return true }
+                guard let account = p.accountId else { return false }
+                if value == account || value == "arn:aws:iam::\(account):root" { return true }
+                return p.arn.map { glob(value, matches: $0) } ?? false
+            case "Service": return p.service == value
+            default: return false
+            }
+        }
+        if let not = s.notPrincipals { return !not.contains { matches($0.kind, $0.value) } }
+        return s.principals.contains { matches($0.kind, $0.value) }
+    }
+
+    static func conditionsHold(_ conditions: [(op: String, key: String, values: [String])], _ context: [String: String]) -> Bool {
+        for c in conditions {
+            var op = c.op
+            let ifExists = op.hasSuffix("IfExists")
+            if ifExists { op.removeLast("IfExists".count) }
+            if op.hasPrefix("ForAnyValue:") { op.removeFirst("ForAnyValue:".count) }
+            if op.hasPrefix("ForAllValues:") { op.removeFirst("ForAllValues:".count) }
+            let actual = context.first { $0.key.lowercased() == c.key.lowercased() }?.value
+            if op == "Null" {
+                let wantNull = c.values.first == "true"
+                if (actual == nil) != wantNull { return false }
+                continue
+            }
+            guard let actual else {
+                if ifExists { continue }
+                // A negated operator holds when the key is absent.
+                if op.hasPrefix("StringNot") || op.hasPrefix("ArnNot") || op == "NotIpAddress" { continue }
+                return false
+            }
+            let holds: Bool
+            switch op {
+            case "StringEquals", "ArnEquals": holds = c.values.contains(actual)
+            case "StringNotEquals", "ArnNotEquals": holds = !c.values.contains(actual)
+            case "StringEqualsIgnoreCase": holds = c.values.contains { $0.lowercased() == actual.lowercased() }
+            case "StringNotEqualsIgnoreCase": holds = !c.values.contains { $0.lowercased() == actual.lowercased() }
+            case "StringLike", "ArnLike": holds = c.values.contains { glob($0, matches: actual) }
+            case "StringNotLike", "ArnNotLike": holds = !c.values.contains { glob($0, matches: actual) }
+            case "Bool": holds = c.values.contains { $0.lowercased() == actual.lowercased() }
+            case "IpAddress": holds = c.values.contains { CIDR($0)?.contains(actual) ?? false }
+            case "NotIpAddress": holds = !c.values.contains { CIDR($0)?.contains(actual) ?? false }
+            case "NumericEquals": holds = c.values.contains { Double($0) == Double(actual) }
+            case "NumericLessThan": holds = c.values.contains { (Double(actual) ?? .nan) < (Double($0) ?? .nan) }
+            case "NumericGreaterThan": holds = c.values.contains { (Double(actual) ?? .nan) > (Double($0) ?? .nan) }
+            default: holds = false
+            }
+            if !holds { return false }
+        }
+        return true
+    }
+
+    /// `*` matches any run of characters, `?` any one.
+    static func glob(_ pattern: String, matches text: String) -> Bool {
+        let p = Array(pattern.utf8), t = Array(text.utf8)
+        var pi = 0, ti = 0, star = -1, mark = 0
+        while ti < t.count {
+            if pi < p.count && (p[pi] == UInt8(ascii: "?") || p[pi] == t[ti]) {
+                pi += 1
+                ti += 1
+            } else if pi < p.count && p[pi] == UInt8(ascii: "*") {
+                star = pi
+                mark = ti
+                pi += 1
+            } else if star >= 0 {
+                pi = star + 1
+                mark += 1
+                ti = mark
+            } else {
+                return false
+            }
+        }
+        while pi < p.count && p[pi] == UInt8(ascii: "*") { pi += 1 }
+        return pi == p.count
+    }
+}
+
+/// An IPv4 or IPv6 block (`192.0.2.0/24`, `::1/128`) for `IpAddress` conditions.
+struct CIDR {
+    var bytes: [UInt8]
+    var prefix: Int
+
+    init?(_ text: String) {
+        let parts = text.split(separator: "/", maxSplits: 1)
+        guard let addr = parts.first, let bytes = Self.parse(String(addr)) else { return nil }
+        self.bytes = bytes
+        prefix = parts.count > 1 ? Int(parts[1]) ?? -1 : bytes.count * 8
+        guard (0...bytes.count * 8).contains(prefix) else { return nil }
+    }
+
+    func contains(_ address: String) -> Bool {
+        guard let other = Self.parse(address), other.count == bytes.count else { return false }
+        var left = prefix
+        for i in 0..<bytes.count where left > 0 {
+            let bits = min(8, left)
+            let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
+            if bytes[i] & mask != other[i] & mask { return false }
+            left -= bits
+        }
+        return true
+    }
+
+    static func parse(_ text: String) -> [UInt8]? {
+        if text.contains(":") {
+            var v6 = in6_addr()
+            return inet_pton(AF_INET6, text, &v6) == 1 ? withUnsafeBytes(of: &v6) { Array($0) } : nil
+        }
+        let parts = text.split(separator: ".")
+        guard parts.count == 4 else { return nil }
+        let values = parts.compactMap { UInt8($0) }
+        return values.count == 4 ? values : nil
+    }
+}

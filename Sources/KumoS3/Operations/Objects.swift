@@ -1,0 +1,227 @@
+import GRDB
+import KumoCore
+import KumoProtocols
+import KumoStore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+extension S3 {
+    static let maxSinglePut: Int64 = 5 * 1024 * 1024 * 1024
+
+    func putObject(_ call: OperationCall) async throws -> ShapeValue {
+        let key = call.key
+        try Self.checkKey(key)
+        let (bucket, access) = try await bucketAndAccess(call.bucket)
+        try authorize(call, bucket, access, action: "s3:PutObject", key: key)
+        let acl = try cannedACL(call, bucket: bucket, access: access) ?? "private"
+        let conditions = try WriteConditions(call)
+        if conditions.ifNoneMatch != nil || conditions.ifMatch != nil {
+            let current = try await store.read { db in try Self.fetchObject(db, bucket: bucket.name, key: key, versionId: nil) }
+            try conditions.check(current: current, key: key)
+        }
+        let tags = try Self.tags(header: call.string("Tagging"))
+        if let length = call.input["ContentLength"]?.int, Int64(length) > Self.maxSinglePut {
+            throw AWSError(
+                code: "EntityTooLarge", message: "Your proposed upload exceeds the maximum allowed size",
+                fields: [.init("ProposedSize", String(length)), .init("MaxSizeAllowed", String(Self.maxSinglePut))])
+        }
+        let body = call.input["Body"]?.stream ?? ByteStream(bytes: [])
+        let written = try await blobs.write(body, checksums: try Self.requestedChecksums(call), maxSize: Self.maxSinglePut)
+        do {
+            try Self.verifyIntegrity(call, written: written, trailers: body.trailers)
+            let record = ObjectRecord(
+                id: nil, bucket: bucket.name, key: key, versionId: "null", isLatest: true, isDeleteMarker: false, size: written.size,
+                etag: Self.quotedETag(md5: written.md5), lastModified: clock.now, blob: written.name,
+                headers: Self.headers(from: call), metadata: Self.metadata(from: call),
+                checksums: Dictionary(uniqueKeysWithValues: written.checksums.map { ($0.key.rawValue, $0.value) }),
+                checksumType: "FULL_OBJECT", partsCount: nil, partSizes: nil, tags: tags, acl: acl,
+                storageClass: call.string("StorageClass") ?? "STANDARD")
+            let stored = try await commit(record, conditions: conditions)
+            var out: [String: ShapeValue] = ["ETag": .string(stored.etag), "Size": .integer(stored.size)]
+            if bucket.versioning != nil { out["VersionId"] = .string(stored.versionId) }
+            for (name, value) in stored.checksums { out["Checksum" + name] = .string(value) }
+            out["ChecksumType"] = "FULL_OBJECT"
+            out["ServerSideEncryption"] = "AES256"
+            return .structure(out)
+        } catch {
+            await blobs.remove([written.name])
+            throw error
+        }
+    }
+
+    static func headers(from call: OperationCall) -> [String: String] {
+        var out: [String: String] = [:]
+        for name in storedHeaders {
+            if let v = call.input[name]?.string { out[name] = v }
+        }
+        // aws-chunked is framing between the SDK and S3, not the object's encoding.
+        if let enc = out["ContentEncoding"] {
+            let kept = enc.split(separator: ",").map { String($0).filter { $0 != " " } }.filter { $0 != "aws-chunked" && !$0.isEmpty }
+            out["ContentEncoding"] = kept.isEmpty ? nil : kept.joined(separator: ",")
+        }
+        if out["ContentType"] == nil { out["ContentType"] = "binary/octet-stream" }
+        return out
+    }
+
+    static func metadata(from call: OperationCall) -> [String: String] {
+        var out: [String: String] = [:]
+        for (k, v) in call.input["Metadata"]?.members ?? [:] { out[k.lowercased()] = v.string ?? "" }
+        return out
+    }
+
+    /// Reads the object a GET/HEAD addresses, checking access and the delete-marker rules.
+    func readableObject(_ call: OperationCall, action: String) async throws -> (BucketRecord, ObjectRecord) {
+        let key = call.key
+        let versionId = call.string("VersionId")
+        let (bucket, access) = try await bucketAndAccess(call.bucket)
+        let row = try await store.read { db in try Self.fetchObject(db, bucket: bucket.name, key: key, versionId: versionId) }
+        guard let row else {
+            // Without list permission, a missing key is indistinguishable from a forbidden one.
+            do { try authorize(call, bucket, access, action: "s3:ListBucket") } catch { throw AWSError.s3AccessDenied() }
+            if let versionId {
+                guard versionId == "null" || versionId.count == 32 else {
+                    throw AWSError.s3InvalidArgument("Invalid version id specified", name: "versionId", value: versionId)
+                }
+                throw AWSError.noSuchVersion(key, version: versionId)
+            }
+            throw AWSError.noSuchKey(key)
+        }
+        try authorize(call, bucket, access, action: versionId == nil ? action : action + "Version", key: key, objectACL: row.acl)
+        if row.isDeleteMarker {
+            if versionId != nil {
+                var e = AWSError.s3MethodNotAllowed(call.request.method, resource: "DeleteMarker")
+                e.headers = [.init("x-amz-delete-marker", "true"), .init("x-amz-version-id", row.versionId), .init("Last-Modified", Timestamp.httpDate(row.lastModified))]
+                throw e
+            }
+            throw AWSError.noSuchKey(key, deleteMarker: row.versionId)
+        }
+        return (bucket, row)
+    }
+
+    func getObject(_ call: OperationCall) async throws -> ShapeValue {
+        try await readObject(call, withBody: true)
+    }
+
+    func headObject(_ call: OperationCall) async throws -> ShapeValue {
+        try await readObject(call, withBody: false)
+    }
+
+    func readObject(_ call: OperationCall, withBody: Bool) async throws -> ShapeValue {
+        var (bucket, row) = try await readableObject(call, action: "s3:GetObject")
+        try Self.checkReadConditions(call, row)
+        var out = objectHeaders(row, bucket: bucket)
+        var range: (start: Int64, length: Int64)?
+        if let part = call.input["PartNumber"]?.int {
+            let sizes = row.partSizes ?? [row.size]
+            guard part >= 1, part <= sizes.count else {
+                throw AWSError.invalidRange("part \(part)", size: row.size)
+            }
+            let start = sizes.prefix(part - 1).reduce(0, +)
+            range = (start, sizes[part - 1])
+            out["PartsCount"] = .integer(Int64(sizes.count))
+        } else if let header = call.string("Range") {
+            range = try Self.parseRange(header, size: row.size)
+        }
+        if let range {
+            out["ContentRange"] = .string("bytes \(range.start)-\(range.start + range.length - 1)/\(row.size)")
+            out["ContentLength"] = .integer(range.length)
+        } else if call.string("ChecksumMode") == "ENABLED" {
+            for (name, value) in row.checksums { out["Checksum" + name] = .string(value) }
+            if !row.checksums.isEmpty { out["ChecksumType"] = .string(row.checksumType ?? "FULL_OBJECT") }
+        }
+        try applyResponseOverrides(call, &out)
+        guard withBody else { return .structure(out) }
+        var blob = try await blobs.open(row.blob ?? "")
+        if blob == nil {
+            // An overwrite committed between reading the row and opening its file: read again.
+            (bucket, row) = try await readableObject(call, action: "s3:GetObject")
+            blob = try await blobs.open(row.blob ?? "")
+            out = objectHeaders(row, bucket: bucket)
+            range = nil
+        }
+        guard let blob else { throw AWSError.internalFailure("The object's data is missing.") }
+        let r = range ?? (0, row.size)
+        out["Body"] = .stream(blobs.stream(blob, offset: r.start, length: r.length))
+        return .structure(out)
+    }
+
+    func objectHeaders(_ row: ObjectRecord, bucket: BucketRecord) -> [String: ShapeValue] {
+        var out: [String: ShapeValue] = [
+            "ETag": .string(row.etag), "LastModified": .timestamp(row.lastModified), "ContentLength": .integer(row.size),
+            "AcceptRanges": "bytes", "ServerSideEncryption": "AES256",
+        ]
+        for (k, v) in row.headers { out[k] = .string(v) }
+        if !row.metadata.isEmpty { out["Metadata"] = .map(row.metadata.mapValues { .string($0) }) }
+        if bucket.versioning != nil { out["VersionId"] = .string(row.versionId) }
+        if !row.tags.isEmpty { out["TagCount"] = .integer(Int64(row.tags.count)) }
+        if row.storageClass != "STANDARD" { out["StorageClass"] = .string(row.storageClass) }
+        return out
+    }
+
+    /// If-Match / If-Unmodified-Since → 412, If-None-Match / If-Modified-Since → 304, as RFC 7232 orders them.
+    static func checkReadConditions(_ call: OperationCall, _ row: ObjectRecord) throws {
+        let modified = row.lastModified.timeIntervalSince1970.rounded(.down)
+        if let ifMatch = call.string("IfMatch") {
+            if !etagMatches(ifMatch, row.etag) { throw AWSError.preconditionFailed("If-Match") }
+        } else if let since = call.input["IfUnmodifiedSince"]?.date, modified > since.timeIntervalSince1970 {
+            throw AWSError.preconditionFailed("If-Unmodified-Since")
+        }
+        if let ifNoneMatch = call.string("IfNoneMatch") {
+            if etagMatches(ifNoneMatch, row.etag) { throw notModified(row) }
+        } else if let since = call.input["IfModifiedSince"]?.date, modified <= since.timeIntervalSince1970 {
+            throw notModified(row)
+        }
+    }
+
+    static func notModified(_ row: ObjectRecord) -> AWSError {
+        var e = AWSError.notModified()
+        e.headers = [.init("ETag", row.etag), .init("Last-Modified", Timestamp.httpDate(row.lastModified))]
+        return e
+    }
+
+    /// `bytes=a-b`, `bytes=a-`, `bytes=-n`; nil (whole object) for forms S3 ignores.
+    static func parseRange(_ header: String, size: Int64) throws -> (start: Int64, length: Int64)? {
+        guard header.hasPrefix("bytes="), !header.contains(",") else { return nil }
+        let spec = header.dropFirst(6)
+        let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return nil }
+        let first = parts[0].isEmpty ? nil : Int64(parts[0])
+        let last = parts[1].isEmpty ? nil : Int64(parts[1])
+        if !parts[0].isEmpty && first == nil || !parts[1].isEmpty && last == nil { return nil }
+        switch (first, last) {
+        case (let a?, let b?):
+            guard a <= b else { return nil }
+            guard a < size else { throw AWSError.invalidRange(header, size: size) }
+            return (a, min(b, size - 1) - a + 1)
+        case (let a?, nil):
+            guard a < size else { throw AWSError.invalidRange(header, size: size) }
+            return (a, size - a)
+        case (nil, let n?):
+            guard n > 0, size > 0 else { throw AWSError.invalidRange(header, size: size) }
+            let length = min(n, size)
+            return (size - length, length)
+        default:
+            return nil
+        }
+    }
+
+    /// `response-content-type` and friends on a signed GET override the stored headers.
+    func applyResponseOverrides(_ call: OperationCall, _ out: inout [String: ShapeValue]) throws {
+        let overrides = [
+            ("ResponseContentType", "ContentType"), ("ResponseContentLanguage", "ContentLanguage"),
+            ("ResponseContentDisposition", "ContentDisposition"), ("ResponseContentEncoding", "ContentEncoding"),
+            ("ResponseCacheControl", "CacheControl"),
+        ]
+        var any = false
+        for (param, member) in overrides {
+            if let v = call.string(param) { out[member] = .string(v); any = true }
+        }
+        if let expires = call.request.queryValue("response-expires") { out["Expires"] = .string(expires); any = true }
+        if any && call.context.identity == nil {
+            throw AWSError.s3InvalidRequest("Request specific response headers cannot be used for anonymous GET requests.")
+        }
+    }
+}

@@ -1,0 +1,186 @@
+import GRDB
+import KumoCore
+import KumoProtocols
+import KumoStore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Conditions a write must meet at the moment it commits (`If-None-Match: *`, `If-Match`).
+struct WriteConditions: Sendable {
+    var ifNoneMatch: String?
+    var ifMatch: String?
+
+    init(_ call: OperationCall) throws {
+        ifNoneMatch = call.string("IfNoneMatch")
+        ifMatch = call.string("IfMatch")
+        if let n = ifNoneMatch, n != "*" {
+            throw AWSError(
+                code: "NotImplemented", message: "A header you provided implies functionality that is not implemented", status: 501,
+                fields: [.init("Header", "If-None-Match")])
+        }
+    }
+
+    func check(current: ObjectRecord?, key: String) throws {
+        let live = current.flatMap { $0.isDeleteMarker ? nil : $0 }
+        if ifNoneMatch == "*", live != nil { throw AWSError.preconditionFailed("If-None-Match") }
+        if let ifMatch {
+            guard let live else { throw AWSError.noSuchKey(key) }
+            if !S3.etagMatches(ifMatch, live.etag) { throw AWSError.preconditionFailed("If-Match") }
+        }
+    }
+}
+
+extension S3 {
+    /// Members of the object shapes that S3 stores and returns as they were sent.
+    static let storedHeaders = [
+        "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "ContentType", "Expires", "WebsiteRedirectLocation",
+    ]
+
+    static func newVersionId() -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._")
+        var rng = SystemRandomNumberGenerator()
+        return String((0..<32).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] })
+    }
+
+    static func etagMatches(_ header: String, _ etag: String) -> Bool {
+        header.split(separator: ",").contains { item in
+            var t = Substring(item)
+            while t.first == " " { t = t.dropFirst() }
+            while t.last == " " { t = t.dropLast() }
+            if t.hasPrefix("W/") { t = t.dropFirst(2) }
+            return t == "*" || t == etag || "\"" + t + "\"" == etag
+        }
+    }
+
+    static func checkKey(_ key: String) throws {
+        let n = key.utf8.count
+        guard n <= 1024 else { throw AWSError.keyTooLong(n) }
+        guard n > 0 else { throw AWSError(code: "InvalidArgument", message: "Key must not be empty") }
+    }
+
+    /// The latest row of a key (possibly a delete marker), or a given version.
+    static func fetchObject(_ db: Database, bucket: String, key: String, versionId: String?) throws -> ObjectRecord? {
+        if let versionId {
+            return try ObjectRecord.filter(ObjectRecord.Columns.bucket == bucket && ObjectRecord.Columns.key == key && ObjectRecord.Columns.versionId == versionId).fetchOne(db)
+        }
+        return try ObjectRecord.filter(ObjectRecord.Columns.bucket == bucket && ObjectRecord.Columns.isLatest == true && ObjectRecord.Columns.key == key).fetchOne(db)
+    }
+
+    /// Makes `record` the newest version of its key, following the bucket's versioning
+    /// state; returns the stored row and the blobs no longer referenced.
+    /// `alsoInTransaction` runs in the same transaction (completing a multipart upload
+    /// removes the upload atomically with creating the object) and returns blobs to remove.
+    func commit(
+        _ record: ObjectRecord, conditions: WriteConditions?,
+        alsoInTransaction: (@Sendable (Database) throws -> [String])? = nil
+    ) async throws -> ObjectRecord {
+        let (stored, orphaned) = try await store.write { db -> (ObjectRecord, [String]) in
+            var record = record
+            guard let bucket = try BucketRecord.fetchOne(db, key: record.bucket) else { throw AWSError.noSuchBucket(record.bucket) }
+            let current = try Self.fetchObject(db, bucket: record.bucket, key: record.key, versionId: nil)
+            try conditions?.check(current: current, key: record.key)
+            var orphaned: [String] = try alsoInTransaction?(db) ?? []
+            if bucket.versioning == "Enabled" {
+                record.versionId = Self.newVersionId()
+            } else {
+                record.versionId = "null"
+                if let old = try Self.fetchObject(db, bucket: record.bucket, key: record.key, versionId: "null") {
+                    if let blob = old.blob { orphaned.append(blob) }
+                    _ = try old.delete(db)
+                }
+            }
+            try db.execute(
+                sql: "UPDATE s3_objects SET isLatest = 0 WHERE bucket = ? AND key = ? AND isLatest = 1",
+                arguments: [record.bucket, record.key])
+            record.isLatest = true
+            try record.insert(db)
+            return (record, orphaned)
+        }
+        await blobs.remove(orphaned)
+        return stored
+    }
+
+    /// Removes one version; when it was the latest, the next newest becomes latest.
+    static func removeVersion(_ db: Database, _ row: ObjectRecord) throws {
+        _ = try row.delete(db)
+        if row.isLatest {
+            try db.execute(
+                sql: """
+                    UPDATE s3_objects SET isLatest = 1 WHERE id = (
+                      SELECT id FROM s3_objects WHERE bucket = ? AND key = ? ORDER BY id DESC LIMIT 1)
+                    """, arguments: [row.bucket, row.key])
+        }
+    }
+
+    /// Checksums to compute for an upload: the algorithm the client names, the checksum
+    /// headers or trailer it sends, or S3's default (CRC64NVME).
+    static func requestedChecksums(_ call: OperationCall) throws -> [ChecksumAlgorithm] {
+        var out: [ChecksumAlgorithm] = []
+        if let name = call.string("ChecksumAlgorithm") {
+            guard let a = ChecksumAlgorithm(caseInsensitive: name) else {
+                throw AWSError(code: "InvalidRequest", message: "Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]")
+            }
+            out.append(a)
+        }
+        for a in ChecksumAlgorithm.allCases where call.request.header(a.header) != nil && !out.contains(a) { out.append(a) }
+        if let trailer = call.request.header("x-amz-trailer")?.lowercased() {
+            for a in ChecksumAlgorithm.allCases where trailer.contains(a.header) && !out.contains(a) { out.append(a) }
+        }
+        if out.isEmpty { out.append(.crc64nvme) }
+        return out
+    }
+
+    /// Checks what was received against Content-MD5 and the checksums the client sent.
+    static func verifyIntegrity(_ call: OperationCall, written: BlobStore.Written, trailers: ByteStream.Trailers?) throws {
+        if let md5 = call.request.header("Content-MD5") {
+            guard let given = Data(base64Encoded: md5), given.count == 16 else { throw AWSError.invalidDigest() }
+            guard Array(given) == written.md5 else { throw AWSError.badDigest() }
+        }
+        for (algorithm, value) in written.checksums {
+            guard let given = call.request.header(algorithm.header) ?? trailers?.value(algorithm.header) else { continue }
+            guard algorithm.isWellFormed(given) else {
+                throw AWSError(code: "InvalidRequest", message: "Value for \(algorithm.header) header is invalid.")
+            }
+            guard given == value else {
+                throw AWSError.badDigest("The \(algorithm.rawValue) you specified did not match the calculated checksum.")
+            }
+        }
+    }
+
+    /// Checks Content-MD5 and checksum headers of a request whose body was read whole (DeleteObjects, ...).
+    static func verifyBodyIntegrity(_ call: OperationCall, required: Bool) throws {
+        var any = false
+        if let md5 = call.request.header("Content-MD5") {
+            any = true
+            guard let given = Data(base64Encoded: md5), given.count == 16 else { throw AWSError.invalidDigest() }
+            guard Hashing.md5Hex(call.request.body) == Hashing.hex(given) else { throw AWSError.badDigest() }
+        }
+        for a in ChecksumAlgorithm.allCases {
+            guard let given = call.request.header(a.header) else { continue }
+            any = true
+            var h = ChecksumHasher(a)
+            h.update(call.request.body)
+            guard h.base64() == given else { throw AWSError.badDigest("The \(a.rawValue) you specified did not match the calculated checksum.") }
+        }
+        if required && !any {
+            throw AWSError(code: "InvalidRequest", message: "Missing required header for this request: Content-MD5")
+        }
+    }
+
+    /// Tags from an `x-amz-tagging` header (`k1=v1&k2=v2`).
+    static func tags(header: String?) throws -> [String: String] {
+        guard let header, !header.isEmpty else { return [:] }
+        var tags: [String: String] = [:]
+        for (k, v) in FormEncoding.decode(Substring(header)) {
+            guard tags[k] == nil else { throw AWSError(code: "InvalidTag", message: "Cannot provide multiple Tags with the same key") }
+            tags[k] = v
+        }
+        guard tags.count <= 10 else { throw AWSError(code: "BadRequest", message: "Object tags cannot be greater than 10") }
+        return tags
+    }
+
+    static func quotedETag(md5: [UInt8]) -> String { "\"" + Hashing.hex(md5) + "\"" }
+}

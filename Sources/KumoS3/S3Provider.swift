@@ -1,0 +1,100 @@
+public import KumoCore
+public import KumoProtocols
+public import KumoStore
+import GRDB
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Amazon S3: buckets and objects, with object bytes in files under the data dir
+/// and everything else in the store.
+public struct S3Provider: ServiceProvider {
+    public let service = "s3"
+    public let operations: [String: OperationHandler]
+    let s3: S3
+
+    public init(store: Store, clock: KumoClock, syncWrites: Bool = true) throws {
+        let blobs = try BlobStore(root: store.directory + "/s3", syncWrites: syncWrites)
+        s3 = S3(store: store, blobs: blobs, clock: clock)
+        operations = s3.operationTable()
+    }
+
+    /// Removes blob files no row refers to (left by a crash between writing a file and committing its row).
+    public func recover() async throws -> Int {
+        let referenced = try await s3.store.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT blob FROM s3_objects WHERE blob IS NOT NULL UNION SELECT blob FROM s3_parts"))
+        }
+        return s3.blobs.removeUnreferenced(keeping: referenced)
+    }
+
+    public func reset() async throws {
+        try await s3.store.clear(tables: Self.tables)
+        _ = try await recover()
+    }
+
+    /// The static-website endpoint (`<bucket>.s3-website.localhost`), served beside the API.
+    public var website: S3Website { S3Website(s3: s3) }
+}
+
+/// The S3 engine the operations share.
+struct S3: Sendable {
+    let store: Store
+    let blobs: BlobStore
+    let clock: KumoClock
+
+    func operationTable() -> [String: OperationHandler] {
+        var t: [String: OperationHandler] = [:]
+        func add(_ name: String, _ f: @escaping @Sendable (S3) -> (OperationCall) async throws -> ShapeValue) {
+            let s3 = self
+            t[name] = OperationHandler { call in try await f(s3)(call) }
+        }
+        add("CreateBucket", S3.createBucket)
+        add("HeadBucket", S3.headBucket)
+        add("DeleteBucket", S3.deleteBucket)
+        add("ListBuckets", S3.listBuckets)
+        add("GetBucketLocation", S3.getBucketLocation)
+        add("PutBucketVersioning", S3.putBucketVersioning)
+        add("GetBucketVersioning", S3.getBucketVersioning)
+        add("GetBucketAcl", S3.getBucketAcl)
+        add("PutBucketAcl", S3.putBucketAcl)
+        add("PutObject", S3.putObject)
+        add("GetObject", S3.getObject)
+        add("HeadObject", S3.headObject)
+        add("DeleteObject", S3.deleteObject)
+        add("DeleteObjects", S3.deleteObjects)
+        add("CopyObject", S3.copyObject)
+        add("GetObjectAttributes", S3.getObjectAttributes)
+        add("GetObjectAcl", S3.getObjectAcl)
+        add("PutObjectAcl", S3.putObjectAcl)
+        add("GetObjectTagging", S3.getObjectTagging)
+        add("PutObjectTagging", S3.putObjectTagging)
+        add("DeleteObjectTagging", S3.deleteObjectTagging)
+        add("ListObjectsV2", S3.listObjectsV2)
+        add("ListObjects", S3.listObjects)
+        add("ListObjectVersions", S3.listObjectVersions)
+        add("CreateMultipartUpload", S3.createMultipartUpload)
+        add("UploadPart", S3.uploadPart)
+        add("UploadPartCopy", S3.uploadPartCopy)
+        add("CompleteMultipartUpload", S3.completeMultipartUpload)
+        add("AbortMultipartUpload", S3.abortMultipartUpload)
+        add("ListParts", S3.listParts)
+        add("ListMultipartUploads", S3.listMultipartUploads)
+        for config in BucketConfigKind.all {
+            let s3 = self
+            t["Put" + config.operation] = OperationHandler { call in try await s3.putBucketConfig(call, config) }
+            t["Get" + config.operation] = OperationHandler { call in try await s3.getBucketConfig(call, config) }
+            if config.deletable {
+                t["Delete" + config.deleteOperation] = OperationHandler { call in try await s3.deleteBucketConfig(call, config) }
+            }
+        }
+        return t
+    }
+}
+
+extension OperationCall {
+    func string(_ member: String) -> String? { input[member]?.string }
+    var bucket: String { string("Bucket") ?? "" }
+    var key: String { string("Key") ?? "" }
+}

@@ -1,0 +1,44 @@
+import KumoCore
+import KumoProtocols
+
+extension Edge {
+    /// Whether the operation a request addresses takes its body as a stream (S3
+    /// PutObject, UploadPart): then the edge must not read the body before
+    /// dispatching, so a 5 GiB upload never sits in memory.
+    public func streamsBody(_ request: EdgeRequest) -> Bool {
+        guard request.method == "PUT" || request.method == "POST" else { return false }
+        let query = FormEncoding.decode(Substring(request.rawQuery)).map { (name: $0.0, value: $0.1) }
+        let claim = try? SigV4.claim(headers: request.headers, query: query)
+        guard let (service, bucket) = resolveService(request, query: query, claim: claim),
+            let model = try? registry.model(service)
+        else { return false }
+        var path = request.rawPath
+        if let bucket { path = "/" + bucket + (path == "/" ? "" : path) }
+        return model.streamingInputOperation(method: request.method, path: path, query: query, headers: request.headers) != nil
+    }
+
+    /// The body as the operation must see it: `aws-chunked` framing removed (chunk
+    /// signatures verified when `signing` is given) and a signed SHA-256 checked.
+    func decodedStream(_ stream: ByteStream, request: EdgeRequest, signing: AWSChunkedDecoder.Signing?) throws -> ByteStream {
+        let declared = request.header("x-amz-content-sha256") ?? ""
+        let encoding = (request.header("Content-Encoding") ?? "").lowercased()
+        let decodedLength = request.header("x-amz-decoded-content-length").flatMap { Int64($0) }
+        switch declared {
+        case "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER":
+            return stream.awsChunkDecoded(
+                signing: signing, trailerSigned: declared.hasSuffix("-TRAILER") && signing != nil, decodedLength: decodedLength)
+        case "STREAMING-UNSIGNED-PAYLOAD-TRAILER":
+            return stream.awsChunkDecoded(signing: nil, trailerSigned: false, decodedLength: decodedLength)
+        case "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD", "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER":
+            throw AWSError(code: "NotImplemented", message: "SigV4a (ECDSA) streaming signatures are not supported by Kumo.", status: 501)
+        default:
+            if encoding.contains("aws-chunked") {
+                return stream.awsChunkDecoded(signing: nil, trailerSigned: false, decodedLength: decodedLength)
+            }
+            if signing != nil, declared.count == 64, declared.allSatisfy(\.isHexDigit) {
+                return stream.verifyingSHA256(declared)
+            }
+            return stream
+        }
+    }
+}
