@@ -12,6 +12,7 @@ import Foundation
 /// and everything else in the store.
 public struct S3Provider: ServiceProvider {
     public let service = "s3"
+    public let validatesInput = false
     public let operations: [String: OperationHandler]
     let s3: S3
 

@@ -20,6 +20,9 @@ extension Edge {
     func authenticate(_ request: inout EdgeRequest, claim: SigV4.Claim?, service: String, model: ServiceModel) async throws -> Caller {
         let isS3 = service == "s3"
         guard let claim else {
+            if isS3, let v2 = SigV2.claim(query: Self.queryItems(request)) {
+                return try await authenticateSigV2(&request, claim: v2)
+            }
             if isS3 || !configuration.verifySignatures {
                 request.bodyStream = try request.bodyStream.map { try decodedStream($0, request: request, signing: nil) }
                 return Caller(accountId: configuration.accountId, identity: nil)
@@ -117,6 +120,40 @@ extension Edge {
         if let token = identity.sessionToken {
             guard claim.securityToken == token else { throw AWSError.invalidClientTokenId() }
             if let exp = identity.expiration, exp < now { throw AWSError.expiredToken() }
+        }
+        return Caller(accountId: identity.accountId, identity: identity)
+    }
+
+    static func queryItems(_ request: EdgeRequest) -> [(name: String, value: String)] {
+        FormEncoding.decode(Substring(request.rawQuery)).map { (name: $0.0, value: $0.1) }
+    }
+
+    /// S3's legacy presigned URLs (HMAC-SHA1 over method, expiry and resource).
+    func authenticateSigV2(_ request: inout EdgeRequest, claim: SigV2.Claim) async throws -> Caller {
+        request.bodyStream = try request.bodyStream.map { try decodedStream($0, request: request, signing: nil) }
+        guard let identity = try await credentials.identity(forAccessKey: claim.accessKeyId) else {
+            throw AWSError(
+                code: "InvalidAccessKeyId", message: "The AWS Access Key Id you provided does not exist in our records.", status: 403,
+                fields: [.init("AWSAccessKeyId", claim.accessKeyId)])
+        }
+        guard configuration.verifySignatures else { return Caller(accountId: identity.accountId, identity: identity) }
+        if clock.now.timeIntervalSince1970 > Double(claim.expires) {
+            throw AWSError(code: "AccessDenied", message: "Request has expired", status: 403)
+        }
+        let host = hostName(request)
+        let bucket = s3VirtualHostBucket(host)
+        let path = bucket.map { "/" + $0 + (request.rawPath == "/" ? "/" : request.rawPath) } ?? request.rawPath
+        let toSign = SigV2.stringToSign(
+            method: request.method, resourcePath: path, query: Self.queryItems(request), headers: request.headers, expires: claim.expires)
+        guard SigV4.constantTimeEquals(SigV2.signature(secret: identity.secretAccessKey, stringToSign: toSign), claim.signature) else {
+            throw AWSError(
+                code: "SignatureDoesNotMatch",
+                message: "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+                status: 403, fields: [.init("AWSAccessKeyId", claim.accessKeyId), .init("StringToSign", toSign)])
+        }
+        if let token = identity.sessionToken {
+            guard request.header("x-amz-security-token") ?? Self.queryItems(request).first(where: { $0.name == "x-amz-security-token" })?.value == token
+            else { throw AWSError.invalidClientTokenId() }
         }
         return Caller(accountId: identity.accountId, identity: identity)
     }

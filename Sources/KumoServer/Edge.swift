@@ -129,7 +129,7 @@ public final class Edge: Sendable {
             if claim == nil { context.region = configuration.region }
             let input = try wire.parseInput(request, operation: op, model: model)
             let provider = registry.provider(service)
-            if let inputRef = op.input {
+            if let inputRef = op.input, provider?.validatesInput ?? true {
                 let violations = Validator(model: model).violations(input, shape: model.shape(inputRef))
                 if !violations.isEmpty {
                     throw Validator.error(violations, protocol: wire.name, code: provider?.validationErrorCode)

@@ -34,10 +34,14 @@ public protocol ServiceProvider: Sendable {
     var operations: [String: OperationHandler] { get }
     /// The code of model-validation errors when the protocol's default is not what the service sends.
     var validationErrorCode: String? { get }
+    /// Whether the edge checks input against the model (required, enum, length, range) before
+    /// the operation runs. S3 does not: it answers with its own errors (MalformedXML, InvalidArgument...).
+    var validatesInput: Bool { get }
     /// Deletes every resource of this service (for `kumo reset`).
     func reset() async throws
 }
 
 extension ServiceProvider {
     public var validationErrorCode: String? { nil }
+    public var validatesInput: Bool { true }
 }

@@ -29,6 +29,8 @@ public final class ServiceModel: Sendable {
         public var input: MemberRef?
         public var output: MemberRef?
         public var errors: [String]
+        /// Superseded operations (PutBucketLifecycle) lose to their successors on the same route.
+        public var deprecated: Bool
     }
 
     public init(json: JSONValue) {
@@ -64,7 +66,7 @@ public final class ServiceModel: Sendable {
                     if ref.location == "querystring" { query.append(ref.locationName ?? name) }
                 }
             }
-            return RestRoute(op, requiredHeaders: headers, requiredQuery: query)
+            return RestRoute(op, requiredHeaders: headers, requiredQuery: query, deprecated: op.deprecated)
         }.sorted { $0.operation < $1.operation }
     }
 
@@ -90,6 +92,7 @@ extension ServiceModel.Operation {
         input = json["input"].map(MemberRef.init)
         output = json["output"].map(MemberRef.init)
         errors = (json["errors"]?.array ?? []).compactMap { $0["shape"]?.string }
+        deprecated = json["deprecated"]?.bool ?? false
     }
 
     public init(name: String, input: String?, output: String?) {

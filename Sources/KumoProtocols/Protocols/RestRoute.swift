@@ -17,7 +17,10 @@ struct RestRoute: Sendable {
     /// Query parameters the input requires beyond the template's (`uploadId`).
     let requiredQuery: [String]
 
-    init(_ op: ServiceModel.Operation, requiredHeaders: [String] = [], requiredQuery: [String] = []) {
+    let deprecated: Bool
+
+    init(_ op: ServiceModel.Operation, requiredHeaders: [String] = [], requiredQuery: [String] = [], deprecated: Bool = false) {
+        self.deprecated = deprecated
         self.requiredHeaders = requiredHeaders
         self.requiredQuery = requiredQuery
         operation = op.name
@@ -55,7 +58,7 @@ struct RestRoute: Sendable {
 
     /// Higher is more specific: required query parameters first, then literal path text.
     var specificity: Int {
-        var score = queryLiterals.count * 10_000 + (requiredHeaders.count + requiredQuery.count) * 1_000
+        var score = queryLiterals.count * 10_000 + (requiredHeaders.count + requiredQuery.count) * 1_000 - (deprecated ? 1 : 0)
         for s in segments {
             switch s {
             case .literal(let l): score += 100 + l.count

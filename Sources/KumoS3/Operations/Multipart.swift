@@ -150,17 +150,22 @@ extension S3 {
         let byNumber = Dictionary(uniqueKeysWithValues: stored.map { ($0.partNumber, $0) })
         var chosen: [PartRecord] = []
         var previous = 0
-        for (i, p) in requested.enumerated() {
+        for p in requested {
             let number = p["PartNumber"]?.int ?? 0
-            let etag = p["ETag"]?.string ?? ""
             guard number > previous else { throw AWSError.invalidPartOrder() }
             previous = number
+        }
+        for p in requested {
+            let number = p["PartNumber"]?.int ?? 0
+            let etag = p["ETag"]?.string ?? ""
             guard let part = byNumber[number], Self.etagMatches(etag, part.etag) else { throw AWSError.invalidPart(number, etag: etag) }
             for (name, value) in part.checksums {
                 if let given = p["Checksum" + name]?.string, given != value { throw AWSError.invalidPart(number, etag: etag) }
             }
-            if i < requested.count - 1 && part.size < Self.minPartSize { throw AWSError.entityTooSmall(part: number) }
             chosen.append(part)
+        }
+        for (i, part) in chosen.enumerated() where i < chosen.count - 1 && part.size < Self.minPartSize {
+            throw AWSError.entityTooSmall(part: part.partNumber)
         }
         let total = chosen.reduce(0) { $0 + $1.size }
         if let declared = call.input["MpuObjectSize"]?.int, Int64(declared) != total {
