@@ -107,6 +107,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "KumoS3Tests",
+            dependencies: ["KumoS3", "KumoCore", "KumoProtocols", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "KumoServerTests",
             dependencies: ["KumoServer", "KumoSTS", "KumoS3", "KumoStore", "KumoCore", "KumoProtocols"],
             swiftSettings: swiftSettings

@@ -15,7 +15,7 @@ struct PolicyPrincipal: Sendable {
     var accountId: String?
     var arn: String?
     /// `cloudfront.amazonaws.com` when a Kumo service calls on its own behalf.
-    var service: String?
+    var service: String? = nil
 }
 
 /// A bucket policy: parsed and checked when it is put, evaluated on every request.

@@ -156,18 +156,20 @@ public struct S3Website: Sendable {
                 continue
             }
             if condition == nil && errorCode != nil { continue }
-            return rule["Redirect"]
+            return rule
         }
         return nil
     }
 
-    static func apply(_ redirect: ShapeValue, key: String, host: String?) -> ProtocolResponse {
+    static func apply(_ rule: ShapeValue, key: String, host: String?) -> ProtocolResponse {
+        let redirect = rule["Redirect"] ?? .empty
         var newKey = key
         if let replace = redirect["ReplaceKeyWith"]?.string {
             newKey = replace
         } else if let replace = redirect["ReplaceKeyPrefixWith"]?.string {
-            // The rule's prefix is replaced; rules without a prefix condition prepend.
-            newKey = replace + key
+            // The condition's prefix is replaced; without one, the replacement is prepended.
+            let prefix = rule["Condition"]?["KeyPrefixEquals"]?.string ?? ""
+            newKey = replace + key.dropFirst(prefix.count)
         }
         let code = redirect["HttpRedirectCode"]?.string.flatMap { Int($0) } ?? 301
         if let hostName = redirect["HostName"]?.string {

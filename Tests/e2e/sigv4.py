@@ -9,7 +9,7 @@ def _hmac(key, msg):
     return hmac.new(key, msg.encode(), hashlib.sha256).digest()
 
 
-def sign(method, url, headers, body, service, key="test", secret="test", region="us-east-1", when=None):
+def sign(method, url, headers, body, service, key="test", secret="test", region="us-east-1", when=None, payload_hash=None):
     when = when or datetime.datetime.now(datetime.timezone.utc)
     amz_date = when.strftime("%Y%m%dT%H%M%SZ")
     date = amz_date[:8]
@@ -26,7 +26,7 @@ def sign(method, url, headers, body, service, key="test", secret="test", region=
     canonical = "\n".join([
         method, path, query,
         "".join("%s:%s\n" % (h, lower[h]) for h in signed),
-        ";".join(signed), hashlib.sha256(body).hexdigest()])
+        ";".join(signed), payload_hash or hashlib.sha256(body).hexdigest()])
     scope = "%s/%s/%s/aws4_request" % (date, region, service)
     to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
     k = _hmac(("AWS4" + secret).encode(), date)
@@ -36,3 +36,10 @@ def sign(method, url, headers, body, service, key="test", secret="test", region=
     headers["Authorization"] = "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s" % (
         key, scope, ";".join(signed), signature)
     return headers
+
+
+def signing_key(secret, date, region, service):
+    k = _hmac(("AWS4" + secret).encode(), date)
+    for part in (region, service, "aws4_request"):
+        k = _hmac(k, part)
+    return k
