@@ -65,14 +65,11 @@ final class BlobStore: Sendable {
     }
 
     /// Writes a stream to a new blob, computing its MD5 and the given checksums on the way.
+    /// The file is created on the first flush, so a small object costs one trip to the I/O threads.
     func write(_ stream: ByteStream, checksums algorithms: [ChecksumAlgorithm], maxSize: Int64) async throws -> Written {
         let name = Self.newName()
         let tmp = tmpDirectory + "/" + name
-        let fd = try await Self.io { () throws -> Int32 in
-            let fd = Glibc.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw Self.posixError("open", tmp) }
-            return fd
-        }
+        let file = TempFile(path: tmp)
         var md5 = Insecure.MD5()
         var hashers = algorithms.map { ChecksumHasher($0) }
         var size: Int64 = 0
@@ -94,26 +91,53 @@ final class BlobStore: Sendable {
                 if pending.readableBytes >= Self.chunkSize {
                     let full = pending
                     pending = ByteBufferAllocator().buffer(capacity: Self.chunkSize)
-                    try await Self.io { try Self.writeAll(fd, full) }
+                    try await Self.io { try file.append(full) }
                 }
             }
             let rest = pending
             let sync = syncWrites
             let final = path(name)
             try await Self.io {
-                try Self.writeAll(fd, rest)
-                if sync { _ = fsync(fd) }
-                Glibc.close(fd)
-                guard Glibc.rename(tmp, final) == 0 else { throw Self.posixError("rename", final) }
+                try file.append(rest)
+                try file.finish(sync: sync, renameTo: final)
             }
         } catch {
-            Glibc.close(fd)
-            unlink(tmp)
+            file.discard()
             throw error
         }
         var sums: [ChecksumAlgorithm: String] = [:]
         for h in hashers { sums[h.algorithm] = h.base64() }
         return Written(name: name, size: size, md5: Array(md5.finalize()), checksums: sums)
+    }
+
+    /// A file being written under `tmp/`; used from one task at a time (the writer's).
+    final class TempFile: @unchecked Sendable {
+        let path: String
+        var fd: Int32 = -1
+
+        init(path: String) { self.path = path }
+
+        func append(_ buffer: ByteBuffer) throws {
+            if fd < 0 {
+                fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+                guard fd >= 0 else { throw BlobStore.posixError("open", path) }
+            }
+            try BlobStore.writeAll(fd, buffer)
+        }
+
+        func finish(sync: Bool, renameTo final: String) throws {
+            if fd < 0 { try append(ByteBuffer()) }
+            if sync { _ = fsync(fd) }
+            Glibc.close(fd)
+            fd = -1
+            guard Glibc.rename(path, final) == 0 else { throw BlobStore.posixError("rename", final) }
+        }
+
+        func discard() {
+            if fd >= 0 { Glibc.close(fd) }
+            fd = -1
+            unlink(path)
+        }
     }
 
     /// A new blob holding the given blobs one after the other (completing a multipart upload).
@@ -165,8 +189,10 @@ final class BlobStore: Sendable {
 
     /// A new blob with `length` bytes of `name` from `offset` (UploadPartCopy with a range).
     func copyRange(_ name: String, offset: Int64, length: Int64, checksums: [ChecksumAlgorithm]) async throws -> Written {
-        guard let blob = try await open(name) else { throw AWSError.internalFailure("The object's data is missing.") }
-        return try await write(stream(blob, offset: offset, length: length), checksums: checksums, maxSize: .max)
+        guard let (blob, first) = try await open(name, preload: offset, length: length) else {
+            throw AWSError.internalFailure("The object's data is missing.")
+        }
+        return try await write(stream(blob, offset: offset, length: length, first: first), checksums: checksums, maxSize: .max)
     }
 
     /// An open blob; the file stays readable after an overwrite unlinks it.
@@ -176,37 +202,60 @@ final class BlobStore: Sendable {
         deinit { Glibc.close(fd) }
     }
 
-    /// Opens a blob for reading; nil when it is gone (an overwrite committed in between).
-    func open(_ name: String) async throws -> OpenBlob? {
+    /// Opens a blob and reads its first chunk from `offset` in the same trip to the I/O
+    /// threads; nil when the file is gone (an overwrite committed in between).
+    func open(_ name: String, preload offset: Int64 = 0, length: Int64 = 0) async throws -> (OpenBlob, ByteBuffer)? {
         let p = path(name)
-        return try await Self.io { () throws -> OpenBlob? in
+        let want = Int(min(Int64(Self.chunkSize), length))
+        return try await Self.io { () throws -> (OpenBlob, ByteBuffer)? in
             let fd = Glibc.open(p, O_RDONLY | O_CLOEXEC)
             if fd < 0 {
                 if errno == ENOENT { return nil }
                 throw Self.posixError("open", p)
             }
-            return OpenBlob(fd: fd)
+            let blob = OpenBlob(fd: fd)
+            return (blob, try Self.read(blob, at: offset, count: want))
         }
     }
 
-    /// The bytes `offset..<offset+length` of an open blob, read as the consumer takes them.
-    func stream(_ blob: OpenBlob, offset: Int64, length: Int64) -> ByteStream {
+    /// `open` for callers already on a thread that may block (the database's).
+    func openNow(_ name: String, preload offset: Int64, length: Int64) throws -> (OpenBlob, ByteBuffer)? {
+        let p = path(name)
+        let fd = Glibc.open(p, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw Self.posixError("open", p)
+        }
+        let blob = OpenBlob(fd: fd)
+        return (blob, try Self.read(blob, at: offset, count: Int(min(Int64(Self.chunkSize), length))))
+    }
+
+    static func read(_ blob: OpenBlob, at offset: Int64, count: Int) throws -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: count)
+        guard count > 0 else { return buffer }
+        let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { p -> Int in
+            let n = pread(blob.fd, p.baseAddress, count, off_t(offset))
+            guard n >= 0 else { throw Self.posixError("pread", "blob") }
+            return n
+        }
+        guard n > 0 else { throw Self.posixError("pread (short file)", "blob") }
+        return buffer
+    }
+
+    /// The bytes `offset..<offset+length` of an open blob, read as the consumer takes them;
+    /// `first` is what `open` already read from `offset`.
+    func stream(_ blob: OpenBlob, offset: Int64, length: Int64, first: ByteBuffer? = nil) -> ByteStream {
         ByteStream(length: length) { sink in
             var position = offset
             let end = offset + length
+            if let first, first.readableBytes > 0 {
+                position += Int64(first.readableBytes)
+                try await sink(first)
+            }
             while position < end {
                 let want = Int(min(Int64(Self.chunkSize), end - position))
                 let at = position
-                let buffer = try await Self.io { () throws -> ByteBuffer in
-                    var buffer = ByteBufferAllocator().buffer(capacity: want)
-                    let n = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: want) { p -> Int in
-                        let n = pread(blob.fd, p.baseAddress, want, off_t(at))
-                        guard n >= 0 else { throw Self.posixError("pread", "blob") }
-                        return n
-                    }
-                    guard n > 0 else { throw Self.posixError("pread (short file)", "blob") }
-                    return buffer
-                }
+                let buffer = try await Self.io { try Self.read(blob, at: at, count: want) }
                 position += Int64(buffer.readableBytes)
                 try await sink(buffer)
             }

@@ -17,14 +17,18 @@ struct BucketAccess: Sendable {
 extension S3 {
     /// The bucket (NoSuchBucket when absent) and the settings access checks need, in one read.
     func bucketAndAccess(_ name: String) async throws -> (BucketRecord, BucketAccess) {
-        let (bucket, configs) = try await store.read { db -> (BucketRecord?, [BucketConfigRecord]) in
-            guard let bucket = try BucketRecord.fetchOne(db, key: name) else { return (nil, []) }
-            let configs = try BucketConfigRecord.fetchAll(
-                db, sql: "SELECT * FROM s3_bucket_configs WHERE bucket = ? AND kind IN ('policy', 'publicAccessBlock')",
-                arguments: [name])
-            return (bucket, configs)
-        }
-        guard let bucket else { throw AWSError.noSuchBucket(name) }
+        let found = try await store.read { db in try Self.lookup(db, bucket: name) }
+        guard let found else { throw AWSError.noSuchBucket(name) }
+        return found
+    }
+
+    /// Reads a bucket and its access settings with cached statements (this runs on every request).
+    static func lookup(_ db: Database, bucket name: String) throws -> (BucketRecord, BucketAccess)? {
+        guard let bucket = try BucketRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM s3_buckets WHERE name = ?"), arguments: [name])
+        else { return nil }
+        let configs = try BucketConfigRecord.fetchAll(
+            db.cachedStatement(sql: "SELECT * FROM s3_bucket_configs WHERE bucket = ? AND kind IN ('policy', 'publicAccessBlock')"),
+            arguments: [name])
         var access = BucketAccess(policy: nil, publicAccessBlock: [:])
         for c in configs {
             let value = ShapeValue(storageJSON: try JSONValue.parse(c.body))

@@ -64,9 +64,12 @@ extension S3 {
     /// The latest row of a key (possibly a delete marker), or a given version.
     static func fetchObject(_ db: Database, bucket: String, key: String, versionId: String?) throws -> ObjectRecord? {
         if let versionId {
-            return try ObjectRecord.filter(ObjectRecord.Columns.bucket == bucket && ObjectRecord.Columns.key == key && ObjectRecord.Columns.versionId == versionId).fetchOne(db)
+            return try ObjectRecord.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM s3_objects WHERE bucket = ? AND key = ? AND versionId = ?"),
+                arguments: [bucket, key, versionId])
         }
-        return try ObjectRecord.filter(ObjectRecord.Columns.bucket == bucket && ObjectRecord.Columns.isLatest == true && ObjectRecord.Columns.key == key).fetchOne(db)
+        return try ObjectRecord.fetchOne(
+            db.cachedStatement(sql: "SELECT * FROM s3_objects WHERE bucket = ? AND isLatest = 1 AND key = ?"), arguments: [bucket, key])
     }
 
     /// Makes `record` the newest version of its key, following the bucket's versioning
@@ -79,7 +82,8 @@ extension S3 {
     ) async throws -> ObjectRecord {
         let (stored, orphaned) = try await store.write { db -> (ObjectRecord, [String]) in
             var record = record
-            guard let bucket = try BucketRecord.fetchOne(db, key: record.bucket) else { throw AWSError.noSuchBucket(record.bucket) }
+            guard let bucket = try BucketRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM s3_buckets WHERE name = ?"), arguments: [record.bucket])
+            else { throw AWSError.noSuchBucket(record.bucket) }
             let current = try Self.fetchObject(db, bucket: record.bucket, key: record.key, versionId: nil)
             try conditions?.check(current: current, key: record.key)
             var orphaned: [String] = try alsoInTransaction?(db) ?? []

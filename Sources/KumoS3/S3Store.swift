@@ -1,4 +1,5 @@
 import GRDB
+import KumoProtocols
 public import KumoStore
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -183,4 +184,64 @@ extension S3Provider {
     ]
 
     public static let tables = ["s3_parts", "s3_uploads", "s3_objects", "s3_bucket_configs", "s3_buckets"]
+}
+
+/// Rows of `s3_objects` are read on every GET: decode them by hand, with Kumo's own
+/// JSON reader for the map columns, instead of through Codable and JSONDecoder.
+extension ObjectRecord {
+    init(row: Row) throws {
+        id = row["id"]
+        bucket = row["bucket"]
+        key = row["key"]
+        versionId = row["versionId"]
+        isLatest = row["isLatest"]
+        isDeleteMarker = row["isDeleteMarker"]
+        size = row["size"]
+        etag = row["etag"]
+        lastModified = row["lastModified"]
+        blob = row["blob"]
+        headers = Self.map(row["headers"])
+        metadata = Self.map(row["metadata"])
+        checksums = Self.map(row["checksums"])
+        checksumType = row["checksumType"]
+        partsCount = row["partsCount"]
+        let sizes: String? = row["partSizes"]
+        partSizes = sizes.flatMap { try? JSONValue.parse($0).array?.compactMap { $0.int.map(Int64.init) } }
+        tags = Self.map(row["tags"])
+        acl = row["acl"]
+        storageClass = row["storageClass"]
+    }
+
+    func encode(to container: inout PersistenceContainer) throws {
+        container["id"] = id
+        container["bucket"] = bucket
+        container["key"] = key
+        container["versionId"] = versionId
+        container["isLatest"] = isLatest
+        container["isDeleteMarker"] = isDeleteMarker
+        container["size"] = size
+        container["etag"] = etag
+        container["lastModified"] = lastModified
+        container["blob"] = blob
+        container["headers"] = Self.text(headers)
+        container["metadata"] = Self.text(metadata)
+        container["checksums"] = Self.text(checksums)
+        container["checksumType"] = checksumType
+        container["partsCount"] = partsCount
+        container["partSizes"] = partSizes.map { JSONValue.array($0.map { .number(String($0)) }).serialized() }
+        container["tags"] = Self.text(tags)
+        container["acl"] = acl
+        container["storageClass"] = storageClass
+    }
+
+    static func map(_ text: String?) -> [String: String] {
+        guard let text, let pairs = try? JSONValue.parse(text).object else { return [:] }
+        var out: [String: String] = [:]
+        for (k, v) in pairs { out[k] = v.string ?? "" }
+        return out
+    }
+
+    static func text(_ map: [String: String]) -> String {
+        JSONValue.object(map.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }).serialized()
+    }
 }

@@ -139,10 +139,10 @@ public struct S3Website: Sendable {
                 return ProtocolResponse(status: 304, headers: headers.filter { $0.name != "Content-Length" })
             }
         }
-        guard request.method == "GET", let blob = try await s3.blobs.open(blobName) else {
+        guard request.method == "GET", let (blob, first) = try await s3.blobs.open(blobName, preload: 0, length: row.size) else {
             return ProtocolResponse(status: status, headers: headers)
         }
-        return ProtocolResponse(status: status, headers: headers, bodyStream: s3.blobs.stream(blob, offset: 0, length: row.size))
+        return ProtocolResponse(status: status, headers: headers, bodyStream: s3.blobs.stream(blob, offset: 0, length: row.size, first: first))
     }
 
     static func matchingRule(_ rules: [ShapeValue], key: String, errorCode: Int?) -> ShapeValue? {

@@ -91,8 +91,7 @@ extension Edge {
         } else {
             payloadHashes = [Hashing.sha256Hex(request.body)]
         }
-        let key = SigV4.signingKey(
-            secret: identity.secretAccessKey, date: claim.scopeDate, region: claim.region, service: claim.service)
+        let key = signingKeys.key(secret: identity.secretAccessKey, date: claim.scopeDate, region: claim.region, service: claim.service)
         var canonical = ""
         var toSign = ""
         var matched = false

@@ -57,6 +57,7 @@ public final class Edge: Sendable {
     let logger: Logger
     /// Data planes served by host name (S3 websites), checked before the AWS APIs.
     let hostRoutes: [HostRoute]
+    let signingKeys = SigningKeyCache()
 
     public init(
         configuration: EdgeConfiguration, registry: ServiceRegistry, credentials: any CredentialProvider,

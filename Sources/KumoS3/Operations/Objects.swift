@@ -1,4 +1,5 @@
 import GRDB
+import NIOCore
 import KumoCore
 import KumoProtocols
 import KumoStore
@@ -74,10 +75,27 @@ extension S3 {
 
     /// Reads the object a GET/HEAD addresses, checking access and the delete-marker rules.
     func readableObject(_ call: OperationCall, action: String) async throws -> (BucketRecord, ObjectRecord) {
+        let (bucket, row, _) = try await readableObject(call, action: action, open: false)
+        return (bucket, row)
+    }
+
+    /// With `open`, the object's file is opened and its first chunk read in the same trip
+    /// to the database thread, so a small GET costs one hop off the event loop.
+    func readableObject(_ call: OperationCall, action: String, open: Bool) async throws
+        -> (BucketRecord, ObjectRecord, (BlobStore.OpenBlob, ByteBuffer)?)
+    {
         let key = call.key
         let versionId = call.string("VersionId")
-        let (bucket, access) = try await bucketAndAccess(call.bucket)
-        let row = try await store.read { db in try Self.fetchObject(db, bucket: bucket.name, key: key, versionId: versionId) }
+        let name = call.bucket
+        let blobs = self.blobs
+        let found = try await store.read { db -> (BucketRecord, BucketAccess, ObjectRecord?, (BlobStore.OpenBlob, ByteBuffer)?)? in
+            guard let (bucket, access) = try Self.lookup(db, bucket: name) else { return nil }
+            let row = try Self.fetchObject(db, bucket: name, key: key, versionId: versionId)
+            var opened: (BlobStore.OpenBlob, ByteBuffer)?
+            if open, let row, let blob = row.blob { opened = try blobs.openNow(blob, preload: 0, length: row.size) }
+            return (bucket, access, row, opened)
+        }
+        guard let (bucket, access, row, opened) = found else { throw AWSError.noSuchBucket(name) }
         guard let row else {
             // Without list permission, a missing key is indistinguishable from a forbidden one.
             do { try authorize(call, bucket, access, action: "s3:ListBucket") } catch { throw AWSError.s3AccessDenied() }
@@ -98,7 +116,7 @@ extension S3 {
             }
             throw AWSError.noSuchKey(key, deleteMarker: row.versionId)
         }
-        return (bucket, row)
+        return (bucket, row, opened)
     }
 
     func getObject(_ call: OperationCall) async throws -> ShapeValue {
@@ -110,7 +128,7 @@ extension S3 {
     }
 
     func readObject(_ call: OperationCall, withBody: Bool) async throws -> ShapeValue {
-        var (bucket, row) = try await readableObject(call, action: "s3:GetObject")
+        var (bucket, row, preloaded) = try await readableObject(call, action: "s3:GetObject", open: withBody)
         try Self.checkReadConditions(call, row)
         var out = objectHeaders(row, bucket: bucket)
         var range: (start: Int64, length: Int64)?
@@ -134,17 +152,24 @@ extension S3 {
         }
         try applyResponseOverrides(call, &out)
         guard withBody else { return .structure(out) }
-        var blob = try await blobs.open(row.blob ?? "")
-        if blob == nil {
-            // An overwrite committed between reading the row and opening its file: read again.
-            (bucket, row) = try await readableObject(call, action: "s3:GetObject")
-            blob = try await blobs.open(row.blob ?? "")
-            out = objectHeaders(row, bucket: bucket)
-            range = nil
+        var r = range ?? (0, row.size)
+        var opened = r.start == 0 ? preloaded : nil
+        if opened == nil && (preloaded != nil || r.start != 0) {
+            opened = try await blobs.open(row.blob ?? "", preload: r.start, length: r.length)
         }
-        guard let blob else { throw AWSError.internalFailure("The object's data is missing.") }
-        let r = range ?? (0, row.size)
-        out["Body"] = .stream(blobs.stream(blob, offset: r.start, length: r.length))
+        if var (blob, first) = opened, first.readableBytes > r.length {
+            first = first.getSlice(at: first.readerIndex, length: Int(r.length))!
+            opened = (blob, first)
+        }
+        if opened == nil {
+            // An overwrite committed between reading the row and opening its file: read again, whole.
+            (bucket, row) = try await readableObject(call, action: "s3:GetObject")
+            out = objectHeaders(row, bucket: bucket)
+            r = (0, row.size)
+            opened = try await blobs.open(row.blob ?? "", preload: 0, length: row.size)
+        }
+        guard let (blob, first) = opened else { throw AWSError.internalFailure("The object's data is missing.") }
+        out["Body"] = .stream(blobs.stream(blob, offset: r.start, length: r.length, first: first))
         return .structure(out)
     }
 
