@@ -116,6 +116,16 @@ public final class Edge: Sendable {
         var operationName = "-"
         var operation: ServiceModel.Operation?
         do {
+            let provider = registry.provider(service)
+            if request.method == "OPTIONS", let provider {
+                let context = RequestContext(
+                    requestId: requestId, accountId: configuration.accountId, region: configuration.region, service: service,
+                    operation: "OPTIONS", sourceAddress: edgeRequest.remoteAddress, endpoint: endpoint(edgeRequest))
+                if var response = try await provider.answerUnmodeled(request, context: context) {
+                    addRequestIdHeaders(&response, service: service, requestId: requestId)
+                    return EdgeResponse(response: response, service: service, operation: "OPTIONS")
+                }
+            }
             let identity = try await authenticate(&edgeRequest, claim: claim, service: service, model: model)
             request.bodyStream = edgeRequest.bodyStream
             guard let name = try wire.operationName(for: request, model: model), let op = model.operations[name] else {
@@ -129,7 +139,6 @@ public final class Edge: Sendable {
                 endpoint: endpoint(edgeRequest))
             if claim == nil { context.region = configuration.region }
             let input = try wire.parseInput(request, operation: op, model: model)
-            let provider = registry.provider(service)
             if let inputRef = op.input, provider?.validatesInput ?? true {
                 let violations = Validator(model: model).violations(input, shape: model.shape(inputRef))
                 if !violations.isEmpty {
@@ -142,6 +151,7 @@ public final class Edge: Sendable {
             let output = try await handler.run(OperationCall(context: context, input: input, request: request))
             var response = wire.serializeOutput(output, operation: op, model: model, requestId: requestId)
             addRequestIdHeaders(&response, service: service, requestId: requestId)
+            if request.header("Origin") != nil, let provider { response.headers += await provider.crossOriginHeaders(request) }
             return EdgeResponse(response: response, service: service, operation: name)
         } catch {
             let awsError: AWSError
@@ -154,6 +164,9 @@ public final class Edge: Sendable {
             }
             var response = wire.serializeError(awsError, operation: operation, model: model, requestId: requestId)
             addRequestIdHeaders(&response, service: service, requestId: requestId)
+            if request.header("Origin") != nil, let provider = registry.provider(service) {
+                response.headers += await provider.crossOriginHeaders(request)
+            }
             return EdgeResponse(response: response, service: service, operation: operationName)
         }
     }

@@ -451,3 +451,29 @@ def test_large_object_streams_with_bounded_memory(kumo, s3, bucket, tmp_path):
     with open("/proc/%d/status" % kumo.proc.pid) as f:
         peak_kib = int([l for l in f if l.startswith("VmHWM")][0].split()[1])
     assert peak_kib < 100 * 1024, "kumo's peak RSS was %d MiB" % (peak_kib // 1024)
+
+
+def test_cors_preflight_and_headers(kumo, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="data.json", Body=b"{}")
+    url = "%s/%s/data.json" % (kumo.url, bucket)
+    r = requests.options(url, headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"})
+    assert r.status_code == 403 and b"CORS is not enabled" in r.content
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [
+        {"AllowedOrigins": ["https://*.example"], "AllowedMethods": ["GET", "PUT"], "AllowedHeaders": ["x-amz-*", "content-type"],
+         "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 600}]})
+    r = requests.options(url, headers={"Origin": "https://app.example", "Access-Control-Request-Method": "PUT",
+                                       "Access-Control-Request-Headers": "content-type, x-amz-meta-a"})
+    assert r.status_code == 200
+    assert r.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert r.headers["Access-Control-Allow-Methods"] == "GET, PUT" and r.headers["Access-Control-Max-Age"] == "600"
+    assert r.headers["Access-Control-Allow-Headers"] == "content-type, x-amz-meta-a"
+    r = requests.options(url, headers={"Origin": "https://evil.test", "Access-Control-Request-Method": "GET"})
+    assert r.status_code == 403 and b"AccessForbidden" in r.content
+    r = requests.options(url, headers={"Origin": "https://app.example", "Access-Control-Request-Method": "DELETE"})
+    assert r.status_code == 403
+    assert requests.options(url).status_code == 400
+    signed = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "data.json"})
+    r = requests.get(signed, headers={"Origin": "https://app.example"})
+    assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert r.headers["Access-Control-Expose-Headers"] == "ETag"
+    assert "Access-Control-Allow-Origin" not in requests.get(signed, headers={"Origin": "https://evil.test"}).headers

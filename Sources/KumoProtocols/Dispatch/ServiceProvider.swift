@@ -39,9 +39,16 @@ public protocol ServiceProvider: Sendable {
     var validatesInput: Bool { get }
     /// Deletes every resource of this service (for `kumo reset`).
     func reset() async throws
+    /// Answers a request the model has no operation for but the service serves (S3's CORS
+    /// preflight `OPTIONS`); nil when it has nothing to say. Throws AWSErrors like an operation.
+    func answerUnmodeled(_ request: ProtocolRequest, context: RequestContext) async throws -> ProtocolResponse?
+    /// Headers the service adds to responses of cross-origin requests (S3's CORS headers).
+    func crossOriginHeaders(_ request: ProtocolRequest) async -> [(name: String, value: String)]
 }
 
 extension ServiceProvider {
     public var validationErrorCode: String? { nil }
     public var validatesInput: Bool { true }
+    public func answerUnmodeled(_ request: ProtocolRequest, context: RequestContext) async throws -> ProtocolResponse? { nil }
+    public func crossOriginHeaders(_ request: ProtocolRequest) async -> [(name: String, value: String)] { [] }
 }
