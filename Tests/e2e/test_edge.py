@@ -17,7 +17,7 @@ def test_unimplemented_operations_answer_501_in_each_protocol(kumo):
     cases = [
         ("sqs", lambda c: c.list_queues()),            # json (awsQueryCompatible)
         ("cloudwatch", lambda c: c.list_metrics()),    # json (today's boto3)
-        ("s3", lambda c: c.list_buckets()),            # rest-xml
+        ("route53", lambda c: c.list_hosted_zones()),  # rest-xml
         ("ec2", lambda c: c.describe_vpcs()),          # ec2
         ("elbv2", lambda c: c.describe_load_balancers()),  # query
         ("lambda", lambda c: c.list_functions()),      # rest-json
@@ -90,7 +90,8 @@ def test_health_metrics_and_reset_endpoints(kumo):
     health = requests.get(kumo.url + "/_kumo/health", timeout=10).json()
     assert health["status"] == "running"
     assert health["services"]["sts"] == "running"
-    assert health["services"]["s3"] == "not implemented"
+    assert health["services"]["s3"] == "running"
+    assert health["services"]["sqs"] == "not implemented"
     assert health["listeners"][0]["address"] == kumo.url
     metrics = requests.get(kumo.url + "/_kumo/metrics", timeout=10).text
     assert 'kumo_requests_total{service="sts",operation="GetCallerIdentity",status="200"}' in metrics
@@ -130,9 +131,9 @@ def test_host_names_resolve_services(kumo):
     r = requests.post(kumo.url + "/", data=b"Action=GetCallerIdentity&Version=2011-06-15", timeout=10,
                       headers={"Host": "sts.localhost:%d" % kumo.port, "Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 403 and "MissingAuthenticationToken" in r.text
-    # A virtual-hosted S3 name reaches S3.
+    # A virtual-hosted S3 name reaches S3, for that bucket.
     r = requests.get(kumo.url + "/", headers={"Host": "my-bucket.s3.localhost:%d" % kumo.port}, timeout=10)
-    assert "x-amz-request-id" in r.headers and "<Code>NotImplemented</Code>" in r.text
+    assert "x-amz-request-id" in r.headers and "<Code>NoSuchBucket</Code>" in r.text and "<BucketName>my-bucket<" in r.text
 
 
 def test_ready_file_and_startup_line(kumo):
