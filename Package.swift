@@ -103,6 +103,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // libFuzzer entry points for the parsers; Scripts/fuzz.sh builds it with -sanitize=fuzzer.
+        .executableTarget(
+            name: "KumoFuzz",
+            dependencies: ["KumoProtocols"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "KumoProtocolsTests",
             dependencies: ["KumoProtocols", "KumoCore"],
