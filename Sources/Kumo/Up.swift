@@ -104,8 +104,6 @@ struct Up: AsyncParsableCommand {
             directory: directory, migrations: STSProvider.migrations + S3Provider.migrations, durability: durability)
         let sts = STSProvider(store: store, clock: clock)
         let s3 = try S3Provider(store: store, clock: clock, syncWrites: durability == .full)
-        let orphans = try await s3.recover()
-        if orphans > 0 { logger.info("removed \(orphans) unreferenced S3 object files left by an interrupted write") }
         let registry = try ServiceRegistry(providers: [sts, s3])
         let credentialChain = CredentialChain([try StaticCredentials(defaultAccount: accountId, file: credentials), sts])
         let configuration = EdgeConfiguration(

@@ -38,10 +38,7 @@ final class BlobStore: Sendable {
         // Temp files of writes that never finished (kill -9 mid-upload) are garbage.
         try? fm.removeItem(atPath: root + "/tmp")
         try fm.createDirectory(atPath: root + "/tmp", withIntermediateDirectories: true)
-        for i in 0..<256 {
-            let dir = objectsDirectory + "/" + Self.hex2(i)
-            if !fm.fileExists(atPath: dir) { try fm.createDirectory(atPath: dir, withIntermediateDirectories: false) }
-        }
+        // The 256 fan-out directories under objects/ are made on first use (see `placeFile`).
     }
 
     static func hex2(_ i: Int) -> String {
@@ -130,7 +127,7 @@ final class BlobStore: Sendable {
             if sync { _ = fsync(fd) }
             Glibc.close(fd)
             fd = -1
-            guard Glibc.rename(path, final) == 0 else { throw BlobStore.posixError("rename", final) }
+            try BlobStore.placeFile(final) { Glibc.rename(path, final) == 0 ? 0 : errno }
         }
 
         func discard() {
@@ -169,7 +166,7 @@ final class BlobStore: Sendable {
                 }
             }
             if sync { _ = fsync(out) }
-            guard Glibc.rename(tmp, final) == 0 else { throw Self.posixError("rename", final) }
+            try Self.placeFile(final) { Glibc.rename(tmp, final) == 0 ? 0 : errno }
             var sums: [ChecksumAlgorithm: String] = [:]
             for h in hashers { sums[h.algorithm] = h.base64() }
             return sums
@@ -182,7 +179,7 @@ final class BlobStore: Sendable {
         let copy = Self.newName()
         let from = path(name), to = path(copy)
         try await Self.io {
-            guard Glibc.link(from, to) == 0 else { throw Self.posixError("link", to) }
+            try Self.placeFile(to) { Glibc.link(from, to) == 0 ? 0 : errno }
         }
         return copy
     }
@@ -268,14 +265,32 @@ final class BlobStore: Sendable {
         try? await Self.io { for p in paths { unlink(p) } }
     }
 
-    /// Deletes blobs no row refers to (a crash between rename and commit leaves them).
-    func removeUnreferenced(keeping referenced: Set<String>) -> Int {
+    /// Runs a rename or link that creates `final` under `objects/<ab>/`, making the
+    /// fan-out directory when it is missing. `operation` returns 0 or an errno.
+    static func placeFile(_ final: String, _ operation: () -> Int32) throws {
+        var failure = operation()
+        if failure == ENOENT {
+            let dir = String(final[..<final.lastIndex(of: "/")!])
+            if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw posixError("mkdir", dir) }
+            failure = operation()
+        }
+        if failure != 0 {
+            errno = failure
+            throw posixError("rename", final)
+        }
+    }
+
+    /// Deletes blobs no row refers to and that are older than `before` (a crash between
+    /// writing a file and committing its row leaves them; newer ones may be in flight).
+    func removeUnreferenced(keeping referenced: Set<String>, before: Date) -> Int {
         var removed = 0
         let fm = FileManager.default
-        for i in 0..<256 {
-            let dir = objectsDirectory + "/" + Self.hex2(i)
-            for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] where !referenced.contains(name) {
-                unlink(dir + "/" + name)
+        for dir in (try? fm.contentsOfDirectory(atPath: objectsDirectory)) ?? [] {
+            let path = objectsDirectory + "/" + dir
+            for name in (try? fm.contentsOfDirectory(atPath: path)) ?? [] where !referenced.contains(name) {
+                var info = stat()
+                guard stat(path + "/" + name, &info) == 0, Double(info.st_mtim.tv_sec) < before.timeIntervalSince1970 else { continue }
+                unlink(path + "/" + name)
                 removed += 1
             }
         }

@@ -18,15 +18,23 @@ import Foundation
 /// minutes (at least every 0.2 s, at most every minute), so demos and tests see
 /// rules act in seconds.
 public struct LifecycleSweeper: Service {
+    let provider: S3Provider
     let s3: S3
     let logger: Logger
+    let started: Date
 
     public init(provider: S3Provider, logger: Logger) {
+        self.provider = provider
         s3 = provider.s3
         self.logger = logger
+        started = Date()
     }
 
     public func run() async throws {
+        // First, the files an interrupted write left behind (off the start-up path, so Kumo is ready at once).
+        if let orphans = try? await provider.recover(before: started), orphans > 0 {
+            logger.info("removed \(orphans) unreferenced S3 object files left by an interrupted write")
+        }
         let interval = min(max(s3.clock.duration(awsSeconds: 600), .milliseconds(200)), .seconds(60))
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {

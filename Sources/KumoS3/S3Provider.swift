@@ -3,9 +3,9 @@ public import KumoProtocols
 public import KumoStore
 import GRDB
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+public import FoundationEssentials
 #else
-import Foundation
+public import Foundation
 #endif
 
 /// Amazon S3: buckets and objects, with object bytes in files under the data dir
@@ -22,17 +22,18 @@ public struct S3Provider: ServiceProvider {
         operations = s3.operationTable()
     }
 
-    /// Removes blob files no row refers to (left by a crash between writing a file and committing its row).
-    public func recover() async throws -> Int {
+    /// Removes blob files no row refers to, older than `before` (left by a crash between writing
+    /// a file and committing its row; newer files may belong to uploads in flight).
+    public func recover(before: Date) async throws -> Int {
         let referenced = try await s3.store.read { db in
             Set(try String.fetchAll(db, sql: "SELECT blob FROM s3_objects WHERE blob IS NOT NULL UNION SELECT blob FROM s3_parts"))
         }
-        return s3.blobs.removeUnreferenced(keeping: referenced)
+        return s3.blobs.removeUnreferenced(keeping: referenced, before: before)
     }
 
     public func reset() async throws {
         try await s3.store.clear(tables: Self.tables)
-        _ = try await recover()
+        _ = try await recover(before: s3.clock.now.addingTimeInterval(1))
     }
 
     /// The static-website endpoint (`<bucket>.s3-website.localhost`), served beside the API.

@@ -477,3 +477,29 @@ def test_cors_preflight_and_headers(kumo, s3, bucket):
     assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == "https://app.example"
     assert r.headers["Access-Control-Expose-Headers"] == "ETag"
     assert "Access-Control-Allow-Origin" not in requests.get(signed, headers={"Origin": "https://evil.test"}).headers
+
+
+def test_interrupted_writes_leave_nothing_behind(start_kumo, data_dir):
+    k = start_kumo(data_dir=data_dir)
+    s3 = k.client("s3")
+    s3.create_bucket(Bucket="clean")
+    s3.put_object(Bucket="clean", Key="kept", Body=b"kept")
+    k.proc.send_signal(signal.SIGKILL)
+    k.proc.wait()
+    # What a kill -9 in the middle of an upload leaves: a temp file, and a placed file with no row.
+    objects = os.path.join(data_dir, "s3", "objects")
+    os.makedirs(os.path.join(objects, "ff"), exist_ok=True)
+    orphan = os.path.join(objects, "ff", "ff" + "0" * 30)
+    with open(orphan, "wb") as f:
+        f.write(b"half")
+    os.utime(orphan, (time.time() - 60, time.time() - 60))
+    partial = os.path.join(data_dir, "s3", "tmp", "partial")
+    with open(partial, "wb") as f:
+        f.write(b"partial")
+    k2 = start_kumo(data_dir=data_dir)
+    assert not os.path.exists(partial)
+    deadline = time.monotonic() + 10
+    while os.path.exists(orphan) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(orphan)
+    assert k2.client("s3").get_object(Bucket="clean", Key="kept")["Body"].read() == b"kept"
