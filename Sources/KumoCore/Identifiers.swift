@@ -10,8 +10,10 @@ public enum RequestID {
 
     /// S3's `x-amz-id-2`: an opaque base64 token.
     public static func extended() -> String {
-        var bytes = [UInt8](repeating: 0, count: 48)
-        for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
+        var rng = SystemRandomNumberGenerator()
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(48)
+        for _ in 0..<6 { withUnsafeBytes(of: rng.next() as UInt64) { bytes += $0 } }
         return Data(bytes).base64EncodedString()
     }
 }

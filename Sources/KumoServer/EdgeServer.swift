@@ -105,7 +105,10 @@ public struct EdgeServer: Service {
         fields[.date] = Timestamp.httpDate(Date())
         let status = answer.response.status
         let body: ResponseBody
-        if let stream = answer.response.bodyStream {
+        if let buffered = answer.response.bodyStream?.buffered {
+            if fields[.contentLength] == nil { fields[.contentLength] = String(buffered.readableBytes) }
+            body = ResponseBody(byteBuffer: buffered)
+        } else if let stream = answer.response.bodyStream {
             if fields[.contentLength] == nil, let length = stream.length { fields[.contentLength] = String(length) }
             body = ResponseBody { writer in
                 try await stream.forEach { buffer in try await writer.write(buffer) }

@@ -1,5 +1,5 @@
 /// An operation's `requestUri` template (`/{Bucket}/{Key+}?uploads`) compiled for matching.
-struct RestRoute: Sendable {
+final class RestRoute: Sendable {
     enum Segment: Sendable {
         case literal(String)
         /// A label, possibly with literal text around it inside the segment.

@@ -16,11 +16,23 @@ public struct ByteStream: Sendable {
     /// Headers sent after the body (`aws-chunked` trailers), filled once the stream has been consumed.
     public let trailers: Trailers
     private let produce: @Sendable (Sink) async throws -> Void
+    /// The whole body, when it is already in memory (a small object read in one go): the
+    /// server can then write it in one piece.
+    public let buffered: ByteBuffer?
 
     public init(length: Int64?, trailers: Trailers = Trailers(), _ produce: @escaping @Sendable (Sink) async throws -> Void) {
         self.length = length
         self.trailers = trailers
         self.produce = produce
+        self.buffered = nil
+    }
+
+    /// A stream over one buffer already in memory.
+    public init(buffer: ByteBuffer) {
+        self.length = Int64(buffer.readableBytes)
+        self.trailers = Trailers()
+        self.buffered = buffer
+        self.produce = { sink in if buffer.readableBytes > 0 { try await sink(buffer) } }
     }
 
     /// A stream over bytes already in memory.

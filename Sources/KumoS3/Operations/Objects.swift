@@ -169,7 +169,9 @@ extension S3 {
             opened = try await blobs.open(row.blob ?? "", preload: 0, length: row.size)
         }
         guard let (blob, first) = opened else { throw AWSError.internalFailure("The object's data is missing.") }
-        out["Body"] = .stream(blobs.stream(blob, offset: r.start, length: r.length, first: first))
+        // A small object is already whole in memory: hand it over in one piece.
+        out["Body"] = .stream(
+            Int64(first.readableBytes) == r.length ? ByteStream(buffer: first) : blobs.stream(blob, offset: r.start, length: r.length, first: first))
         return .structure(out)
     }
 
