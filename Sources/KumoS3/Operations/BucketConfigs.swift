@@ -52,7 +52,8 @@ struct BucketConfigKind: Sendable {
         validate: { config, bucket in _ = try BucketPolicy(text: config.string ?? "", bucket: bucket.name) })
     static let notification = BucketConfigKind(
         kind: "notification", operation: "BucketNotificationConfiguration", deleteOperation: "", payload: "NotificationConfiguration",
-        wrapped: false, deletable: false, missing: nil, permission: "BucketNotification")
+        wrapped: false, deletable: false, missing: nil, permission: "BucketNotification",
+        validate: { config, _ in try Notifications.validate(config) })
     static let publicAccessBlock = BucketConfigKind(
         kind: "publicAccessBlock", operation: "PublicAccessBlock", deleteOperation: "PublicAccessBlock",
         payload: "PublicAccessBlockConfiguration", wrapped: true,
