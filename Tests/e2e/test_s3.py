@@ -524,3 +524,16 @@ def test_notification_configuration_is_checked_and_kept(s3, bucket):
     assert code(e) == "InvalidArgument"
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
     assert "QueueConfigurations" not in s3.get_bucket_notification_configuration(Bucket=bucket)
+
+
+def test_concurrent_overwrites_leave_one_whole_object(kumo, s3, bucket, data_dir):
+    import concurrent.futures
+    bodies = [bytes([i]) * (256 * 1024 + i) for i in range(12)]
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda b: kumo.client("s3").put_object(Bucket=bucket, Key="contended", Body=b), bodies))
+    got = s3.get_object(Bucket=bucket, Key="contended")["Body"].read()
+    assert got in bodies
+    versions = s3.list_object_versions(Bucket=bucket)["Versions"]
+    assert [v["VersionId"] for v in versions] == ["null"]
+    files = [f for _, _, fs in os.walk(os.path.join(data_dir, "s3", "objects")) for f in fs]
+    assert len(files) == 1, files
