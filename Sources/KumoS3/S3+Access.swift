@@ -17,8 +17,11 @@ struct BucketAccess: Sendable {
 extension S3 {
     /// The bucket (NoSuchBucket when absent) and the settings access checks need, in one read.
     func bucketAndAccess(_ name: String) async throws -> (BucketRecord, BucketAccess) {
+        if let cached = bucketCache.get(name) { return cached }
+        let generation = bucketCache.generation
         let found = try await store.read { db in try Self.lookup(db, bucket: name) }
         guard let found else { throw AWSError.noSuchBucket(name) }
+        bucketCache.store(name, found, readAt: generation)
         return found
     }
 

@@ -33,6 +33,7 @@ public struct S3Provider: ServiceProvider {
 
     public func reset() async throws {
         try await s3.store.clear(tables: Self.tables)
+        s3.bucketCache.invalidate(nil)
         _ = try await recover(before: s3.clock.now.addingTimeInterval(1))
     }
 
@@ -45,6 +46,13 @@ struct S3: Sendable {
     let store: Store
     let blobs: BlobStore
     let clock: KumoClock
+    let bucketCache = BucketCache()
+
+    /// A write that changes a bucket's settings; the cached settings are dropped after it.
+    func writeBucket<T: Sendable>(_ name: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        defer { bucketCache.invalidate(name) }
+        return try await store.write(body)
+    }
 
     func operationTable() -> [String: OperationHandler] {
         var t: [String: OperationHandler] = [:]

@@ -186,6 +186,19 @@ extension S3Provider {
     public static let tables = ["s3_parts", "s3_uploads", "s3_objects", "s3_bucket_configs", "s3_buckets"]
 }
 
+/// Read on every request: decoded by hand rather than through Codable.
+extension BucketRecord {
+    init(row: Row) throws {
+        name = row["name"]
+        accountId = row["accountId"]
+        region = row["region"]
+        created = row["created"]
+        versioning = row["versioning"]
+        acl = row["acl"]
+        objectOwnership = row["objectOwnership"]
+    }
+}
+
 /// Rows of `s3_objects` are read on every GET: decode them by hand, with Kumo's own
 /// JSON reader for the map columns, instead of through Codable and JSONDecoder.
 extension ObjectRecord {

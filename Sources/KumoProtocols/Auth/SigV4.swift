@@ -121,7 +121,7 @@ public enum SigV4 {
         lines.append(canonicalURI(rawPath, normalize: normalizePath))
         lines.append(canonicalQuery(rawQuery, dropSignature: presigned))
         for name in signedHeaders {
-            let values = headers.filter { $0.name.lowercased() == name }.map { canonicalHeaderValue($0.value) }
+            let values = headers.filter { $0.name.caseInsensitiveEquals(name) }.map { canonicalHeaderValue($0.value) }
             lines.append(name + ":" + values.joined(separator: ","))
         }
         lines.append("")
@@ -165,13 +165,42 @@ public enum SigV4 {
         var pairs: [(String, String)] = []
         for item in rawQuery.split(separator: "&", omittingEmptySubsequences: true) {
             let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let k = FormEncoding.escape(FormEncoding.unescape(kv[0], plus: false))
-            let v = kv.count > 1 ? FormEncoding.escape(FormEncoding.unescape(kv[1], plus: false)) : ""
+            let k = canonicalComponent(kv[0])
+            let v = kv.count > 1 ? canonicalComponent(kv[1]) : ""
             if dropSignature && k == "X-Amz-Signature" { continue }
             pairs.append((k, v))
         }
         pairs.sort { $0.0 == $1.0 ? $0.1 < $1.1 : $0.0 < $1.0 }
         return pairs.map { $0.0 + "=" + $0.1 }.joined(separator: "&")
+    }
+
+    /// A query component in SigV4's encoding. Most clients already send exactly that
+    /// (unreserved bytes, `%XX` in upper case for the rest), so it is checked before re-encoding.
+    static func canonicalComponent(_ raw: Substring) -> String {
+        let bytes = raw.utf8
+        var i = bytes.startIndex
+        var canonical = true
+        func isUnreserved(_ b: UInt8) -> Bool {
+            (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2D || b == 0x2E || b == 0x5F || b == 0x7E
+        }
+        func upperHex(_ b: UInt8) -> UInt8? {
+            if b >= 0x30 && b <= 0x39 { return b - 0x30 }
+            if b >= 0x41 && b <= 0x46 { return b - 0x41 + 10 }
+            return nil
+        }
+        while i < bytes.endIndex && canonical {
+            let b = bytes[i]
+            if isUnreserved(b) {
+                i = bytes.index(after: i)
+            } else if b == 0x25, let j = bytes.index(i, offsetBy: 2, limitedBy: bytes.index(before: bytes.endIndex)),
+                let hi = upperHex(bytes[bytes.index(after: i)]), let lo = upperHex(bytes[j]), !isUnreserved(hi << 4 | lo)
+            {
+                i = bytes.index(after: j)
+            } else {
+                canonical = false
+            }
+        }
+        return canonical ? String(raw) : FormEncoding.escape(FormEncoding.unescape(raw, plus: false))
     }
 
     public static func stringToSign(amzDate: String, scope: String, canonicalRequest: String) -> String {

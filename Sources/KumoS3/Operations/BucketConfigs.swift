@@ -89,7 +89,7 @@ extension S3 {
             throw AWSError.s3AccessDenied()
         }
         let body = value.storageJSON.serialized()
-        try await store.write { db in
+        try await writeBucket(bucket.name) { db in
             try BucketConfigRecord(bucket: bucket.name, kind: config.kind, body: body).save(db)
             if config.kind == BucketConfigKind.ownershipControls.kind,
                 let rule = value["Rules"]?.list?.first?["ObjectOwnership"]?.string
@@ -116,7 +116,7 @@ extension S3 {
     func deleteBucketConfig(_ call: OperationCall, _ config: BucketConfigKind) async throws -> ShapeValue {
         let (bucket, access) = try await bucketAndAccess(call.bucket)
         try authorize(call, bucket, access, action: "s3:Put" + config.permission)
-        try await store.write { db in
+        try await writeBucket(bucket.name) { db in
             _ = try BucketConfigRecord.deleteOne(db, key: ["bucket": bucket.name, "kind": config.kind])
         }
         return .empty

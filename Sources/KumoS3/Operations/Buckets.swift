@@ -57,7 +57,7 @@ extension S3 {
         let now = clock.now
         let account = call.context.identity?.accountId ?? call.context.accountId
         _ = caller
-        try await store.write { db in
+        try await writeBucket(name) { db in
             if let existing = try BucketRecord.fetchOne(db, key: name) {
                 guard existing.accountId == account else { throw AWSError.bucketAlreadyExists(name) }
                 // S3 answers 200 in us-east-1 for legacy compatibility, 409 everywhere else.
@@ -85,7 +85,7 @@ extension S3 {
     func deleteBucket(_ call: OperationCall) async throws -> ShapeValue {
         let (bucket, access) = try await bucketAndAccess(call.bucket)
         try authorize(call, bucket, access, action: "s3:DeleteBucket")
-        try await store.write { db in
+        try await writeBucket(bucket.name) { db in
             let objects = try ObjectRecord.filter(ObjectRecord.Columns.bucket == bucket.name).fetchCount(db)
             let uploads = try UploadRecord.filter(UploadRecord.Columns.bucket == bucket.name).fetchCount(db)
             guard objects == 0 && uploads == 0 else { throw AWSError.bucketNotEmpty(bucket.name) }
@@ -136,7 +136,7 @@ extension S3 {
         guard let status = call.input["VersioningConfiguration"]?["Status"]?.string, ["Enabled", "Suspended"].contains(status) else {
             throw AWSError.malformedXML()
         }
-        try await store.write { db in
+        try await writeBucket(bucket.name) { db in
             try db.execute(sql: "UPDATE s3_buckets SET versioning = ? WHERE name = ?", arguments: [status, bucket.name])
         }
         return .empty
@@ -158,7 +158,7 @@ extension S3 {
         let (bucket, access) = try await bucketAndAccess(call.bucket)
         try authorize(call, bucket, access, action: "s3:PutBucketAcl")
         let acl = try cannedACL(call, bucket: bucket, access: access) ?? "private"
-        try await store.write { db in
+        try await writeBucket(bucket.name) { db in
             try db.execute(sql: "UPDATE s3_buckets SET acl = ? WHERE name = ?", arguments: [acl, bucket.name])
         }
         return .empty

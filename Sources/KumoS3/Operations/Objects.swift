@@ -88,14 +88,17 @@ extension S3 {
         let versionId = call.string("VersionId")
         let name = call.bucket
         let blobs = self.blobs
+        let cached = bucketCache.get(name)
+        let generation = bucketCache.generation
         let found = try await store.read { db -> (BucketRecord, BucketAccess, ObjectRecord?, (BlobStore.OpenBlob, ByteBuffer)?)? in
-            guard let (bucket, access) = try Self.lookup(db, bucket: name) else { return nil }
+            guard let (bucket, access) = try cached ?? Self.lookup(db, bucket: name) else { return nil }
             let row = try Self.fetchObject(db, bucket: name, key: key, versionId: versionId)
             var opened: (BlobStore.OpenBlob, ByteBuffer)?
             if open, let row, let blob = row.blob { opened = try blobs.openNow(blob, preload: 0, length: row.size) }
             return (bucket, access, row, opened)
         }
         guard let (bucket, access, row, opened) = found else { throw AWSError.noSuchBucket(name) }
+        if cached == nil { bucketCache.store(name, (bucket, access), readAt: generation) }
         guard let row else {
             // Without list permission, a missing key is indistinguishable from a forbidden one.
             do { try authorize(call, bucket, access, action: "s3:ListBucket") } catch { throw AWSError.s3AccessDenied() }
