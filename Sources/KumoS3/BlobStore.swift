@@ -1,4 +1,5 @@
 import Crypto
+import GRDB
 import KumoCore
 import KumoProtocols
 import NIOCore
@@ -257,6 +258,14 @@ final class BlobStore: Sendable {
                 try await sink(buffer)
             }
         }
+    }
+
+    /// Removes the files once the current transaction commits, on the writer's thread
+    /// (no extra hop; nothing is removed when the transaction rolls back).
+    func removeAfterCommit(_ names: [String], in db: Database) {
+        guard !names.isEmpty else { return }
+        let paths = names.map(path)
+        db.afterNextTransaction { _ in for p in paths { unlink(p) } }
     }
 
     func remove(_ names: [String]) async {

@@ -80,7 +80,7 @@ extension S3 {
         _ record: ObjectRecord, conditions: WriteConditions?,
         alsoInTransaction: (@Sendable (Database) throws -> [String])? = nil
     ) async throws -> ObjectRecord {
-        let (stored, orphaned) = try await store.write { db -> (ObjectRecord, [String]) in
+        let (stored, _) = try await store.write { db -> (ObjectRecord, [String]) in
             var record = record
             guard let bucket = try BucketRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM s3_buckets WHERE name = ?"), arguments: [record.bucket])
             else { throw AWSError.noSuchBucket(record.bucket) }
@@ -101,9 +101,9 @@ extension S3 {
                 arguments: [record.bucket, record.key])
             record.isLatest = true
             try record.insert(db)
+            blobs.removeAfterCommit(orphaned, in: db)
             return (record, orphaned)
         }
-        await blobs.remove(orphaned)
         return stored
     }
 

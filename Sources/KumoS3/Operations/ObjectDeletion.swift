@@ -1,6 +1,11 @@
 import GRDB
 import KumoCore
 import KumoProtocols
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import KumoStore
 
 extension S3 {
@@ -23,39 +28,47 @@ extension S3 {
     /// Deletes a key as S3 does under each versioning state.
     func delete(bucket name: String, key: String, versionId: String?, ifMatch: String? = nil) async throws -> Deletion {
         let now = clock.now
-        let (result, orphaned) = try await store.write { db -> (Deletion, [String]) in
-            guard let bucket = try BucketRecord.fetchOne(db, key: name) else { throw AWSError.noSuchBucket(name) }
-            if let versionId {
-                guard let row = try Self.fetchObject(db, bucket: name, key: key, versionId: versionId) else {
-                    guard versionId == "null" || versionId.count == 32 else {
-                        throw AWSError.s3InvalidArgument("Invalid version id specified", name: "versionId", value: versionId)
-                    }
-                    return (Deletion(versionId: versionId, deleteMarker: false), [])
-                }
-                try Self.removeVersion(db, row)
-                return (Deletion(versionId: versionId, deleteMarker: row.isDeleteMarker), row.blob.map { [$0] } ?? [])
-            }
-            let current = try Self.fetchObject(db, bucket: name, key: key, versionId: nil)
-            if let ifMatch {
-                guard let current, !current.isDeleteMarker else { throw AWSError.noSuchKey(key) }
-                guard Self.etagMatches(ifMatch, current.etag) else { throw AWSError.preconditionFailed("If-Match") }
-            }
-            var orphaned: [String] = []
-            if bucket.versioning != "Enabled", let old = try Self.fetchObject(db, bucket: name, key: key, versionId: "null") {
-                if let blob = old.blob { orphaned.append(blob) }
-                _ = try old.delete(db)
-            }
-            guard bucket.versioning != nil else { return (Deletion(versionId: nil, deleteMarker: false), orphaned) }
-            try db.execute(sql: "UPDATE s3_objects SET isLatest = 0 WHERE bucket = ? AND key = ? AND isLatest = 1", arguments: [name, key])
-            var marker = ObjectRecord(
-                id: nil, bucket: name, key: key, versionId: bucket.versioning == "Enabled" ? Self.newVersionId() : "null",
-                isLatest: true, isDeleteMarker: true, size: 0, etag: "", lastModified: now, blob: nil, headers: [:], metadata: [:],
-                checksums: [:], checksumType: nil, partsCount: nil, partSizes: nil, tags: [:], acl: "private", storageClass: "STANDARD")
-            try marker.insert(db)
-            return (Deletion(versionId: marker.versionId, deleteMarker: true), orphaned)
+        let blobs = self.blobs
+        let result = try await store.write { db -> Deletion in
+            let (deletion, orphaned) = try Self.deleteInTransaction(db, bucket: name, key: key, versionId: versionId, ifMatch: ifMatch, now: now)
+            blobs.removeAfterCommit(orphaned, in: db)
+            return deletion
         }
-        await blobs.remove(orphaned)
         return result
+    }
+
+    static func deleteInTransaction(
+        _ db: Database, bucket name: String, key: String, versionId: String?, ifMatch: String?, now: Date
+    ) throws -> (Deletion, [String]) {
+        guard let bucket = try BucketRecord.fetchOne(db, key: name) else { throw AWSError.noSuchBucket(name) }
+        if let versionId {
+            guard let row = try Self.fetchObject(db, bucket: name, key: key, versionId: versionId) else {
+                guard versionId == "null" || versionId.count == 32 else {
+                    throw AWSError.s3InvalidArgument("Invalid version id specified", name: "versionId", value: versionId)
+                }
+                return (Deletion(versionId: versionId, deleteMarker: false), [])
+            }
+            try Self.removeVersion(db, row)
+            return (Deletion(versionId: versionId, deleteMarker: row.isDeleteMarker), row.blob.map { [$0] } ?? [])
+        }
+        let current = try Self.fetchObject(db, bucket: name, key: key, versionId: nil)
+        if let ifMatch {
+            guard let current, !current.isDeleteMarker else { throw AWSError.noSuchKey(key) }
+            guard Self.etagMatches(ifMatch, current.etag) else { throw AWSError.preconditionFailed("If-Match") }
+        }
+        var orphaned: [String] = []
+        if bucket.versioning != "Enabled", let old = try Self.fetchObject(db, bucket: name, key: key, versionId: "null") {
+            if let blob = old.blob { orphaned.append(blob) }
+            _ = try old.delete(db)
+        }
+        guard bucket.versioning != nil else { return (Deletion(versionId: nil, deleteMarker: false), orphaned) }
+        try db.execute(sql: "UPDATE s3_objects SET isLatest = 0 WHERE bucket = ? AND key = ? AND isLatest = 1", arguments: [name, key])
+        var marker = ObjectRecord(
+            id: nil, bucket: name, key: key, versionId: bucket.versioning == "Enabled" ? Self.newVersionId() : "null",
+            isLatest: true, isDeleteMarker: true, size: 0, etag: "", lastModified: now, blob: nil, headers: [:], metadata: [:],
+            checksums: [:], checksumType: nil, partsCount: nil, partSizes: nil, tags: [:], acl: "private", storageClass: "STANDARD")
+        try marker.insert(db)
+        return (Deletion(versionId: marker.versionId, deleteMarker: true), orphaned)
     }
 
     func deleteObjects(_ call: OperationCall) async throws -> ShapeValue {
