@@ -23,6 +23,9 @@ struct Up: AsyncParsableCommand {
         discussion: """
             Every flag can also be set with the environment variable named beside it.
             Point any AWS client at the edge: aws --endpoint-url http://localhost:4566 ...
+            S3 buckets are also reached as <bucket>.s3.localhost, and a bucket with website
+            hosting is served at http://<bucket>.s3-website.localhost:<port>/ (with the host suffix
+            below in place of "localhost").
             """)
 
     @Option(help: "Address to listen on (env KUMO_HOST).")

@@ -139,10 +139,26 @@ public struct S3Website: Sendable {
                 return ProtocolResponse(status: 304, headers: headers.filter { $0.name != "Content-Length" })
             }
         }
-        guard request.method == "GET", let (blob, first) = try await s3.blobs.open(blobName, preload: 0, length: row.size) else {
-            return ProtocolResponse(status: status, headers: headers)
+        var range: (start: Int64, length: Int64) = (0, row.size)
+        var code = status
+        if status == 200, let header = request.header("Range") {
+            do {
+                if let r = try S3.parseRange(header, size: row.size) {
+                    range = r
+                    code = 206
+                    headers.removeAll { $0.name == "Content-Length" }
+                    headers += [("Content-Length", String(r.length)), ("Content-Range", "bytes \(r.start)-\(r.start + r.length - 1)/\(row.size)")]
+                }
+            } catch {
+                throw Failure(status: 416, code: "InvalidRange", message: "The requested range is not satisfiable")
+            }
         }
-        return ProtocolResponse(status: status, headers: headers, bodyStream: s3.blobs.stream(blob, offset: 0, length: row.size, first: first))
+        headers.append(("Accept-Ranges", "bytes"))
+        guard request.method == "GET", let (blob, first) = try await s3.blobs.open(blobName, preload: range.start, length: range.length) else {
+            return ProtocolResponse(status: code, headers: headers)
+        }
+        return ProtocolResponse(
+            status: code, headers: headers, bodyStream: s3.blobs.stream(blob, offset: range.start, length: range.length, first: first))
     }
 
     static func matchingRule(_ rules: [ShapeValue], key: String, errorCode: Int?) -> ShapeValue? {
@@ -213,6 +229,7 @@ public struct S3Website: Sendable {
         case 403: "Forbidden"
         case 404: "Not Found"
         case 405: "Method Not Allowed"
+        case 416: "Requested Range Not Satisfiable"
         default: "Internal Server Error"
         }
     }

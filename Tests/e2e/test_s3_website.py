@@ -59,6 +59,9 @@ def test_sync_and_serve_a_static_site(kumo, site):
     assert status == 302 and headers["location"] == "/docs/"
     status, headers, body = curl(kumo, "www", "/img/logo.png")
     assert status == 200 and body == bytes(range(256)) * 40 and headers["content-type"] == "image/png"
+    r = subprocess.run(["curl", "-s", "-i", "-r", "10-19", "-H", "Host: www.s3-website.localhost", kumo.url + "/img/logo.png"],
+                       capture_output=True, timeout=20)
+    assert r.stdout.startswith(b"HTTP/1.1 206") and r.stdout.endswith(bytes(range(10, 20)))
     status, _, body = curl(kumo, "www", "/missing.html")
     assert status == 404 and body == b"<h1>lost</h1>"
     # The region-qualified host forms.
