@@ -74,6 +74,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KumoSQS",
+            dependencies: ["KumoCore", "KumoProtocols", "KumoStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "KumoServer",
             dependencies: [
                 "KumoCore",
@@ -95,6 +100,7 @@ let package = Package(
                 "KumoStore",
                 "KumoSTS",
                 "KumoS3",
+                "KumoSQS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

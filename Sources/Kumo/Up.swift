@@ -2,6 +2,7 @@ import ArgumentParser
 import KumoCore
 import KumoSTS
 import KumoS3
+import KumoSQS
 import KumoServer
 import KumoStore
 import Logging
@@ -104,10 +105,11 @@ struct Up: AsyncParsableCommand {
         let clock = KumoClock(timeScale: timeScale)
         let durability = Store.Durability(rawValue: durability) ?? .normal
         let store = try Store(
-            directory: directory, migrations: STSProvider.migrations + S3Provider.migrations, durability: durability)
+            directory: directory, migrations: STSProvider.migrations + S3Provider.migrations + SQSProvider.migrations, durability: durability)
         let sts = STSProvider(store: store, clock: clock)
         let s3 = try S3Provider(store: store, clock: clock, syncWrites: durability == .full)
-        let registry = try ServiceRegistry(providers: [sts, s3])
+        let sqs = SQSProvider(store: store, clock: clock)
+        let registry = try ServiceRegistry(providers: [sts, s3, sqs])
         let credentialChain = CredentialChain([try StaticCredentials(defaultAccount: accountId, file: credentials), sts])
         let configuration = EdgeConfiguration(
             host: host, port: port, region: region, accountId: accountId, verifySignatures: !noAuth, hostSuffix: hostSuffix)

@@ -138,9 +138,10 @@ public final class Edge: Sendable {
                 service: service, operation: name, identity: identity.identity, sourceAddress: edgeRequest.remoteAddress,
                 endpoint: endpoint(edgeRequest))
             if claim == nil { context.region = configuration.region }
-            let input = try wire.parseInput(request, operation: op, model: model)
+            var input = try wire.parseInput(request, operation: op, model: model)
+            provider?.completeInput(&input, request: request, context: context)
             if let inputRef = op.input, provider?.validatesInput ?? true {
-                let violations = Validator(model: model).violations(input, shape: model.shape(inputRef))
+                let violations = Validator(model: model, checksEnums: provider?.validatesEnums ?? true).violations(input, shape: model.shape(inputRef))
                 if !violations.isEmpty {
                     throw Validator.error(violations, protocol: wire.name, code: provider?.validationErrorCode)
                 }

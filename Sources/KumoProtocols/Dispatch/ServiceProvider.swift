@@ -37,6 +37,11 @@ public protocol ServiceProvider: Sendable {
     /// Whether the edge checks input against the model (required, enum, length, range) before
     /// the operation runs. S3 does not: it answers with its own errors (MalformedXML, InvalidArgument...).
     var validatesInput: Bool { get }
+    /// Whether model validation checks enum values (see `Validator.checksEnums`).
+    var validatesEnums: Bool { get }
+    /// Fills input members a request carries outside the model's locations, before validation
+    /// (query-protocol SQS clients name the queue by posting to its URL instead of `QueueUrl`).
+    func completeInput(_ input: inout ShapeValue, request: ProtocolRequest, context: RequestContext)
     /// Deletes every resource of this service (for `kumo reset`).
     func reset() async throws
     /// Answers a request the model has no operation for but the service serves (S3's CORS
@@ -49,6 +54,8 @@ public protocol ServiceProvider: Sendable {
 extension ServiceProvider {
     public var validationErrorCode: String? { nil }
     public var validatesInput: Bool { true }
+    public var validatesEnums: Bool { true }
+    public func completeInput(_ input: inout ShapeValue, request: ProtocolRequest, context: RequestContext) {}
     public func answerUnmodeled(_ request: ProtocolRequest, context: RequestContext) async throws -> ProtocolResponse? { nil }
     public func crossOriginHeaders(_ request: ProtocolRequest) async -> [(name: String, value: String)] { [] }
 }

@@ -7,8 +7,14 @@ public import KumoCore
 /// 'roleArn' failed to satisfy constraint: Member must not be null`.
 public struct Validator {
     let model: ServiceModel
+    /// Off for services whose servers accept more than the model's enums say (SQS takes message
+    /// system attribute names in `AttributeNames`, as it did before the model split them).
+    let checksEnums: Bool
 
-    public init(model: ServiceModel) { self.model = model }
+    public init(model: ServiceModel, checksEnums: Bool = true) {
+        self.model = model
+        self.checksEnums = checksEnums
+    }
 
     public func violations(_ value: ShapeValue, shape: Shape) -> [String] {
         var out: [String] = []
@@ -51,7 +57,7 @@ public struct Validator {
             }
         case .string:
             guard let s = value.string else { return }
-            if let allowed = shape.enumValues, !allowed.isEmpty, !allowed.contains(s) {
+            if checksEnums, let allowed = shape.enumValues, !allowed.isEmpty, !allowed.contains(s) {
                 out.append(
                     "Value '\(s)' at '\(path)' failed to satisfy constraint: Member must satisfy enum value set: [\(allowed.joined(separator: ", "))]")
             }

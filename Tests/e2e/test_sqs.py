@@ -1,0 +1,239 @@
+"""SQS through boto3 and the aws CLI: queues, messages, visibility, long polling, FIFO, dead-letter queues."""
+import concurrent.futures
+import json
+import signal
+import threading
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import aws_cli
+
+
+def code(e):
+    return e.value.response["Error"]["Code"]
+
+
+def receive_within(sqs, url, seconds=10, **kw):
+    """Receives until a message comes or `seconds` pass (long polls are scaled by --time-scale)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        msgs = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=20, **kw).get("Messages", [])
+        if msgs:
+            return msgs
+    return []
+
+
+def test_queues(kumo):
+    sqs = kumo.client("sqs")
+    url = sqs.create_queue(QueueName="jobs", Attributes={"VisibilityTimeout": "45"})["QueueUrl"]
+    assert url.endswith("/000000000000/jobs")
+    assert sqs.create_queue(QueueName="jobs", Attributes={"VisibilityTimeout": "45"})["QueueUrl"] == url
+    with pytest.raises(ClientError) as e:
+        sqs.create_queue(QueueName="jobs", Attributes={"VisibilityTimeout": "46"})
+    assert code(e) in ("QueueNameExists", "QueueAlreadyExists")
+    with pytest.raises(ClientError) as e:
+        sqs.create_queue(QueueName="bad name!")
+    assert code(e) in ("InvalidParameterValueException", "InvalidParameterValue")
+    assert sqs.get_queue_url(QueueName="jobs")["QueueUrl"] == url
+    with pytest.raises(ClientError) as e:
+        sqs.get_queue_url(QueueName="nope")
+    assert code(e) in ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue")
+    sqs.create_queue(QueueName="jobs-2")
+    sqs.create_queue(QueueName="other")
+    assert len(sqs.list_queues(QueueNamePrefix="jobs")["QueueUrls"]) == 2
+    page = sqs.list_queues(MaxResults=2)
+    assert len(page["QueueUrls"]) == 2 and "NextToken" in page
+    assert len(sqs.list_queues(MaxResults=2, NextToken=page["NextToken"])["QueueUrls"]) == 1
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["VisibilityTimeout"] == "45" and attrs["QueueArn"] == "arn:aws:sqs:us-east-1:000000000000:jobs"
+    assert attrs["ApproximateNumberOfMessages"] == "0"
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"DelaySeconds": "0", "MaximumMessageSize": "2048"})
+    with pytest.raises(ClientError) as e:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"NotAThing": "1"})
+    assert code(e) == "InvalidAttributeName"
+    sqs.tag_queue(QueueUrl=url, Tags={"team": "web"})
+    assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"team": "web"}
+    sqs.untag_queue(QueueUrl=url, TagKeys=["team"])
+    assert "Tags" not in sqs.list_queue_tags(QueueUrl=url)
+    sqs.delete_queue(QueueUrl=url)
+    with pytest.raises(ClientError):
+        sqs.get_queue_attributes(QueueUrl=url)
+    out = json.loads(aws_cli(kumo, "sqs", "list-queues").stdout)
+    assert len(out["QueueUrls"]) == 2
+
+
+def test_send_receive_delete_with_attributes(kumo):
+    sqs = kumo.client("sqs")
+    url = sqs.create_queue(QueueName="mail")["QueueUrl"]
+    # boto3 checks MD5OfMessageBody and MD5OfMessageAttributes itself.
+    sent = sqs.send_message(QueueUrl=url, MessageBody="hello", MessageAttributes={
+        "kind": {"DataType": "String", "StringValue": "welcome"},
+        "n": {"DataType": "Number", "StringValue": "3"},
+        "raw": {"DataType": "Binary", "BinaryValue": b"\x00\x01"}})
+    got = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], AttributeNames=["All"])["Messages"]
+    assert len(got) == 1 and got[0]["Body"] == "hello" and got[0]["MessageId"] == sent["MessageId"]
+    assert got[0]["MessageAttributes"]["raw"]["BinaryValue"] == b"\x00\x01"
+    assert got[0]["Attributes"]["ApproximateReceiveCount"] == "1"
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []  # invisible now
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=got[0]["ReceiptHandle"])
+    with pytest.raises(ClientError) as e:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle="garbage")
+    assert code(e) == "ReceiptHandleIsInvalid"
+    with pytest.raises(ClientError) as e:
+        sqs.send_message(QueueUrl=url, MessageBody="x" * 300_000)
+    assert code(e) in ("InvalidParameterValueException", "InvalidParameterValue")
+    r = sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "m%d" % i} for i in range(10)])
+    assert len(r["Successful"]) == 10
+    with pytest.raises(ClientError) as e:
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "1"}, {"Id": "a", "MessageBody": "2"}])
+    assert code(e) in ("BatchEntryIdsNotDistinct", "AWS.SimpleQueueService.BatchEntryIdsNotDistinct")
+    with pytest.raises(ClientError) as e:
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "m"} for i in range(11)])
+    assert code(e) in ("TooManyEntriesInBatchRequest", "AWS.SimpleQueueService.TooManyEntriesInBatchRequest")
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in got] == ["m%d" % i for i in range(10)]
+    r = sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+    assert len(r["Successful"]) == 10
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    sqs.purge_queue(QueueUrl=url)
+    with pytest.raises(ClientError) as e:
+        sqs.purge_queue(QueueUrl=url)
+    assert code(e) in ("PurgeQueueInProgress", "AWS.SimpleQueueService.PurgeQueueInProgress")
+
+
+def test_visibility_timeout_and_redelivery(start_kumo):
+    k = start_kumo("--time-scale", "0.05")  # 30 s visibility ≈ 1.5 s
+    sqs = k.client("sqs")
+    url = sqs.create_queue(QueueName="vis")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="again")
+    first = sqs.receive_message(QueueUrl=url)["Messages"][0]
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+    second = receive_within(sqs, url, AttributeNames=["ApproximateReceiveCount"])[0]
+    assert second["MessageId"] == first["MessageId"] and second["Attributes"]["ApproximateReceiveCount"] == "2"
+    # The first receipt is stale: deleting with it leaves the message.
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=second["ReceiptHandle"], VisibilityTimeout=0)
+    third = sqs.receive_message(QueueUrl=url)["Messages"][0]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=third["ReceiptHandle"])
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+
+
+def test_long_poll_wakes_on_send(kumo):
+    sqs = kumo.client("sqs")
+    url = sqs.create_queue(QueueName="wake")["QueueUrl"]
+    result = {}
+
+    def receive():
+        start = time.monotonic()
+        result["messages"] = kumo.client("sqs").receive_message(QueueUrl=url, WaitTimeSeconds=10).get("Messages", [])
+        result["took"] = time.monotonic() - start
+
+    t = threading.Thread(target=receive)
+    t.start()
+    time.sleep(0.5)
+    sent_at = time.monotonic()
+    sqs.send_message(QueueUrl=url, MessageBody="ping")
+    t.join(timeout=15)
+    assert result["messages"][0]["Body"] == "ping"
+    assert result["took"] < 3, result
+    start = time.monotonic()
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []) == []
+    assert 0.9 < time.monotonic() - start < 3
+    assert sent_at
+
+
+def test_fifo_order_dedup_and_groups(kumo):
+    sqs = kumo.client("sqs")
+    url = sqs.create_queue(QueueName="orders.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    with pytest.raises(ClientError):
+        sqs.send_message(QueueUrl=url, MessageBody="no group")
+    for i in range(5):
+        r = sqs.send_message(QueueUrl=url, MessageBody="a%d" % i, MessageGroupId="A", MessageDeduplicationId="a%d" % i)
+        assert len(r["SequenceNumber"]) == 20
+    dup = sqs.send_message(QueueUrl=url, MessageBody="a0 again", MessageGroupId="A", MessageDeduplicationId="a0")
+    sqs.send_message(QueueUrl=url, MessageBody="b0", MessageGroupId="B", MessageDeduplicationId="b0")
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3)["Messages"]
+    assert [m["Body"] for m in got] == ["a0", "a1", "a2"]
+    assert dup["MessageId"] == got[0]["MessageId"]
+    # Group A is blocked while its messages are in flight; group B is not.
+    more = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in more] == ["b0"]
+    for m in got:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    rest = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in rest] == ["a3", "a4"]
+
+
+def test_dead_letter_queue(start_kumo):
+    k = start_kumo("--time-scale", "0.01")
+    sqs = k.client("sqs")
+    dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    src = sqs.create_queue(QueueName="work", Attributes={
+        "VisibilityTimeout": "10", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})})["QueueUrl"]
+    assert sqs.list_dead_letter_source_queues(QueueUrl=dlq)["queueUrls"] == [src]
+    sqs.send_message(QueueUrl=src, MessageBody="poison")
+    for _ in range(2):
+        assert receive_within(sqs, src)[0]["Body"] == "poison"
+    # The third receive finds it past maxReceiveCount and moves it.
+    assert receive_within(sqs, src, seconds=1) == []
+    moved = receive_within(sqs, dlq)
+    assert moved[0]["Body"] == "poison"
+
+
+def test_many_consumers_no_loss_no_duplicates(kumo):
+    sqs = kumo.client("sqs")
+    url = sqs.create_queue(QueueName="bulk", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    total = 1000
+    for start in range(0, total, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(start + i)} for i in range(10)])
+    seen = []
+    lock = threading.Lock()
+
+    def consume(_):
+        client = kumo.client("sqs")
+        while True:
+            msgs = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+            if not msgs:
+                return
+            with lock:
+                seen.extend(m["Body"] for m in msgs)
+            client.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        list(pool.map(consume, range(6)))
+    assert len(seen) == total and len(set(seen)) == total
+
+
+def test_messages_survive_kill_9(start_kumo, data_dir):
+    k = start_kumo(data_dir=data_dir)
+    sqs = k.client("sqs")
+    url = sqs.create_queue(QueueName="durable")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="keep me")
+    k.proc.send_signal(signal.SIGKILL)
+    k.proc.wait()
+    k2 = start_kumo(data_dir=data_dir)
+    url2 = k2.client("sqs").get_queue_url(QueueName="durable")["QueueUrl"]
+    assert k2.client("sqs").receive_message(QueueUrl=url2)["Messages"][0]["Body"] == "keep me"
+
+
+def test_query_protocol_clients_and_legacy_error_codes(kumo):
+    import requests
+    from sigv4 import sign
+    sqs = kumo.client("sqs")
+    url = sqs.create_queue(QueueName="legacy")["QueueUrl"]
+    body = b"Action=SendMessage&Version=2012-11-05&MessageBody=from+query"
+    headers = sign("POST", url, {"Content-Type": "application/x-www-form-urlencoded"}, body, "sqs")
+    r = requests.post(url, data=body, headers=headers, timeout=10)
+    assert r.status_code == 200 and b"<MD5OfMessageBody>" in r.content, r.text
+    assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "from query"
+    body = b"Action=GetQueueUrl&Version=2012-11-05&QueueName=nope"
+    headers = sign("POST", kumo.url + "/", {"Content-Type": "application/x-www-form-urlencoded"}, body, "sqs")
+    r = requests.post(kumo.url + "/", data=body, headers=headers, timeout=10)
+    assert r.status_code == 400 and b"<Code>AWS.SimpleQueueService.NonExistentQueue</Code>" in r.content, r.text
+    # JSON clients get the modern code, and the legacy one in x-amzn-query-error.
+    with pytest.raises(ClientError) as e:
+        sqs.get_queue_url(QueueName="nope")
+    assert e.value.response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-query-error"] == "AWS.SimpleQueueService.NonExistentQueue;Sender"
