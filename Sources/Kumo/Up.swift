@@ -107,8 +107,8 @@ struct Up: AsyncParsableCommand {
         let store = try Store(
             directory: directory, migrations: STSProvider.migrations + S3Provider.migrations + SQSProvider.migrations, durability: durability)
         let sts = STSProvider(store: store, clock: clock)
-        let s3 = try S3Provider(store: store, clock: clock, syncWrites: durability == .full)
         let sqs = SQSProvider(store: store, clock: clock)
+        let s3 = try S3Provider(store: store, clock: clock, syncWrites: durability == .full, queues: sqs, logger: logger)
         let registry = try ServiceRegistry(providers: [sts, s3, sqs])
         let credentialChain = CredentialChain([try StaticCredentials(defaultAccount: accountId, file: credentials), sts])
         let configuration = EdgeConfiguration(

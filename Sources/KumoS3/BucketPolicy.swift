@@ -188,29 +188,7 @@ struct BucketPolicy: Sendable {
         return true
     }
 
-    /// `*` matches any run of characters, `?` any one.
-    static func glob(_ pattern: String, matches text: String) -> Bool {
-        let p = Array(pattern.utf8), t = Array(text.utf8)
-        var pi = 0, ti = 0, star = -1, mark = 0
-        while ti < t.count {
-            if pi < p.count && (p[pi] == UInt8(ascii: "?") || p[pi] == t[ti]) {
-                pi += 1
-                ti += 1
-            } else if pi < p.count && p[pi] == UInt8(ascii: "*") {
-                star = pi
-                mark = ti
-                pi += 1
-            } else if star >= 0 {
-                pi = star + 1
-                mark += 1
-                ti = mark
-            } else {
-                return false
-            }
-        }
-        while pi < p.count && p[pi] == UInt8(ascii: "*") { pi += 1 }
-        return pi == p.count
-    }
+    static func glob(_ pattern: String, matches text: String) -> Bool { Wildcard.matches(pattern, text) }
 }
 
 /// An IPv4 or IPv6 block (`192.0.2.0/24`, `::1/128`) for `IpAddress` conditions.

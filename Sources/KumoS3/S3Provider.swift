@@ -2,6 +2,7 @@ public import KumoCore
 public import KumoProtocols
 public import KumoStore
 import GRDB
+public import Logging
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else
@@ -16,9 +17,13 @@ public struct S3Provider: ServiceProvider {
     public let operations: [String: OperationHandler]
     let s3: S3
 
-    public init(store: Store, clock: KumoClock, syncWrites: Bool = true) throws {
+    /// - Parameter queues: where bucket notifications go (SQS), when a queue service runs.
+    public init(
+        store: Store, clock: KumoClock, syncWrites: Bool = true, queues: (any QueueDelivery)? = nil,
+        logger: Logger = Logger(label: "kumo.s3")
+    ) throws {
         let blobs = try BlobStore(root: store.directory + "/s3", syncWrites: syncWrites)
-        s3 = S3(store: store, blobs: blobs, clock: clock)
+        s3 = S3(store: store, blobs: blobs, clock: clock, queues: queues, logger: logger)
         operations = s3.operationTable()
     }
 
@@ -46,6 +51,8 @@ struct S3: Sendable {
     let store: Store
     let blobs: BlobStore
     let clock: KumoClock
+    let queues: (any QueueDelivery)?
+    let logger: Logger
     let bucketCache = BucketCache()
 
     /// A write that changes a bucket's settings; the cached settings are dropped after it.

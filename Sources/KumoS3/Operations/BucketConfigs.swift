@@ -88,6 +88,11 @@ extension S3 {
         {
             throw AWSError.s3AccessDenied()
         }
+        let isNotification = config.kind == BucketConfigKind.notification.kind
+        let queueArns = isNotification ? (value["QueueConfigurations"]?.list ?? []).compactMap { $0["QueueArn"]?.string } : []
+        if let queues {
+            for arn in queueArns { try await queues.checkDelivery(to: arn, from: "arn:aws:s3:::" + bucket.name) }
+        }
         let body = value.storageJSON.serialized()
         try await writeBucket(bucket.name) { db in
             try BucketConfigRecord(bucket: bucket.name, kind: config.kind, body: body).save(db)
@@ -96,6 +101,11 @@ extension S3 {
             {
                 try db.execute(sql: "UPDATE s3_buckets SET objectOwnership = ? WHERE name = ?", arguments: [rule, bucket.name])
             }
+        }
+        // Configuring a destination sends it a test event, as S3 does.
+        if let queues {
+            let test = Self.testEventJSON(bucket: bucket.name, context: call.context, now: clock.now)
+            for arn in Set(queueArns) { _ = try? await queues.deliver(to: arn, body: test) }
         }
         return .empty
     }

@@ -206,6 +206,9 @@ extension S3 {
             await blobs.remove([blob])
             throw error
         }
+        await publish(
+            .init(name: "ObjectCreated:CompleteMultipartUpload", key: upload.key, size: committed.size, etag: committed.etag, versionId: committed.versionId),
+            bucket: bucket.name, context: call.context)
         var out: [String: ShapeValue] = [
             "Location": .string(call.context.endpoint + "/" + bucket.name + "/" + Self.urlEncode(upload.key)),
             "Bucket": .string(bucket.name), "Key": .string(upload.key), "ETag": .string(committed.etag), "ServerSideEncryption": "AES256",

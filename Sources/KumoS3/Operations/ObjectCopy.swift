@@ -95,6 +95,7 @@ extension S3 {
         if tagging == "REPLACE" { record.tags = try Self.tags(header: call.string("Tagging")) }
         do {
             let stored = try await commit(record, conditions: conditions)
+            await publish(.init(name: "ObjectCreated:Copy", key: key, size: stored.size, etag: stored.etag, versionId: stored.versionId), bucket: bucket.name, context: call.context)
             var result: [String: ShapeValue] = ["ETag": .string(stored.etag), "LastModified": .timestamp(stored.lastModified)]
             for (name, value) in stored.checksums { result["Checksum" + name] = .string(value) }
             if !stored.checksums.isEmpty { result["ChecksumType"] = .string(stored.checksumType ?? "FULL_OBJECT") }

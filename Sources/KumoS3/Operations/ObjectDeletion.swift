@@ -19,6 +19,9 @@ extension S3 {
         let versionId = call.string("VersionId")
         try authorize(call, bucket, access, action: versionId == nil ? "s3:DeleteObject" : "s3:DeleteObjectVersion", key: call.key)
         let result = try await delete(bucket: bucket.name, key: call.key, versionId: versionId, ifMatch: call.string("IfMatch"))
+        await publish(
+            .init(name: result.deleteMarker && versionId == nil ? "ObjectRemoved:DeleteMarkerCreated" : "ObjectRemoved:Delete", key: call.key, versionId: result.versionId),
+            bucket: bucket.name, context: call.context)
         var out: [String: ShapeValue] = [:]
         if result.deleteMarker { out["DeleteMarker"] = true }
         if let v = result.versionId { out["VersionId"] = .string(v) }
@@ -86,6 +89,9 @@ extension S3 {
                 try Self.checkKey(key)
                 try authorize(call, bucket, access, action: versionId == nil ? "s3:DeleteObject" : "s3:DeleteObjectVersion", key: key)
                 let result = try await delete(bucket: bucket.name, key: key, versionId: versionId, ifMatch: object["ETag"]?.string)
+                await publish(
+                    .init(name: result.deleteMarker && versionId == nil ? "ObjectRemoved:DeleteMarkerCreated" : "ObjectRemoved:Delete", key: key, versionId: result.versionId),
+                    bucket: bucket.name, context: call.context)
                 guard !quiet else { continue }
                 var entry: [String: ShapeValue] = ["Key": .string(key)]
                 if let versionId { entry["VersionId"] = .string(versionId) }

@@ -41,6 +41,7 @@ extension S3 {
                 checksumType: "FULL_OBJECT", partsCount: nil, partSizes: nil, tags: tags, acl: acl,
                 storageClass: call.string("StorageClass") ?? "STANDARD")
             let stored = try await commit(record, conditions: conditions)
+            await publish(.init(name: "ObjectCreated:Put", key: key, size: stored.size, etag: stored.etag, versionId: stored.versionId), bucket: bucket.name, context: call.context)
             var out: [String: ShapeValue] = ["ETag": .string(stored.etag), "Size": .integer(stored.size)]
             if bucket.versioning != nil { out["VersionId"] = .string(stored.versionId) }
             for (name, value) in stored.checksums { out["Checksum" + name] = .string(value) }

@@ -1,0 +1,62 @@
+public import KumoCore
+import KumoProtocols
+import GRDB
+import KumoStore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+extension SQSProvider: QueueDelivery {
+    func record(arn: String) async throws -> QueueRecord? {
+        let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 6, parts[2] == "sqs" else { return nil }
+        let key = QueueRecord.key(account: String(parts[4]), region: String(parts[3]), name: String(parts[5]))
+        return try await sqs.store.read { db in try QueueRecord.fetchOne(db, key: key) }
+    }
+
+    public func checkDelivery(to queueArn: String, from sourceArn: String) async throws {
+        let invalid = AWSError(
+            code: "InvalidArgument", message: "Unable to validate the following destination configurations",
+            fields: [.init("ArgumentName", queueArn), .init("ArgumentValue", "Permissions on the destination queue do not allow S3 to publish notifications from this bucket")])
+        guard let q = try await record(arn: queueArn) else {
+            var e = invalid
+            e.fields = [.init("ArgumentName", queueArn), .init("ArgumentValue", "The destination queue does not exist")]
+            throw e
+        }
+        guard let policy = q.attributes["Policy"].flatMap({ try? JSONValue.parse($0) }) else { throw invalid }
+        let statements = policy["Statement"]?.array ?? policy["Statement"].map { [$0] } ?? []
+        func strings(_ v: JSONValue?) -> [String] { v?.string.map { [$0] } ?? v?.array?.compactMap(\.string) ?? [] }
+        let allowed = statements.contains { s in
+            guard s["Effect"]?.string == "Allow" else { return false }
+            let principal = s["Principal"]
+            let principalOK = principal?.string == "*" || strings(principal?["AWS"]).contains("*")
+                || strings(principal?["Service"]).contains("s3.amazonaws.com")
+            let actionOK = strings(s["Action"]).contains { ["sqs:SendMessage", "sqs:*", "*"].contains($0) }
+            var conditionOK = true
+            if case .object(let ops)? = s["Condition"] {
+                for (op, keys) in ops {
+                    for (key, value) in keys.object ?? [] where key.lowercased() == "aws:sourcearn" {
+                        let patterns = strings(value)
+                        conditionOK = op.hasPrefix("ArnLike") || op.hasPrefix("StringLike")
+                            ? patterns.contains { Wildcard.matches($0, sourceArn) } : patterns.contains(sourceArn)
+                    }
+                }
+            }
+            return principalOK && actionOK && conditionOK
+        }
+        guard allowed else { throw invalid }
+    }
+
+    public func deliver(to queueArn: String, body: String) async throws -> Bool {
+        guard let q = try await record(arn: queueArn) else { return false }
+        let now = sqs.clock.now
+        var input: [String: ShapeValue] = ["MessageBody": .string(body)]
+        if q.isFifo { return false }  // S3 does not deliver to FIFO queues
+        input["QueueUrl"] = .string(q.id)
+        let (record, _) = try sqs.prepare(.structure(input), queue: q, now: now)
+        _ = try await sqs.enqueue(q, [record], now: now)
+        return true
+    }
+}
