@@ -91,7 +91,14 @@ extension SQSProvider {
                 t.column("expires", .datetime).notNull()
                 t.primaryKey(["queue", "dedupId"])
             }
-        }
+        },
+        // Receives walk a queue in send order and stop at the first visible messages;
+        // retention deletes by send time. Neither wants the visibleAt index.
+        StoreMigration("sqs.v2") { db in
+            try db.drop(index: "sqs_messages_visible")
+            try db.create(index: "sqs_messages_order", on: "sqs_messages", columns: ["queue"])
+            try db.create(index: "sqs_messages_sent", on: "sqs_messages", columns: ["queue", "sent"])
+        },
     ]
 
     public static let tables = ["sqs_dedup", "sqs_messages", "sqs_queues"]

@@ -80,7 +80,7 @@ extension SQS {
         let (taken, moved) = try await store.write { db -> ([MessageRecord], String?) in
             try db.execute(sql: "DELETE FROM sqs_messages WHERE queue = ? AND sent < ?", arguments: [q.id, now.addingTimeInterval(-retention)])
             let candidates = try MessageRecord.fetchAll(
-                db, sql: "SELECT * FROM sqs_messages WHERE queue = ? AND visibleAt <= ? ORDER BY seq LIMIT ?",
+                db, sql: "SELECT * FROM sqs_messages INDEXED BY sqs_messages_order WHERE queue = ? AND visibleAt <= ? ORDER BY seq LIMIT ?",
                 arguments: [q.id, now, q.isFifo ? 1000 : max * 4])
             var blocked: Set<String> = []
             if q.isFifo {
