@@ -183,28 +183,76 @@ def test_dead_letter_queue(start_kumo):
     assert moved[0]["Body"] == "poison"
 
 
-def test_many_consumers_no_loss_no_duplicates(kumo):
+def _consume(args):
+    """One consumer process: receives and deletes until the queue stays empty; returns message ids and bodies."""
+    endpoint, url = args
+    import boto3
+    client = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+    got = []
+    empty = 0
+    while empty < 3:
+        msgs = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        if not msgs:
+            empty += 1
+            continue
+        empty = 0
+        got.extend((m["MessageId"], m["Body"]) for m in msgs)
+        client.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
+    return got
+
+
+def test_producer_and_consumer_processes_exchange_10000_messages(kumo):
+    import multiprocessing
     sqs = kumo.client("sqs")
-    url = sqs.create_queue(QueueName="bulk", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
-    total = 1000
-    for start in range(0, total, 10):
-        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(start + i)} for i in range(10)])
-    seen = []
+    url = sqs.create_queue(QueueName="bulk", Attributes={"VisibilityTimeout": "120"})["QueueUrl"]
+    total = 10_000
+
+    def produce(start):
+        client = kumo.client("sqs")
+        for base in range(start, start + total // 4, 10):
+            r = client.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(base + i)} for i in range(10)])
+            assert len(r["Successful"]) == 10
+
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        consumers = pool.map_async(_consume, [(kumo.url, url)] * 4)
+        with concurrent.futures.ThreadPoolExecutor(4) as producers:
+            list(producers.map(produce, range(0, total, total // 4)))
+        results = consumers.get(timeout=300)
+    ids = [i for r in results for i, _ in r]
+    bodies = [b for r in results for _, b in r]
+    assert len(ids) == len(set(ids)), "a message was delivered twice within its visibility timeout"
+    assert sorted(map(int, bodies)) == list(range(total)), "messages were lost"
+
+
+def test_fifo_order_holds_under_concurrent_consumers(kumo):
+    sqs = kumo.client("sqs")
+    url = sqs.create_queue(QueueName="ledger.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    for n in range(40):
+        for g in "ABC":
+            sqs.send_message(QueueUrl=url, MessageBody="%s-%d" % (g, n), MessageGroupId=g)
+    seen = {g: [] for g in "ABC"}
     lock = threading.Lock()
 
     def consume(_):
         client = kumo.client("sqs")
-        while True:
-            msgs = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        empty = 0
+        while empty < 3:
+            msgs = client.receive_message(QueueUrl=url, MaxNumberOfMessages=4, WaitTimeSeconds=1).get("Messages", [])
             if not msgs:
-                return
+                empty += 1
+                continue
+            empty = 0
             with lock:
-                seen.extend(m["Body"] for m in msgs)
-            client.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
+                for m in msgs:
+                    g, n = m["Body"].split("-")
+                    seen[g].append(int(n))
+            for m in msgs:
+                client.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
-    with concurrent.futures.ThreadPoolExecutor(6) as pool:
-        list(pool.map(consume, range(6)))
-    assert len(seen) == total and len(set(seen)) == total
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(consume, range(4)))
+    for g in "ABC":
+        assert seen[g] == list(range(40)), (g, seen[g])
 
 
 def test_messages_survive_kill_9(start_kumo, data_dir):
