@@ -64,6 +64,9 @@ struct SQS: Sendable {
         add("DeleteMessageBatch", SQS.deleteMessageBatch)
         add("ChangeMessageVisibility", SQS.changeMessageVisibility)
         add("ChangeMessageVisibilityBatch", SQS.changeMessageVisibilityBatch)
+        add("StartMessageMoveTask", SQS.startMessageMoveTask)
+        add("ListMessageMoveTasks", SQS.listMessageMoveTasks)
+        add("CancelMessageMoveTask", SQS.cancelMessageMoveTask)
         return t
     }
 

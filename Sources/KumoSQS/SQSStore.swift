@@ -48,6 +48,8 @@ struct MessageRecord: Codable, FetchableRecord, MutablePersistableRecord, Sendab
     var groupId: String?
     var dedupId: String?
     var traceHeader: String?
+    /// The queue a dead-lettered message came from (where a move task returns it).
+    var origin: String?
 
     mutating func didInsert(_ inserted: InsertionSuccess) { seq = inserted.rowID }
 }
@@ -99,7 +101,19 @@ extension SQSProvider {
             try db.create(index: "sqs_messages_order", on: "sqs_messages", columns: ["queue"])
             try db.create(index: "sqs_messages_sent", on: "sqs_messages", columns: ["queue", "sent"])
         },
+        StoreMigration("sqs.v3") { db in
+            try db.alter(table: "sqs_messages") { t in t.add(column: "origin", .text) }
+            try db.create(table: "sqs_move_tasks") { t in
+                t.primaryKey("handle", .text)
+                t.column("source", .text).notNull()
+                t.column("destination", .text)
+                t.column("started", .datetime).notNull()
+                t.column("moved", .integer).notNull()
+                t.column("toMove", .integer).notNull()
+                t.column("status", .text).notNull()
+            }
+        },
     ]
 
-    public static let tables = ["sqs_dedup", "sqs_messages", "sqs_queues"]
+    public static let tables = ["sqs_move_tasks", "sqs_dedup", "sqs_messages", "sqs_queues"]
 }

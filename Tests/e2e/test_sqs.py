@@ -179,8 +179,16 @@ def test_dead_letter_queue(start_kumo):
         assert receive_within(sqs, src)[0]["Body"] == "poison"
     # The third receive finds it past maxReceiveCount and moves it.
     assert receive_within(sqs, src, seconds=1) == []
-    moved = receive_within(sqs, dlq)
+    moved = receive_within(sqs, dlq, VisibilityTimeout=0)
     assert moved[0]["Body"] == "poison"
+    # Redrive it back to where it came from.
+    handle = sqs.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
+    task = sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"][0]
+    assert task["TaskHandle"] == handle and task["Status"] == "COMPLETED" and task["ApproximateNumberOfMessagesMoved"] == 1
+    back = receive_within(sqs, src, AttributeNames=["ApproximateReceiveCount"])
+    assert back[0]["Body"] == "poison" and back[0]["Attributes"]["ApproximateReceiveCount"] == "1"
+    with pytest.raises(ClientError):
+        sqs.cancel_message_move_task(TaskHandle=handle)
 
 
 def _consume(args):

@@ -102,7 +102,7 @@ extension SQS {
             seq: nil, queue: q.id, messageId: UUID().uuidString.lowercased(), body: body,
             attributes: ShapeValue.map(attributes).storageJSON.serialized(), md5Body: Hashing.md5Hex(Array(body.utf8)),
             md5Attributes: Self.md5(ofAttributes: attributes), sent: now, visibleAt: now.addingTimeInterval(scaled(delay)),
-            receiveCount: 0, firstReceived: nil, receipt: nil, groupId: groupId, dedupId: dedupId, traceHeader: trace)
+            receiveCount: 0, firstReceived: nil, receipt: nil, groupId: groupId, dedupId: dedupId, traceHeader: trace, origin: nil)
         return (record, attributes)
     }
 

@@ -97,6 +97,7 @@ extension SQS {
             var movedTo: String?
             for var m in candidates where out.count < max {
                 if let maxReceives, let dlq, m.receiveCount >= maxReceives {
+                    m.origin = m.origin ?? m.queue
                     m.queue = dlq.id
                     m.visibleAt = now
                     m.receipt = nil
