@@ -174,6 +174,14 @@ def test_dead_letter_queue(start_kumo):
     src = sqs.create_queue(QueueName="work", Attributes={
         "VisibilityTimeout": "10", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})})["QueueUrl"]
     assert sqs.list_dead_letter_source_queues(QueueUrl=dlq)["queueUrls"] == [src]
+    missing = json.dumps({"deadLetterTargetArn": dlq_arn + "-gone", "maxReceiveCount": 2})
+    with pytest.raises(ClientError) as e:
+        sqs.create_queue(QueueName="orphan", Attributes={"RedrivePolicy": missing})
+    assert "does not exist" in e.value.response["Error"]["Message"]
+    sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"RedriveAllowPolicy": json.dumps({"redrivePermission": "denyAll"})})
+    with pytest.raises(ClientError) as e:
+        sqs.create_queue(QueueName="refused", Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})})
+    assert code(e) in ("InvalidParameterValueException", "InvalidParameterValue")
     sqs.send_message(QueueUrl=src, MessageBody="poison")
     for _ in range(2):
         assert receive_within(sqs, src)[0]["Body"] == "poison"

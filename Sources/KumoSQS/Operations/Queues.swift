@@ -48,6 +48,28 @@ extension SQS {
         }
     }
 
+    /// A RedrivePolicy must name an existing queue of the same kind whose RedriveAllowPolicy admits the source.
+    static func checkRedrive(_ db: Database, source: QueueRecord) throws {
+        guard let text = source.attributes["RedrivePolicy"], let json = try? JSONValue.parse(text),
+            let arn = json["deadLetterTargetArn"]?.string
+        else { return }
+        func invalid(_ reason: String) -> AWSError {
+            .sqsInvalidParameter("Value \(text) for parameter RedrivePolicy is invalid. Reason: \(reason)")
+        }
+        let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 6,
+            let dlq = try QueueRecord.fetchOne(db, key: QueueRecord.key(account: String(parts[4]), region: String(parts[3]), name: String(parts[5])))
+        else { throw invalid("Dead-letter target does not exist.") }
+        guard dlq.isFifo == source.isFifo else { throw invalid("Dead-letter queue must be same type of queue as the source.") }
+        if let allow = dlq.attributes["RedriveAllowPolicy"].flatMap({ try? JSONValue.parse($0) }) {
+            let permission = allow["redrivePermission"]?.string ?? "allowAll"
+            let sources = allow["sourceQueueArns"]?.array?.compactMap(\.string) ?? []
+            if permission == "denyAll" || (permission == "byQueue" && !sources.contains(source.arn)) {
+                throw invalid("Queue \(dlq.arn) does not allow \(source.arn) to use it as a dead-letter queue.")
+            }
+        }
+    }
+
     func queueURL(_ q: QueueRecord, _ call: OperationCall) -> String { call.context.endpoint + "/" + q.accountId + "/" + q.name }
 
     /// The queue a request names by `QueueUrl` (or, for query clients, by the request path).
@@ -103,6 +125,7 @@ extension SQS {
                 for (k, v) in requested where existing.attributes[k] != v { throw AWSError.queueNameExists(name) }
                 return existing
             }
+            try Self.checkRedrive(db, source: record)
             try record.insert(db)
             return record
         }
@@ -183,6 +206,7 @@ extension SQS {
             try Self.checkAttributes(changes, creating: false, fifo: q.isFifo)
             q.attributes.merge(changes) { _, new in new }
             q.lastModified = now
+            try Self.checkRedrive(db, source: q)
             try q.update(db)
         }
         return .empty
