@@ -107,7 +107,8 @@ struct Up: AsyncParsableCommand {
         let store = try Store(
             directory: directory, migrations: STSProvider.migrations + S3Provider.migrations + SQSProvider.migrations, durability: durability)
         let sts = STSProvider(store: store, clock: clock)
-        let sqs = SQSProvider(store: store, clock: clock)
+        let serviceMetrics = ServiceMetrics()
+        let sqs = SQSProvider(store: store, clock: clock, metrics: serviceMetrics)
         let s3 = try S3Provider(store: store, clock: clock, syncWrites: durability == .full, queues: sqs, logger: logger)
         let registry = try ServiceRegistry(providers: [sts, s3, sqs])
         let credentialChain = CredentialChain([try StaticCredentials(defaultAccount: accountId, file: credentials), sts])
@@ -120,7 +121,7 @@ struct Up: AsyncParsableCommand {
         let listeners = ListenerBoard()
         let endpoints = InternalEndpoints(
             registry: registry, metrics: metrics, version: KumoCommand.version, startedAt: started,
-            listeners: { listeners.all })
+            serviceMetrics: serviceMetrics, listeners: { listeners.all })
         let readyFile = self.readyFile
         let dnsPort = self.dnsPort
         let server = EdgeServer(

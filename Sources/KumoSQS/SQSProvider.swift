@@ -16,9 +16,12 @@ public struct SQSProvider: ServiceProvider {
     public let operations: [String: OperationHandler]
     let sqs: SQS
 
-    public init(store: Store, clock: KumoClock) {
-        sqs = SQS(store: store, clock: clock, wakeups: Wakeups())
+    /// - Parameter metrics: where queue metrics go (AWS/SQS in CloudWatch's terms).
+    public init(store: Store, clock: KumoClock, metrics: ServiceMetrics? = nil) {
+        sqs = SQS(store: store, clock: clock, wakeups: Wakeups(), metrics: metrics)
         operations = sqs.operationTable()
+        let sqs = self.sqs
+        metrics?.addGauges { (try? await sqs.queueGauges()) ?? [] }
     }
 
     public func reset() async throws {
@@ -39,6 +42,48 @@ struct SQS: Sendable {
     let store: Store
     let clock: KumoClock
     let wakeups: Wakeups
+    let metrics: ServiceMetrics?
+
+    func count(_ name: String, _ queue: QueueRecord, _ n: Int) {
+        guard n > 0 else { return }
+        metrics?.add(Double(n), to: MetricKey(namespace: "AWS/SQS", name: name, dimensions: [("QueueName", queue.name)]))
+    }
+
+    /// ApproximateNumberOfMessagesVisible/NotVisible/Delayed and ApproximateAgeOfOldestMessage per queue.
+    func queueGauges() async throws -> [(MetricKey, Double)] {
+        let now = clock.now
+        struct Depth: Sendable {
+            var name: String
+            var visible: Int
+            var inflight: Int
+            var delayed: Int
+            var oldest: Date?
+        }
+        let depths = try await store.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT q.name AS name,
+                      SUM(CASE WHEN m.visibleAt <= ? THEN 1 ELSE 0 END) AS visible,
+                      SUM(CASE WHEN m.visibleAt > ? AND m.receiveCount > 0 THEN 1 ELSE 0 END) AS inflight,
+                      SUM(CASE WHEN m.visibleAt > ? AND m.receiveCount = 0 THEN 1 ELSE 0 END) AS delayed,
+                      MIN(m.sent) AS oldest
+                    FROM sqs_queues q LEFT JOIN sqs_messages m ON m.queue = q.id GROUP BY q.id
+                    """, arguments: [now, now, now]
+            ).map { row in
+                Depth(name: row["name"], visible: row["visible"] ?? 0, inflight: row["inflight"] ?? 0, delayed: row["delayed"] ?? 0, oldest: row["oldest"])
+            }
+        }
+        var out: [(MetricKey, Double)] = []
+        for d in depths {
+            func key(_ metric: String) -> MetricKey { MetricKey(namespace: "AWS/SQS", name: metric, dimensions: [("QueueName", d.name)]) }
+            out.append((key("ApproximateNumberOfMessagesVisible"), Double(d.visible)))
+            out.append((key("ApproximateNumberOfMessagesNotVisible"), Double(d.inflight)))
+            out.append((key("ApproximateNumberOfMessagesDelayed"), Double(d.delayed)))
+            out.append((key("ApproximateAgeOfOldestMessage"), d.oldest.map { Swift.max(0, now.timeIntervalSince($0).rounded()) } ?? 0))
+        }
+        return out
+    }
 
     func operationTable() -> [String: OperationHandler] {
         var t: [String: OperationHandler] = [:]

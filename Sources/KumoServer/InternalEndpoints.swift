@@ -1,4 +1,4 @@
-import KumoCore
+public import KumoCore
 public import KumoProtocols
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -19,16 +19,36 @@ public struct InternalEndpoints: Sendable {
     let version: String
     let startedAt: ContinuousClock.Instant
     let listeners: @Sendable () -> [Listener]
+    let serviceMetrics: ServiceMetrics?
 
     public init(
         registry: ServiceRegistry, metrics: EdgeMetrics, version: String, startedAt: ContinuousClock.Instant,
-        listeners: @escaping @Sendable () -> [Listener]
+        serviceMetrics: ServiceMetrics? = nil, listeners: @escaping @Sendable () -> [Listener]
     ) {
         self.registry = registry
         self.metrics = metrics
+        self.serviceMetrics = serviceMetrics
         self.version = version
         self.startedAt = startedAt
         self.listeners = listeners
+    }
+
+    /// Services' AWS metrics as Prometheus series: `kumo_aws_metric{namespace=...,metric=...,<dimension>=...}`.
+    static func prometheus(_ collected: (counters: [(MetricKey, Double)], gauges: [(MetricKey, Double)])) -> String {
+        func line(_ family: String, _ key: MetricKey, _ value: Double) -> String {
+            var labels = ["namespace=\"\(key.namespace)\"", "metric=\"\(key.name)\""]
+            for d in key.dimensions {
+                let parts = d.split(separator: "=", maxSplits: 1)
+                let value = parts.count > 1 ? parts[1].replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") : ""
+                labels.append("\(parts[0])=\"\(value)\"")
+            }
+            return "\(family){\(labels.joined(separator: ","))} \(value)\n"
+        }
+        var out = "# TYPE kumo_aws_metric_total counter\n"
+        for (k, v) in collected.counters.sorted(by: { "\($0.0)" < "\($1.0)" }) { out += line("kumo_aws_metric_total", k, v) }
+        out += "# TYPE kumo_aws_metric gauge\n"
+        for (k, v) in collected.gauges.sorted(by: { "\($0.0)" < "\($1.0)" }) { out += line("kumo_aws_metric", k, v) }
+        return out
     }
 
     static func json(_ status: Int, _ value: JSONValue) -> ProtocolResponse {
@@ -67,8 +87,9 @@ public struct InternalEndpoints: Sendable {
             }
             return Self.json(200, .object([("reset", .array(names.map { .string($0) }))]))
         case ("GET", "/_kumo/metrics"):
-            return ProtocolResponse(
-                status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(metrics.prometheusText().utf8))
+            var text = metrics.prometheusText()
+            if let serviceMetrics { text += Self.prometheus(await serviceMetrics.collect()) }
+            return ProtocolResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(text.utf8))
         default:
             return Self.json(404, .object([("error", .string("no Kumo endpoint \(request.method) \(path)"))]))
         }

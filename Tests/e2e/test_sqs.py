@@ -301,3 +301,20 @@ def test_query_protocol_clients_and_legacy_error_codes(kumo):
     with pytest.raises(ClientError) as e:
         sqs.get_queue_url(QueueName="nope")
     assert e.value.response["ResponseMetadata"]["HTTPHeaders"]["x-amzn-query-error"] == "AWS.SimpleQueueService.NonExistentQueue;Sender"
+
+
+def test_queue_metrics_are_published(kumo):
+    import requests
+    sqs = kumo.client("sqs")
+    url = sqs.create_queue(QueueName="metered")["QueueUrl"]
+    for i in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=str(i))
+    m = sqs.receive_message(QueueUrl=url)["Messages"][0]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    text = requests.get(kumo.url + "/_kumo/metrics", timeout=10).text
+    series = lambda family, metric: 'kumo_aws_metric%s{namespace="AWS/SQS",metric="%s",QueueName="metered"}' % (family, metric)
+    assert series("_total", "NumberOfMessagesSent") + " 3.0" in text
+    assert series("_total", "NumberOfMessagesReceived") + " 1.0" in text
+    assert series("_total", "NumberOfMessagesDeleted") + " 1.0" in text
+    assert series("", "ApproximateNumberOfMessagesVisible") + " 2.0" in text
+    assert series("", "ApproximateNumberOfMessagesNotVisible") + " 0.0" in text

@@ -130,6 +130,7 @@ extension SQS {
             return out
         }
         wakeups.notify(queue.id)
+        count("NumberOfMessagesSent", queue, results.count)
         return results.map { (messageId: $0.0, sequence: $0.1) }
     }
 

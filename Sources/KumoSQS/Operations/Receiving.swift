@@ -129,6 +129,7 @@ extension SQS {
             return (out, movedTo)
         }
         if let moved { wakeups.notify(moved) }
+        count("NumberOfMessagesReceived", q, taken.count)
         var next: Date?
         if taken.isEmpty {
             next = try await store.read { db in
@@ -177,9 +178,11 @@ extension SQS {
     func delete(_ handle: String, queue q: QueueRecord) async throws {
         let r = try Receipt(handle)
         guard r.queue == q.id else { throw AWSError.receiptHandleIsInvalid(handle) }
-        try await store.write { db in
+        let deleted = try await store.write { db -> Int in
             try db.execute(sql: "DELETE FROM sqs_messages WHERE seq = ? AND queue = ? AND receipt = ?", arguments: [r.seq, q.id, r.token])
+            return db.changesCount
         }
+        count("NumberOfMessagesDeleted", q, deleted)
     }
 
     func deleteMessage(_ call: OperationCall) async throws -> ShapeValue {
