@@ -79,6 +79,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KumoRoute53",
+            dependencies: ["KumoCore", "KumoProtocols", "KumoStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KumoDNS",
+            dependencies: [
+                "KumoCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "KumoServer",
             dependencies: [
                 "KumoCore",
@@ -101,6 +117,8 @@ let package = Package(
                 "KumoSTS",
                 "KumoS3",
                 "KumoSQS",
+                "KumoRoute53",
+                "KumoDNS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -112,7 +130,7 @@ let package = Package(
         // libFuzzer entry points for the parsers; Scripts/fuzz.sh builds it with -sanitize=fuzzer.
         .executableTarget(
             name: "KumoFuzz",
-            dependencies: ["KumoProtocols"],
+            dependencies: ["KumoProtocols", "KumoDNS"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -123,6 +141,11 @@ let package = Package(
         .testTarget(
             name: "KumoS3Tests",
             dependencies: ["KumoS3", "KumoCore", "KumoProtocols", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KumoDNSTests",
+            dependencies: ["KumoDNS", "KumoCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs every test: Swift unit tests (protocol
 # conformance vectors, SigV4 suite, edge), then the end-to-end tests that drive a
-# real `kumo up` on an ephemeral port with boto3, the aws CLI, curl and raw requests.
+# real `kumo up` on an ephemeral port with boto3, the aws CLI, curl, dig and raw requests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# curl drives the S3 website endpoint in the end-to-end tests.
-if ! command -v curl > /dev/null; then
+# curl drives the S3 website endpoint and dig the DNS server in the end-to-end tests.
+if ! command -v curl > /dev/null || ! command -v dig > /dev/null; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq curl
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq curl dnsutils
 fi
 
 python3 -m pip install --quiet --disable-pip-version-check -r Tests/e2e/requirements.txt

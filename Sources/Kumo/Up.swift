@@ -3,6 +3,8 @@ import KumoCore
 import KumoSTS
 import KumoS3
 import KumoSQS
+import KumoRoute53
+import KumoDNS
 import KumoServer
 import KumoStore
 import Logging
@@ -35,7 +37,7 @@ struct Up: AsyncParsableCommand {
     @Option(help: "The edge port that serves every AWS API; 0 picks a free one (env KUMO_PORT).")
     var port: Int = Environment.int("KUMO_PORT") ?? 4566
 
-    @Option(help: "Port for Kumo's DNS server (Route 53); not served yet (env KUMO_DNS_PORT).")
+    @Option(help: "UDP port of Kumo's DNS server, which answers from Route 53 hosted zones; if 53 cannot be bound, 10053 is used; 0 picks a free one (env KUMO_DNS_PORT).")
     var dnsPort: Int = Environment.int("KUMO_DNS_PORT") ?? 53
 
     @Option(help: "Where state is kept: a SQLite database and object files (env KUMO_DATA_DIR).")
@@ -105,12 +107,25 @@ struct Up: AsyncParsableCommand {
         let clock = KumoClock(timeScale: timeScale)
         let durability = Store.Durability(rawValue: durability) ?? .normal
         let store = try Store(
-            directory: directory, migrations: STSProvider.migrations + S3Provider.migrations + SQSProvider.migrations, durability: durability)
+            directory: directory, migrations: STSProvider.migrations + S3Provider.migrations + SQSProvider.migrations + Route53Provider.migrations,
+            durability: durability)
         let sts = STSProvider(store: store, clock: clock)
         let serviceMetrics = ServiceMetrics()
         let sqs = SQSProvider(store: store, clock: clock, metrics: serviceMetrics)
         let s3 = try S3Provider(store: store, clock: clock, syncWrites: durability == .full, queues: sqs, logger: logger)
-        let registry = try ServiceRegistry(providers: [sts, s3, sqs])
+        let route53 = Route53Provider(store: store, clock: clock)
+        let registry = try ServiceRegistry(providers: [sts, s3, sqs, route53])
+        // DNS: the port asked for; 53 needs privileges, so fall back to 10053 and say so.
+        let dnsChannel: DNSServer.Channel
+        var dnsNote = ""
+        do {
+            dnsChannel = try await DNSServer.bind(host: host, port: dnsPort)
+        } catch where dnsPort == 53 {
+            dnsChannel = try await DNSServer.bind(host: host, port: 10053)
+            dnsNote = " (port 53 could not be bound: \(error); using 10053)"
+        }
+        let dnsAddress = dnsChannel.channel.localAddress
+        let dns = DNSServer(channel: dnsChannel, source: route53, logger: logger)
         let credentialChain = CredentialChain([try StaticCredentials(defaultAccount: accountId, file: credentials), sts])
         let configuration = EdgeConfiguration(
             host: host, port: port, region: region, accountId: accountId, verifySignatures: !noAuth, hostSuffix: hostSuffix)
@@ -123,7 +138,10 @@ struct Up: AsyncParsableCommand {
             registry: registry, metrics: metrics, version: KumoCommand.version, startedAt: started,
             serviceMetrics: serviceMetrics, listeners: { listeners.all })
         let readyFile = self.readyFile
-        let dnsPort = self.dnsPort
+        let dnsFallback = dnsNote
+        let dnsHost = dnsAddress?.ipAddress ?? host
+        let dnsBound = dnsAddress?.port ?? 0
+        listeners.add(.init(name: "dns", address: "udp://\(dnsHost):\(dnsBound)"))
         let server = EdgeServer(
             edge: edge, internalEndpoints: endpoints, metrics: metrics, logger: logger,
             onRunning: { address in
@@ -132,10 +150,11 @@ struct Up: AsyncParsableCommand {
                 listeners.add(.init(name: "edge", address: url))
                 let ms = (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000
                 Console.out("kumo: edge listening on \(url) (ready in \(ms) ms, data in \(directory))")
-                Console.out("kumo: DNS (port \(dnsPort)) is not served yet: it arrives with Route 53")
+                Console.out("kumo: DNS listening on \(dnsHost):\(dnsBound)/udp\(dnsFallback), answering from Route 53 hosted zones")
                 if let readyFile {
                     let json = JSONValue.object([
                         ("edge", .object([("host", .string(address?.ipAddress ?? "127.0.0.1")), ("port", .number(String(boundPort))), ("url", .string(url))])),
+                        ("dns", .object([("host", .string(dnsHost)), ("port", .number(String(dnsBound))), ("protocol", .string("udp"))])),
                         ("pid", .number(String(getpid()))),
                         ("dataDir", .string(directory)),
                     ])
@@ -146,7 +165,7 @@ struct Up: AsyncParsableCommand {
             })
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server), .init(service: LifecycleSweeper(provider: s3, logger: logger))],
+                services: [.init(service: server), .init(service: dns), .init(service: LifecycleSweeper(provider: s3, logger: logger))],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         try store.close()

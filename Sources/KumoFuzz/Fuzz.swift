@@ -1,10 +1,11 @@
 import KumoProtocols
+import KumoDNS
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// One libFuzzer entry point for every parser; the target is chosen by the
-/// KUMO_FUZZ_TARGET environment variable (xml, json, cbor, query, sigv4).
+/// KUMO_FUZZ_TARGET environment variable (xml, json, cbor, query, sigv4, dns).
 /// A parser may reject its input with an error; it must never crash or hang.
 let target = getenvString("KUMO_FUZZ_TARGET") ?? "xml"
 
@@ -24,6 +25,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         let text = String(decoding: bytes, as: UTF8.self)
         _ = try? SigV4.claim(headers: [("Authorization", text), ("X-Amz-Date", "20260101T000000Z")], query: [])
         _ = try? SigV4.claim(headers: [], query: FormEncoding.decode(Substring(text)).map { (name: $0.0, value: $0.1) })
+    case "dns":
+        _ = try? DNSMessage.parse(bytes)
     default:
         break
     }

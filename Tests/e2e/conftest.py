@@ -26,7 +26,7 @@ class Kumo:
             os.unlink(self.ready)
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUMO_")}
         self.proc = subprocess.Popen(
-            [KUMO, "up", "--port", "0", "--data-dir", data_dir, "--ready-file", self.ready, *self.extra],
+            [KUMO, "up", "--port", "0", "--dns-port", "0", "--data-dir", data_dir, "--ready-file", self.ready, *self.extra],
             stdout=self.log, stderr=self.log, env=env)
         deadline = time.monotonic() + 20
         while not os.path.exists(self.ready):
@@ -39,6 +39,7 @@ class Kumo:
         with open(self.ready) as f:
             info = json.load(f)
         self.port = info["edge"]["port"]
+        self.dns_port = info["dns"]["port"]
         self.url = "http://127.0.0.1:%d" % self.port
 
     def client(self, service, key="test", secret="test", token=None, region="us-east-1"):

@@ -17,7 +17,7 @@ def test_unimplemented_operations_answer_501_in_each_protocol(kumo):
     cases = [
         ("kms", lambda c: c.list_keys()),              # json
         ("cloudwatch", lambda c: c.list_metrics()),    # json (today's boto3)
-        ("route53", lambda c: c.list_hosted_zones()),  # rest-xml
+        ("cloudfront", lambda c: c.list_distributions()),  # rest-xml
         ("ec2", lambda c: c.describe_vpcs()),          # ec2
         ("elbv2", lambda c: c.describe_load_balancers()),  # query
         ("lambda", lambda c: c.list_functions()),      # rest-json
@@ -92,8 +92,10 @@ def test_health_metrics_and_reset_endpoints(kumo):
     assert health["services"]["sts"] == "running"
     assert health["services"]["s3"] == "running"
     assert health["services"]["sqs"] == "running"
-    assert health["services"]["route53"] == "not implemented"
-    assert health["listeners"][0]["address"] == kumo.url
+    assert health["services"]["route53"] == "running"
+    assert health["services"]["cloudfront"] == "not implemented"
+    listeners = {l["name"]: l["address"] for l in health["listeners"]}
+    assert listeners == {"edge": kumo.url, "dns": "udp://127.0.0.1:%d" % kumo.dns_port}
     metrics = requests.get(kumo.url + "/_kumo/metrics", timeout=10).text
     assert 'kumo_requests_total{service="sts",operation="GetCallerIdentity",status="200"}' in metrics
     assert "kumo_request_duration_seconds_bucket" in metrics

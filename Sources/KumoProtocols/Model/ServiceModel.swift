@@ -85,7 +85,8 @@ public final class ServiceModel: Sendable {
 
 extension ServiceModel.Operation {
     init(json: JSONValue, name: String) {
-        self.name = json["name"]?.string ?? name
+        // The key of the operations map is the API name; CloudFront's inner "name" carries a version suffix.
+        self.name = name
         method = json["http"]?["method"]?.string ?? "POST"
         requestUri = json["http"]?["requestUri"]?.string ?? "/"
         responseCode = json["http"]?["responseCode"]?.int ?? 200

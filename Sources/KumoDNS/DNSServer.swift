@@ -1,0 +1,80 @@
+public import KumoCore
+public import Logging
+public import NIOCore
+import NIOPosix
+public import ServiceLifecycle
+
+/// The authoritative DNS server over UDP: answers from Route 53's hosted zones.
+public struct DNSServer: Service {
+    public typealias Channel = NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
+    let channel: Channel
+    let source: any DNSAnswerSource
+    let logger: Logger
+
+    /// Binds the UDP socket; the caller learns the port before the server runs.
+    public static func bind(host: String, port: Int) async throws -> Channel {
+        try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture { try Channel(wrappingChannelSynchronously: channel) }
+            }
+    }
+
+    public init(channel: Channel, source: any DNSAnswerSource, logger: Logger) {
+        self.channel = channel
+        self.source = source
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let channel = self.channel
+        try await withGracefulShutdownHandler {
+            try await channel.executeThenClose { inbound, outbound in
+                for try await envelope in inbound {
+                    guard let reply = await respond(Array(buffer: envelope.data)) else { continue }
+                    try await outbound.write(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: ByteBuffer(bytes: reply)))
+                }
+            }
+        } onGracefulShutdown: {
+            channel.channel.close(promise: nil)
+        }
+    }
+
+    /// The answer to one query, or nil for input that is not a query worth answering.
+    func respond(_ bytes: [UInt8]) async -> [UInt8]? {
+        guard let query = try? DNSMessage.parse(bytes), !query.isResponse else { return nil }
+        var reply = DNSMessage(id: query.id, flags: 0x8000 | (query.flags & 0x7900), questions: query.questions)
+        reply.hasEDNS = query.hasEDNS
+        guard query.opcode == 0 else { return Self.with(reply, rcode: 4) }
+        guard query.questions.count == 1, let q = query.questions.first else { return Self.with(reply, rcode: 1) }
+        let typeName = DNSType.name(q.type) ?? (q.type == 255 ? "ANY" : "TYPE\(q.type)")
+        reply.flags |= 0x0400  // authoritative
+        switch await source.answer(name: q.name, type: typeName) {
+        case .refused:
+            reply.flags &= ~0x0400
+            return Self.with(reply, rcode: 5)
+        case .records(let sets):
+            reply.answers = sets.flatMap(Self.records)
+            return reply.serialized()
+        case .noData(let soa):
+            reply.authority = Self.records(soa)
+            return reply.serialized()
+        case .nxDomain(let soa):
+            reply.authority = Self.records(soa)
+            return Self.with(reply, rcode: 3)
+        }
+    }
+
+    static func with(_ message: DNSMessage, rcode: UInt16) -> [UInt8] {
+        var m = message
+        m.flags = (m.flags & ~0xF) | rcode
+        return m.serialized()
+    }
+
+    static func records(_ set: DNSRecordSet) -> [DNSMessage.Record] {
+        guard let type = DNSType.numbers[set.type] else { return [] }
+        return set.values.compactMap { v in
+            DNSType.rdata(type: set.type, value: v).map { DNSMessage.Record(name: set.name, type: type, klass: 1, ttl: set.ttl, data: $0) }
+        }
+    }
+}

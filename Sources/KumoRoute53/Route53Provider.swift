@@ -1,0 +1,74 @@
+public import KumoCore
+public import KumoProtocols
+public import KumoStore
+import GRDB
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Amazon Route 53: hosted zones and record sets in the store, answered for real by
+/// Kumo's DNS server (it is the `DNSAnswerSource`).
+public struct Route53Provider: ServiceProvider {
+    public let service = "route53"
+    public let operations: [String: OperationHandler]
+    let r53: Route53
+
+    public init(store: Store, clock: KumoClock) {
+        r53 = Route53(store: store, clock: clock)
+        var t: [String: OperationHandler] = [:]
+        let r53 = self.r53
+        func add(_ name: String, _ f: @escaping @Sendable (Route53) -> (OperationCall) async throws -> ShapeValue) {
+            t[name] = OperationHandler { call in try await f(r53)(call) }
+        }
+        add("CreateHostedZone", Route53.createHostedZone)
+        add("GetHostedZone", Route53.getHostedZone)
+        add("ListHostedZones", Route53.listHostedZones)
+        add("DeleteHostedZone", Route53.deleteHostedZone)
+        add("ChangeResourceRecordSets", Route53.changeResourceRecordSets)
+        add("ListResourceRecordSets", Route53.listResourceRecordSets)
+        add("GetChange", Route53.getChange)
+        operations = t
+    }
+
+    public func reset() async throws {
+        try await r53.store.clear(tables: Self.tables)
+    }
+}
+
+extension Route53Provider: DNSAnswerSource {
+    public func answer(name: String, type: String) async -> DNSAnswer {
+        (try? await r53.answer(name: name, type: type)) ?? .refused
+    }
+}
+
+struct Route53: Sendable {
+    let store: Store
+    let clock: KumoClock
+    static let nameServers = ["ns-1.kumo.localhost.", "ns-2.kumo.localhost."]
+
+    static func fqdn(_ name: String) -> String {
+        let lower = name.lowercased()
+        return lower.hasSuffix(".") ? lower : lower + "."
+    }
+
+    static func newId(_ prefix: String) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        var rng = SystemRandomNumberGenerator()
+        return prefix + String((0..<20).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] })
+    }
+
+    /// `/hostedzone/Z123` or `Z123` → `Z123`.
+    static func bareId(_ id: String) -> String { String(id.split(separator: "/").last ?? "") }
+}
+
+extension AWSError {
+    static func noSuchHostedZone(_ id: String) -> AWSError {
+        AWSError(code: "NoSuchHostedZone", message: "No hosted zone found with ID: \(id)", status: 404)
+    }
+
+    static func invalidChangeBatch(_ messages: [String]) -> AWSError {
+        AWSError(code: "InvalidChangeBatch", message: "[" + messages.joined(separator: ", ") + "]")
+    }
+}

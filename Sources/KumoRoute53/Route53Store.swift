@@ -1,0 +1,74 @@
+import GRDB
+public import KumoStore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A hosted zone (`r53_zones`).
+struct ZoneRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "r53_zones"
+    var id: String
+    var accountId: String
+    var name: String
+    var callerReference: String
+    var isPrivate: Bool
+    var comment: String?
+    var created: Date
+}
+
+/// A resource record set (`r53_records`); values in Route 53's text form.
+struct RecordSetRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "r53_records"
+    var zoneId: String
+    var name: String
+    var type: String
+    var setIdentifier: String
+    var ttl: Int?
+    var values: [String]
+    /// An alias target as the client sent it (storage JSON), kept and returned.
+    var alias: String?
+}
+
+/// A submitted change batch (`r53_changes`).
+struct ChangeRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "r53_changes"
+    var id: String
+    var submitted: Date
+    var comment: String?
+}
+
+extension Route53Provider {
+    public static let migrations: [StoreMigration] = [
+        StoreMigration("route53.v1") { db in
+            try db.create(table: "r53_zones") { t in
+                t.primaryKey("id", .text)
+                t.column("accountId", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("callerReference", .text).notNull()
+                t.column("isPrivate", .boolean).notNull()
+                t.column("comment", .text)
+                t.column("created", .datetime).notNull()
+            }
+            try db.create(index: "r53_zones_name", on: "r53_zones", columns: ["name"])
+            try db.create(table: "r53_records") { t in
+                t.column("zoneId", .text).notNull().references("r53_zones", onDelete: .cascade)
+                t.column("name", .text).notNull()
+                t.column("type", .text).notNull()
+                t.column("setIdentifier", .text).notNull()
+                t.column("ttl", .integer)
+                t.column("values", .text).notNull()
+                t.column("alias", .text)
+                t.primaryKey(["zoneId", "name", "type", "setIdentifier"])
+            }
+            try db.create(table: "r53_changes") { t in
+                t.primaryKey("id", .text)
+                t.column("submitted", .datetime).notNull()
+                t.column("comment", .text)
+            }
+        }
+    ]
+
+    public static let tables = ["r53_changes", "r53_records", "r53_zones"]
+}

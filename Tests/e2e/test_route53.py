@@ -1,0 +1,103 @@
+"""Route 53 hosted zones through boto3 and the aws CLI, answered by Kumo's DNS server and checked with dig."""
+import json
+import subprocess
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import aws_cli
+
+
+def dig(kumo, *args):
+    r = subprocess.run(["dig", "@127.0.0.1", "-p", str(kumo.dns_port), "+time=2", "+tries=1", *args],
+                       capture_output=True, text=True, timeout=20)
+    return r.stdout
+
+
+def change(r53, zone, action, name, rtype, values, ttl=60):
+    return r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": action, "ResourceRecordSet": {
+        "Name": name, "Type": rtype, "TTL": ttl, "ResourceRecords": [{"Value": v} for v in values]}}]})
+
+
+def test_zone_records_answered_by_dns(kumo):
+    r53 = kumo.client("route53")
+    created = r53.create_hosted_zone(Name="example.com", CallerReference="ref-1")
+    zone = created["HostedZone"]["Id"]
+    assert zone.startswith("/hostedzone/Z") and created["HostedZone"]["Name"] == "example.com."
+    assert created["DelegationSet"]["NameServers"]
+    with pytest.raises(ClientError) as e:
+        r53.create_hosted_zone(Name="example.com", CallerReference="ref-1")
+    assert e.value.response["Error"]["Code"] == "HostedZoneAlreadyExists"
+    info = change(r53, zone, "CREATE", "www.example.com", "A", ["192.0.2.10", "192.0.2.11"])["ChangeInfo"]
+    assert r53.get_change(Id=info["Id"])["ChangeInfo"]["Status"] == "INSYNC"
+    change(r53, zone, "CREATE", "api.example.com", "CNAME", ["www.example.com"])
+    change(r53, zone, "CREATE", "example.com", "MX", ["10 mail.example.com"])
+    change(r53, zone, "CREATE", "example.com", "TXT", ['"v=spf1 -all"', '"hello world"'])
+    change(r53, zone, "CREATE", "v6.example.com", "AAAA", ["2001:db8::1"])
+    change(r53, zone, "CREATE", "*.apps.example.com", "A", ["192.0.2.99"])
+
+    assert sorted(dig(kumo, "www.example.com", "A", "+short").split()) == ["192.0.2.10", "192.0.2.11"]
+    answer = dig(kumo, "api.example.com", "A", "+noall", "+answer")
+    assert "CNAME\twww.example.com." in answer and "192.0.2.10" in answer
+    assert dig(kumo, "example.com", "MX", "+short").strip() == "10 mail.example.com."
+    assert sorted(dig(kumo, "example.com", "TXT", "+short").strip().splitlines()) == ['"hello world"', '"v=spf1 -all"']
+    assert dig(kumo, "v6.example.com", "AAAA", "+short").strip() == "2001:db8::1"
+    assert dig(kumo, "anything.apps.example.com", "A", "+short").strip() == "192.0.2.99"
+    full = dig(kumo, "www.example.com", "A")
+    assert "status: NOERROR" in full and " aa" in full.split("flags:")[1].split(";")[0]
+    missing = dig(kumo, "nope.example.com", "A")
+    assert "status: NXDOMAIN" in missing and "SOA" in missing
+    nodata = dig(kumo, "www.example.com", "MX")
+    assert "status: NOERROR" in nodata and "ANSWER: 0" in nodata
+    assert "status: REFUSED" in dig(kumo, "example.org", "A")
+
+    # UPSERT changes the answer at once; DELETE must match; a batch with an error changes nothing.
+    change(r53, zone, "UPSERT", "www.example.com", "A", ["192.0.2.20"])
+    assert dig(kumo, "www.example.com", "A", "+short").split() == ["192.0.2.20"]
+    with pytest.raises(ClientError) as e:
+        change(r53, zone, "CREATE", "www.example.com", "A", ["192.0.2.30"])
+    assert e.value.response["Error"]["Code"] == "InvalidChangeBatch" and "already exists" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        change(r53, zone, "DELETE", "www.example.com", "A", ["192.0.2.99"])
+    assert "do not match" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        change(r53, zone, "CREATE", "www.other.net", "A", ["192.0.2.1"])
+    assert "not permitted in zone" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [
+            {"Action": "CREATE", "ResourceRecordSet": {"Name": "new.example.com", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.5"}]}},
+            {"Action": "DELETE", "ResourceRecordSet": {"Name": "gone.example.com", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.6"}]}}]})
+    assert "status: NXDOMAIN" in dig(kumo, "new.example.com", "A")
+    names = [(r["Name"], r["Type"]) for r in r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]]
+    assert names[:2] == [("example.com.", "MX"), ("example.com.", "NS")] and ("www.example.com.", "A") in names
+    with pytest.raises(ClientError) as e:
+        r53.delete_hosted_zone(Id=zone)
+    assert e.value.response["Error"]["Code"] == "HostedZoneNotEmpty"
+    with pytest.raises(ClientError) as e:
+        r53.get_hosted_zone(Id="/hostedzone/ZNOPE")
+    assert e.value.response["Error"]["Code"] == "NoSuchHostedZone"
+
+
+def test_cli_and_zone_lifecycle(kumo):
+    out = json.loads(aws_cli(kumo, "route53", "create-hosted-zone", "--name", "kumo.test", "--caller-reference", "cli-1").stdout)
+    zone = out["HostedZone"]["Id"]
+    batch = json.dumps({"Changes": [{"Action": "CREATE", "ResourceRecordSet": {
+        "Name": "app.kumo.test", "Type": "A", "TTL": 30, "ResourceRecords": [{"Value": "127.0.0.1"}]}}]})
+    aws_cli(kumo, "route53", "change-resource-record-sets", "--hosted-zone-id", zone, "--change-batch", batch)
+    assert dig(kumo, "app.kumo.test", "+short").strip() == "127.0.0.1"
+    zones = json.loads(aws_cli(kumo, "route53", "list-hosted-zones").stdout)["HostedZones"]
+    assert [z["Name"] for z in zones] == ["kumo.test."]
+    delete = batch.replace('"CREATE"', '"DELETE"')
+    aws_cli(kumo, "route53", "change-resource-record-sets", "--hosted-zone-id", zone, "--change-batch", delete)
+    aws_cli(kumo, "route53", "delete-hosted-zone", "--id", zone)
+    assert "status: REFUSED" in dig(kumo, "app.kumo.test")
+
+
+def test_zones_survive_restart(start_kumo, data_dir):
+    k = start_kumo(data_dir=data_dir)
+    r53 = k.client("route53")
+    zone = r53.create_hosted_zone(Name="durable.test", CallerReference="d")["HostedZone"]["Id"]
+    change(r53, zone, "CREATE", "db.durable.test", "A", ["10.0.0.5"])
+    k.stop()
+    k2 = start_kumo(data_dir=data_dir)
+    assert dig(k2, "db.durable.test", "+short").strip() == "10.0.0.5"
