@@ -16,20 +16,17 @@ public struct Route53Provider: ServiceProvider {
     let r53: Route53
 
     public init(store: Store, clock: KumoClock) {
-        r53 = Route53(store: store, clock: clock)
-        var t: [String: OperationHandler] = [:]
-        let r53 = self.r53
-        func add(_ name: String, _ f: @escaping @Sendable (Route53) -> (OperationCall) async throws -> ShapeValue) {
-            t[name] = OperationHandler { call in try await f(r53)(call) }
-        }
-        add("CreateHostedZone", Route53.createHostedZone)
-        add("GetHostedZone", Route53.getHostedZone)
-        add("ListHostedZones", Route53.listHostedZones)
-        add("DeleteHostedZone", Route53.deleteHostedZone)
-        add("ChangeResourceRecordSets", Route53.changeResourceRecordSets)
-        add("ListResourceRecordSets", Route53.listResourceRecordSets)
-        add("GetChange", Route53.getChange)
-        operations = t
+        let r53 = Route53(store: store, clock: clock)
+        self.r53 = r53
+        operations = OperationHandler.table(r53, [
+            "CreateHostedZone": Route53.createHostedZone,
+            "GetHostedZone": Route53.getHostedZone,
+            "ListHostedZones": Route53.listHostedZones,
+            "DeleteHostedZone": Route53.deleteHostedZone,
+            "ChangeResourceRecordSets": Route53.changeResourceRecordSets,
+            "ListResourceRecordSets": Route53.listResourceRecordSets,
+            "GetChange": Route53.getChange,
+        ])
     }
 
     public func reset() async throws {

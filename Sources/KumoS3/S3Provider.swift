@@ -62,42 +62,39 @@ struct S3: Sendable {
     }
 
     func operationTable() -> [String: OperationHandler] {
-        var t: [String: OperationHandler] = [:]
-        func add(_ name: String, _ f: @escaping @Sendable (S3) -> (OperationCall) async throws -> ShapeValue) {
-            let s3 = self
-            t[name] = OperationHandler { call in try await f(s3)(call) }
-        }
-        add("CreateBucket", S3.createBucket)
-        add("HeadBucket", S3.headBucket)
-        add("DeleteBucket", S3.deleteBucket)
-        add("ListBuckets", S3.listBuckets)
-        add("GetBucketLocation", S3.getBucketLocation)
-        add("PutBucketVersioning", S3.putBucketVersioning)
-        add("GetBucketVersioning", S3.getBucketVersioning)
-        add("GetBucketAcl", S3.getBucketAcl)
-        add("PutBucketAcl", S3.putBucketAcl)
-        add("PutObject", S3.putObject)
-        add("GetObject", S3.getObject)
-        add("HeadObject", S3.headObject)
-        add("DeleteObject", S3.deleteObject)
-        add("DeleteObjects", S3.deleteObjects)
-        add("CopyObject", S3.copyObject)
-        add("GetObjectAttributes", S3.getObjectAttributes)
-        add("GetObjectAcl", S3.getObjectAcl)
-        add("PutObjectAcl", S3.putObjectAcl)
-        add("GetObjectTagging", S3.getObjectTagging)
-        add("PutObjectTagging", S3.putObjectTagging)
-        add("DeleteObjectTagging", S3.deleteObjectTagging)
-        add("ListObjectsV2", S3.listObjectsV2)
-        add("ListObjects", S3.listObjects)
-        add("ListObjectVersions", S3.listObjectVersions)
-        add("CreateMultipartUpload", S3.createMultipartUpload)
-        add("UploadPart", S3.uploadPart)
-        add("UploadPartCopy", S3.uploadPartCopy)
-        add("CompleteMultipartUpload", S3.completeMultipartUpload)
-        add("AbortMultipartUpload", S3.abortMultipartUpload)
-        add("ListParts", S3.listParts)
-        add("ListMultipartUploads", S3.listMultipartUploads)
+        var t = OperationHandler.table(self, [
+            "CreateBucket": S3.createBucket,
+            "HeadBucket": S3.headBucket,
+            "DeleteBucket": S3.deleteBucket,
+            "ListBuckets": S3.listBuckets,
+            "GetBucketLocation": S3.getBucketLocation,
+            "PutBucketVersioning": S3.putBucketVersioning,
+            "GetBucketVersioning": S3.getBucketVersioning,
+            "GetBucketAcl": S3.getBucketAcl,
+            "PutBucketAcl": S3.putBucketAcl,
+            "PutObject": S3.putObject,
+            "GetObject": S3.getObject,
+            "HeadObject": S3.headObject,
+            "DeleteObject": S3.deleteObject,
+            "DeleteObjects": S3.deleteObjects,
+            "CopyObject": S3.copyObject,
+            "GetObjectAttributes": S3.getObjectAttributes,
+            "GetObjectAcl": S3.getObjectAcl,
+            "PutObjectAcl": S3.putObjectAcl,
+            "GetObjectTagging": S3.getObjectTagging,
+            "PutObjectTagging": S3.putObjectTagging,
+            "DeleteObjectTagging": S3.deleteObjectTagging,
+            "ListObjectsV2": S3.listObjectsV2,
+            "ListObjects": S3.listObjects,
+            "ListObjectVersions": S3.listObjectVersions,
+            "CreateMultipartUpload": S3.createMultipartUpload,
+            "UploadPart": S3.uploadPart,
+            "UploadPartCopy": S3.uploadPartCopy,
+            "CompleteMultipartUpload": S3.completeMultipartUpload,
+            "AbortMultipartUpload": S3.abortMultipartUpload,
+            "ListParts": S3.listParts,
+            "ListMultipartUploads": S3.listMultipartUploads,
+        ])
         for config in BucketConfigKind.all {
             let s3 = self
             t["Put" + config.operation] = OperationHandler { call in try await s3.putBucketConfig(call, config) }

@@ -86,33 +86,29 @@ struct SQS: Sendable {
     }
 
     func operationTable() -> [String: OperationHandler] {
-        var t: [String: OperationHandler] = [:]
-        func add(_ name: String, _ f: @escaping @Sendable (SQS) -> (OperationCall) async throws -> ShapeValue) {
-            let sqs = self
-            t[name] = OperationHandler { call in try await f(sqs)(call) }
-        }
-        add("CreateQueue", SQS.createQueue)
-        add("GetQueueUrl", SQS.getQueueUrl)
-        add("ListQueues", SQS.listQueues)
-        add("DeleteQueue", SQS.deleteQueue)
-        add("GetQueueAttributes", SQS.getQueueAttributes)
-        add("SetQueueAttributes", SQS.setQueueAttributes)
-        add("PurgeQueue", SQS.purgeQueue)
-        add("TagQueue", SQS.tagQueue)
-        add("UntagQueue", SQS.untagQueue)
-        add("ListQueueTags", SQS.listQueueTags)
-        add("ListDeadLetterSourceQueues", SQS.listDeadLetterSourceQueues)
-        add("SendMessage", SQS.sendMessage)
-        add("SendMessageBatch", SQS.sendMessageBatch)
-        add("ReceiveMessage", SQS.receiveMessage)
-        add("DeleteMessage", SQS.deleteMessage)
-        add("DeleteMessageBatch", SQS.deleteMessageBatch)
-        add("ChangeMessageVisibility", SQS.changeMessageVisibility)
-        add("ChangeMessageVisibilityBatch", SQS.changeMessageVisibilityBatch)
-        add("StartMessageMoveTask", SQS.startMessageMoveTask)
-        add("ListMessageMoveTasks", SQS.listMessageMoveTasks)
-        add("CancelMessageMoveTask", SQS.cancelMessageMoveTask)
-        return t
+        OperationHandler.table(self, [
+            "CreateQueue": SQS.createQueue,
+            "GetQueueUrl": SQS.getQueueUrl,
+            "ListQueues": SQS.listQueues,
+            "DeleteQueue": SQS.deleteQueue,
+            "GetQueueAttributes": SQS.getQueueAttributes,
+            "SetQueueAttributes": SQS.setQueueAttributes,
+            "PurgeQueue": SQS.purgeQueue,
+            "TagQueue": SQS.tagQueue,
+            "UntagQueue": SQS.untagQueue,
+            "ListQueueTags": SQS.listQueueTags,
+            "ListDeadLetterSourceQueues": SQS.listDeadLetterSourceQueues,
+            "SendMessage": SQS.sendMessage,
+            "SendMessageBatch": SQS.sendMessageBatch,
+            "ReceiveMessage": SQS.receiveMessage,
+            "DeleteMessage": SQS.deleteMessage,
+            "DeleteMessageBatch": SQS.deleteMessageBatch,
+            "ChangeMessageVisibility": SQS.changeMessageVisibility,
+            "ChangeMessageVisibilityBatch": SQS.changeMessageVisibilityBatch,
+            "StartMessageMoveTask": SQS.startMessageMoveTask,
+            "ListMessageMoveTasks": SQS.listMessageMoveTasks,
+            "CancelMessageMoveTask": SQS.cancelMessageMoveTask,
+        ])
     }
 
     /// Real time for an AWS duration in seconds, under `--time-scale`.

@@ -59,3 +59,12 @@ extension ServiceProvider {
     public func answerUnmodeled(_ request: ProtocolRequest, context: RequestContext) async throws -> ProtocolResponse? { nil }
     public func crossOriginHeaders(_ request: ProtocolRequest) async -> [(name: String, value: String)] { [] }
 }
+
+extension OperationHandler {
+    /// An operation table from a service's methods: `table(sqs, ["CreateQueue": SQS.createQueue, ...])`.
+    public static func table<Service: Sendable>(
+        _ service: Service, _ methods: [String: @Sendable (Service) -> (OperationCall) async throws -> ShapeValue]
+    ) -> [String: OperationHandler] {
+        methods.mapValues { method in OperationHandler { call in try await method(service)(call) } }
+    }
+}
