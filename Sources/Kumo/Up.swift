@@ -125,7 +125,9 @@ struct Up: AsyncParsableCommand {
             dnsNote = " (port 53 could not be bound: \(error); using 10053)"
         }
         let dnsAddress = dnsChannel.channel.localAddress
-        let dns = DNSServer(channel: dnsChannel, source: route53, logger: logger)
+        let edgeAddress = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
+        let dns = DNSServer(
+            channel: dnsChannel, source: KumoNames(suffix: hostSuffix, edgeAddress: edgeAddress, zones: route53), logger: logger)
         let credentialChain = CredentialChain([try StaticCredentials(defaultAccount: accountId, file: credentials), sts])
         let configuration = EdgeConfiguration(
             host: host, port: port, region: region, accountId: accountId, verifySignatures: !noAuth, hostSuffix: hostSuffix)

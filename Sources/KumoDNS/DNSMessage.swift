@@ -27,6 +27,8 @@ public struct DNSMessage: Sendable, Equatable {
     public var authority: [Record] = []
     /// The requester's EDNS OPT record, echoed (with our own buffer size) when present.
     public var hasEDNS = false
+    /// The UDP payload size the requester accepts (512 without EDNS).
+    public var udpSize = 512
 
     public var isResponse: Bool { flags & 0x8000 != 0 }
     public var opcode: UInt16 { (flags >> 11) & 0xF }
@@ -49,17 +51,31 @@ public struct DNSMessage: Sendable, Equatable {
         for i in 0..<(Int(an) + Int(ns) + Int(ar)) {
             _ = try r.name()
             let type = try r.u16()
-            _ = try r.u16()
+            let klass = try r.u16()
             _ = try r.u32()
             let length = Int(try r.u16())
             try r.skip(length)
-            if i >= Int(an) + Int(ns) && type == 41 { message.hasEDNS = true }
+            if i >= Int(an) + Int(ns) && type == 41 {
+                message.hasEDNS = true
+                message.udpSize = max(512, Int(klass))
+            }
         }
         return message
     }
 
-    /// The wire form, with names compressed against earlier ones.
-    public func serialized() -> [UInt8] {
+    /// The wire form, with names compressed against earlier ones. Over `limit` bytes, the
+    /// records are dropped and TC is set, so the resolver retries over TCP (no amplification).
+    public func serialized(limit: Int = .max) -> [UInt8] {
+        let full = encoded()
+        guard full.count > limit else { return full }
+        var truncated = self
+        truncated.answers = []
+        truncated.authority = []
+        truncated.flags |= 0x0200
+        return truncated.encoded()
+    }
+
+    func encoded() -> [UInt8] {
         var w = Writer()
         w.u16(id)
         w.u16(flags)
@@ -103,7 +119,7 @@ public struct DNSMessage: Sendable, Equatable {
             at += n
         }
 
-        /// A possibly compressed name, lower-cased, with a trailing dot.
+        /// A possibly compressed name, as sent (case kept, so answers echo it), with a trailing dot.
         mutating func name() throws -> String {
             var labels: [String] = []
             var position = at
@@ -127,7 +143,7 @@ public struct DNSMessage: Sendable, Equatable {
                     break
                 }
                 guard position + 1 + length <= bytes.count, labels.count < 128 else { throw ParseError.truncated }
-                labels.append(String(decoding: bytes[(position + 1)...(position + length)], as: UTF8.self).lowercased())
+                labels.append(String(decoding: bytes[(position + 1)...(position + length)], as: UTF8.self))
                 position += 1 + length
             }
             return labels.joined(separator: ".") + "."

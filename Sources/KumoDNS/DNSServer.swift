@@ -49,26 +49,32 @@ public struct DNSServer: Service {
         guard query.questions.count == 1, let q = query.questions.first else { return Self.with(reply, rcode: 1) }
         let typeName = DNSType.name(q.type) ?? (q.type == 255 ? "ANY" : "TYPE\(q.type)")
         reply.flags |= 0x0400  // authoritative
-        switch await source.answer(name: q.name, type: typeName) {
+        let limit = query.hasEDNS ? min(query.udpSize, 4096) : 512
+        switch await source.answer(name: q.name.lowercased(), type: typeName) {
         case .refused:
             reply.flags &= ~0x0400
             return Self.with(reply, rcode: 5)
         case .records(let sets):
-            reply.answers = sets.flatMap(Self.records)
-            return reply.serialized()
+            // Names are case-insensitive; the owner name of the answer echoes the question's case.
+            reply.answers = sets.flatMap(Self.records).map { r in
+                var r = r
+                if r.name.lowercased() == q.name.lowercased() { r.name = q.name }
+                return r
+            }
+            return reply.serialized(limit: limit)
         case .noData(let soa):
             reply.authority = Self.records(soa)
-            return reply.serialized()
+            return reply.serialized(limit: limit)
         case .nxDomain(let soa):
             reply.authority = Self.records(soa)
-            return Self.with(reply, rcode: 3)
+            return Self.with(reply, rcode: 3, limit: limit)
         }
     }
 
-    static func with(_ message: DNSMessage, rcode: UInt16) -> [UInt8] {
+    static func with(_ message: DNSMessage, rcode: UInt16, limit: Int = 512) -> [UInt8] {
         var m = message
         m.flags = (m.flags & ~0xF) | rcode
-        return m.serialized()
+        return m.serialized(limit: limit)
     }
 
     static func records(_ set: DNSRecordSet) -> [DNSMessage.Record] {

@@ -26,6 +26,9 @@ public struct Route53Provider: ServiceProvider {
             "ChangeResourceRecordSets": Route53.changeResourceRecordSets,
             "ListResourceRecordSets": Route53.listResourceRecordSets,
             "GetChange": Route53.getChange,
+            "GetHostedZoneCount": Route53.getHostedZoneCount,
+            "ListHostedZonesByName": Route53.listHostedZonesByName,
+            "UpdateHostedZoneComment": Route53.updateHostedZoneComment,
         ])
     }
 

@@ -76,6 +76,22 @@ def test_zone_records_answered_by_dns(kumo):
     with pytest.raises(ClientError) as e:
         r53.get_hosted_zone(Id="/hostedzone/ZNOPE")
     assert e.value.response["Error"]["Code"] == "NoSuchHostedZone"
+    # Names are case-insensitive and the answer echoes the question's case.
+    assert "WWW.Example.COM.\t60\tIN\tA\t192.0.2.20" in dig(kumo, "WWW.Example.COM", "A", "+noall", "+answer")
+    # An answer too big for plain UDP is truncated (TC) instead of sent whole.
+    change(r53, zone, "CREATE", "big.example.com", "TXT", ['"%s"' % ("x" * 200 + str(i)) for i in range(12)])
+    small = dig(kumo, "big.example.com", "TXT", "+noedns", "+ignore")
+    assert " tc" in small.split("flags:")[1].split(";")[0] and "ANSWER: 0" in small
+    assert len(dig(kumo, "big.example.com", "TXT", "+bufsize=4096", "+short").splitlines()) == 12
+    assert r53.get_hosted_zone_count()["HostedZoneCount"] == 1
+    r53.update_hosted_zone_comment(Id=zone, Comment="kept")
+    assert r53.get_hosted_zone(Id=zone)["HostedZone"]["Config"]["Comment"] == "kept"
+    assert [z["Name"] for z in r53.list_hosted_zones_by_name(DNSName="example.com")["HostedZones"]] == ["example.com."]
+
+
+def test_kumo_service_names_resolve_to_the_edge(kumo):
+    assert dig(kumo, "my-bucket.s3.localhost", "+short").strip() == "127.0.0.1"
+    assert dig(kumo, "sqs.us-east-1.localhost", "A", "+short").strip() == "127.0.0.1"
 
 
 def test_cli_and_zone_lifecycle(kumo):

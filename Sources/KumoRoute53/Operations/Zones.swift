@@ -122,3 +122,49 @@ extension Route53 {
         return ["ChangeInfo": changeInfo(c)]
     }
 }
+
+extension Route53 {
+    func getHostedZoneCount(_ call: OperationCall) async throws -> ShapeValue {
+        let account = call.context.accountId
+        let n = try await store.read { db in try ZoneRecord.filter(Column("accountId") == account).fetchCount(db) }
+        return ["HostedZoneCount": .integer(Int64(n))]
+    }
+
+    func listHostedZonesByName(_ call: OperationCall) async throws -> ShapeValue {
+        let account = call.context.accountId
+        let max = Int(call.input["MaxItems"]?.string ?? "") ?? 100
+        let start = call.input["DNSName"]?.string.map(Self.fqdn)
+        func order(_ name: String) -> String { name.split(separator: ".").reversed().joined(separator: ".") }
+        var zones = try await store.read { db -> [(ZoneRecord, Int)] in
+            try ZoneRecord.filter(Column("accountId") == account).fetchAll(db).map { z in
+                (z, try RecordSetRecord.filter(Column("zoneId") == z.id).fetchCount(db))
+            }
+        }
+        zones.sort { (order($0.0.name), $0.0.id) < (order($1.0.name), $1.0.id) }
+        if let start { zones = zones.filter { order($0.0.name) >= order(start) } }
+        let page = zones.prefix(max)
+        var out: [String: ShapeValue] = [
+            "HostedZones": .list(page.map { zoneShape($0.0, count: $0.1) }), "IsTruncated": .boolean(zones.count > max),
+            "MaxItems": .string(String(max)),
+        ]
+        if let start { out["DNSName"] = .string(start) }
+        if zones.count > max {
+            out["NextDNSName"] = .string(zones[max].0.name)
+            out["NextHostedZoneId"] = .string(zones[max].0.id)
+        }
+        return .structure(out)
+    }
+
+    func updateHostedZoneComment(_ call: OperationCall) async throws -> ShapeValue {
+        let account = call.context.accountId
+        let id = call.input["Id"]?.string ?? ""
+        let comment = call.input["Comment"]?.string
+        let (z, count) = try await store.write { db -> (ZoneRecord, Int) in
+            var z = try self.zone(db, id, account: account)
+            z.comment = comment
+            try z.update(db)
+            return (z, try RecordSetRecord.filter(Column("zoneId") == z.id).fetchCount(db))
+        }
+        return ["HostedZone": zoneShape(z, count: count)]
+    }
+}
