@@ -125,9 +125,11 @@ struct Up: AsyncParsableCommand {
             dnsNote = " (port 53 could not be bound: \(error); using 10053)"
         }
         let dnsAddress = dnsChannel.channel.localAddress
+        let dnsTCP = try? await DNSServer.bindTCP(host: host, port: dnsAddress?.port ?? dnsPort)
+        if dnsTCP == nil { dnsNote += " (TCP port busy: answering over UDP only)" }
         let edgeAddress = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
         let dns = DNSServer(
-            channel: dnsChannel, source: KumoNames(suffix: hostSuffix, edgeAddress: edgeAddress, zones: route53), logger: logger)
+            channel: dnsChannel, tcp: dnsTCP, source: KumoNames(suffix: hostSuffix, edgeAddress: edgeAddress, zones: route53), logger: logger)
         let credentialChain = CredentialChain([try StaticCredentials(defaultAccount: accountId, file: credentials), sts])
         let configuration = EdgeConfiguration(
             host: host, port: port, region: region, accountId: accountId, verifySignatures: !noAuth, hostSuffix: hostSuffix)
@@ -152,7 +154,7 @@ struct Up: AsyncParsableCommand {
                 listeners.add(.init(name: "edge", address: url))
                 let ms = (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000
                 Console.out("kumo: edge listening on \(url) (ready in \(ms) ms, data in \(directory))")
-                Console.out("kumo: DNS listening on \(dnsHost):\(dnsBound)/udp\(dnsFallback), answering from Route 53 hosted zones")
+                Console.out("kumo: DNS listening on \(dnsHost):\(dnsBound)/udp+tcp\(dnsFallback), answering from Route 53 hosted zones")
                 if let readyFile {
                     let json = JSONValue.object([
                         ("edge", .object([("host", .string(address?.ipAddress ?? "127.0.0.1")), ("port", .number(String(boundPort))), ("url", .string(url))])),

@@ -4,12 +4,24 @@ public import NIOCore
 import NIOPosix
 public import ServiceLifecycle
 
-/// The authoritative DNS server over UDP: answers from Route 53's hosted zones.
+/// The authoritative DNS server over UDP and TCP: answers from Route 53's hosted zones.
 public struct DNSServer: Service {
     public typealias Channel = NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
+    public typealias TCPChannel = NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
     let channel: Channel
+    let tcp: TCPChannel?
     let source: any DNSAnswerSource
     let logger: Logger
+
+    /// The TCP listener on the same port as the UDP one (resolvers retry truncated answers there).
+    public static func bindTCP(host: String, port: Int) async throws -> TCPChannel {
+        try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(ChannelOptions.backlog, value: 256)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: host, port: port) { child in
+                child.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child) }
+            }
+    }
 
     /// Binds the UDP socket; the caller learns the port before the server runs.
     public static func bind(host: String, port: Int) async throws -> Channel {
@@ -20,28 +32,75 @@ public struct DNSServer: Service {
             }
     }
 
-    public init(channel: Channel, source: any DNSAnswerSource, logger: Logger) {
+    public init(channel: Channel, tcp: TCPChannel? = nil, source: any DNSAnswerSource, logger: Logger) {
         self.channel = channel
+        self.tcp = tcp
         self.source = source
         self.logger = logger
     }
 
     public func run() async throws {
         let channel = self.channel
+        let tcp = self.tcp
         try await withGracefulShutdownHandler {
-            try await channel.executeThenClose { inbound, outbound in
-                for try await envelope in inbound {
-                    guard let reply = await respond(Array(buffer: envelope.data)) else { continue }
-                    try await outbound.write(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: ByteBuffer(bytes: reply)))
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask {
+                    try await channel.executeThenClose { inbound, outbound in
+                        for try await envelope in inbound {
+                            guard let reply = await respond(Array(buffer: envelope.data), transport: .udp) else { continue }
+                            try await outbound.write(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: ByteBuffer(bytes: reply)))
+                        }
+                    }
+                }
+                if let tcp {
+                    group.addTask {
+                        try await tcp.executeThenClose { connections in
+                            try await withThrowingDiscardingTaskGroup { conns in
+                                for try await connection in connections {
+                                    conns.addTask { await serve(connection) }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         } onGracefulShutdown: {
             channel.channel.close(promise: nil)
+            tcp?.channel.close(promise: nil)
+        }
+    }
+
+    enum Transport { case udp, tcp }
+
+    /// One TCP connection: two-byte length-prefixed messages, pipelined; its errors stay with it.
+    func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var pending = ByteBuffer()
+                for try await var chunk in inbound {
+                    pending.writeBuffer(&chunk)
+                    while let length = pending.getInteger(at: pending.readerIndex, as: UInt16.self),
+                        pending.readableBytes >= 2 + Int(length)
+                    {
+                        pending.moveReaderIndex(forwardBy: 2)
+                        let message = Array(pending.readSlice(length: Int(length))!.readableBytesView)
+                        guard let reply = await respond(message, transport: .tcp) else { return }
+                        var out = ByteBuffer()
+                        out.writeInteger(UInt16(reply.count))
+                        out.writeBytes(reply)
+                        try await outbound.write(out)
+                    }
+                    guard pending.readableBytes < 70_000 else { return }
+                    pending.discardReadBytes()
+                }
+            }
+        } catch {
+            logger.debug("DNS TCP connection ended", metadata: ["error": "\(error)"])
         }
     }
 
     /// The answer to one query, or nil for input that is not a query worth answering.
-    func respond(_ bytes: [UInt8]) async -> [UInt8]? {
+    func respond(_ bytes: [UInt8], transport: Transport = .udp) async -> [UInt8]? {
         guard let query = try? DNSMessage.parse(bytes), !query.isResponse else { return nil }
         var reply = DNSMessage(id: query.id, flags: 0x8000 | (query.flags & 0x7900), questions: query.questions)
         reply.hasEDNS = query.hasEDNS
@@ -49,7 +108,7 @@ public struct DNSServer: Service {
         guard query.questions.count == 1, let q = query.questions.first else { return Self.with(reply, rcode: 1) }
         let typeName = DNSType.name(q.type) ?? (q.type == 255 ? "ANY" : "TYPE\(q.type)")
         reply.flags |= 0x0400  // authoritative
-        let limit = query.hasEDNS ? min(query.udpSize, 4096) : 512
+        let limit = transport == .tcp ? 65_535 : query.hasEDNS ? min(query.udpSize, 4096) : 512
         switch await source.answer(name: q.name.lowercased(), type: typeName) {
         case .refused:
             reply.flags &= ~0x0400

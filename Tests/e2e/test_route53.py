@@ -83,6 +83,10 @@ def test_zone_records_answered_by_dns(kumo):
     small = dig(kumo, "big.example.com", "TXT", "+noedns", "+ignore")
     assert " tc" in small.split("flags:")[1].split(";")[0] and "ANSWER: 0" in small
     assert len(dig(kumo, "big.example.com", "TXT", "+bufsize=4096", "+short").splitlines()) == 12
+    # Over TCP the whole answer comes; dig also retries a truncated UDP answer over TCP by itself.
+    assert len(dig(kumo, "big.example.com", "TXT", "+tcp", "+short").splitlines()) == 12
+    assert len(dig(kumo, "big.example.com", "TXT", "+noedns", "+short").splitlines()) == 12
+    assert sorted(dig(kumo, "www.example.com", "+tcp", "+short").split()) == ["192.0.2.20"]
     assert r53.get_hosted_zone_count()["HostedZoneCount"] == 1
     r53.update_hosted_zone_comment(Id=zone, Comment="kept")
     assert r53.get_hosted_zone(Id=zone)["HostedZone"]["Config"]["Comment"] == "kept"
