@@ -46,9 +46,22 @@ public struct DNSServer: Service {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask {
                     try await channel.executeThenClose { inbound, outbound in
-                        for try await envelope in inbound {
-                            guard let reply = await respond(Array(buffer: envelope.data), transport: .udp) else { continue }
-                            try await outbound.write(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: ByteBuffer(bytes: reply)))
+                        // Queries are answered concurrently, at most `concurrency` at a time.
+                        try await withThrowingTaskGroup(of: Void.self) { queries in
+                            var running = 0
+                            for try await envelope in inbound {
+                                if running >= Self.concurrency {
+                                    try await queries.next()
+                                    running -= 1
+                                }
+                                running += 1
+                                queries.addTask {
+                                    guard let reply = await respond(Array(buffer: envelope.data), transport: .udp) else { return }
+                                    try? await outbound.write(
+                                        AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: ByteBuffer(bytes: reply)))
+                                }
+                            }
+                            try await queries.waitForAll()
                         }
                     }
                 }
@@ -71,6 +84,7 @@ public struct DNSServer: Service {
     }
 
     enum Transport { case udp, tcp }
+    static let concurrency = 64
 
     /// One TCP connection: two-byte length-prefixed messages, pipelined; its errors stay with it.
     func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {

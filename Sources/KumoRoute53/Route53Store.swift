@@ -1,4 +1,5 @@
 import GRDB
+import KumoProtocols
 public import KumoStore
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -29,6 +30,30 @@ struct RecordSetRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
     var values: [String]
     /// An alias target as the client sent it (storage JSON), kept and returned.
     var alias: String?
+}
+
+/// Read for every DNS query: decoded by hand (the values column is a JSON array of strings).
+extension RecordSetRecord {
+    init(row: Row) throws {
+        zoneId = row["zoneId"]
+        name = row["name"]
+        type = row["type"]
+        setIdentifier = row["setIdentifier"]
+        ttl = row["ttl"]
+        let text: String = row["values"]
+        values = (try? JSONValue.parse(text))?.array?.compactMap(\.string) ?? []
+        alias = row["alias"]
+    }
+
+    func encode(to container: inout PersistenceContainer) throws {
+        container["zoneId"] = zoneId
+        container["name"] = name
+        container["type"] = type
+        container["setIdentifier"] = setIdentifier
+        container["ttl"] = ttl
+        container["values"] = JSONValue.array(values.map { .string($0) }).serialized()
+        container["alias"] = alias
+    }
 }
 
 /// A submitted change batch (`r53_changes`).

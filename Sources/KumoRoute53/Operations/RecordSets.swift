@@ -117,41 +117,45 @@ extension Route53 {
         return .structure(out)
     }
 
-    /// The DNS server's view: the zone that holds `name`, and what it says.
+    /// The DNS server's view: the zone that holds `name`, and what it says. Reads only the
+    /// rows the answer needs (the name, its wildcard, the zone's SOA), with cached statements.
     func answer(name: String, type: String) async throws -> DNSAnswer {
         let query = Self.fqdn(name)
         return try await store.read { db in
             // The most specific public zone that contains the name.
             var labels = query.split(separator: ".").map(String.init)
-            var zone: ZoneRecord?
+            var zone: (id: String, name: String)?
+            let zoneStatement = try db.cachedStatement(
+                sql: "SELECT id, name FROM r53_zones WHERE name = ? AND isPrivate = 0 ORDER BY created LIMIT 1")
             while !labels.isEmpty {
                 let candidate = labels.joined(separator: ".") + "."
-                if let z = try ZoneRecord.filter(Column("name") == candidate && Column("isPrivate") == false).order(Column("created")).fetchOne(db) {
-                    zone = z
+                if let row = try Row.fetchOne(zoneStatement, arguments: [candidate]) {
+                    zone = (row["id"], row["name"])
                     break
                 }
                 labels.removeFirst()
             }
             guard let zone else { return .refused }
-            let all = try RecordSetRecord.filter(Column("zoneId") == zone.id).fetchAll(db)
-            guard let soaRecord = all.first(where: { $0.type == "SOA" && $0.name == zone.name }) else { return .refused }
+            let parent = query.split(separator: ".", maxSplits: 1).last.map(String.init) ?? ""
+            let wildcard = "*." + parent
+            let rows = try RecordSetRecord.fetchAll(
+                db.cachedStatement(sql: "SELECT * FROM r53_records WHERE zoneId = ? AND name IN (?, ?, ?)"),
+                arguments: [zone.id, query, wildcard, zone.name])
+            guard let soaRecord = rows.first(where: { $0.type == "SOA" && $0.name == zone.name }) else { return .refused }
             let soa = DNSRecordSet(name: zone.name, type: "SOA", ttl: UInt32(soaRecord.ttl ?? 900), values: soaRecord.values)
-            func sets(_ n: String) -> [RecordSetRecord] { all.filter { $0.name == n && $0.alias == nil } }
-            var here = sets(query)
-            var owner = query
-            if here.isEmpty {
-                // A wildcard covers names with no records of their own.
-                let parent = query.split(separator: ".", maxSplits: 1).last.map(String.init) ?? ""
-                let wildcard = "*." + parent
-                if !all.contains(where: { $0.name.hasSuffix("." + query) }) && !sets(wildcard).isEmpty { here = sets(wildcard); owner = wildcard }
-            }
             func rs(_ r: RecordSetRecord, as name: String) -> DNSRecordSet {
                 DNSRecordSet(name: name, type: r.type, ttl: UInt32(r.ttl ?? 300), values: r.values)
             }
-            _ = owner
+            var here = rows.filter { $0.name == query && $0.alias == nil }
             if here.isEmpty {
-                let exists = all.contains { $0.name.hasSuffix("." + query) }
-                return exists ? .noData(soa: soa) : .nxDomain(soa: soa)
+                // Names below this one make it an empty non-terminal (NODATA), not a missing name.
+                let below = try Bool.fetchOne(
+                    db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM r53_records WHERE zoneId = ? AND name LIKE ?)"),
+                    arguments: [zone.id, "%." + query]) ?? false
+                if below { return .noData(soa: soa) }
+                // A wildcard covers names with no records of their own.
+                here = rows.filter { $0.name == wildcard && $0.alias == nil }
+                if here.isEmpty { return .nxDomain(soa: soa) }
             }
             let matching = here.filter { $0.type == type || type == "ANY" }
             if !matching.isEmpty { return .records(matching.map { rs($0, as: query) }) }
@@ -159,7 +163,10 @@ extension Route53 {
                 // Follow the CNAME inside the zone, as an authoritative server does.
                 var out = [rs(cname, as: query)]
                 if let target = cname.values.first.map(Self.fqdn) {
-                    out += sets(target).filter { $0.type == type }.map { rs($0, as: target) }
+                    let targets = try RecordSetRecord.fetchAll(
+                        db.cachedStatement(sql: "SELECT * FROM r53_records WHERE zoneId = ? AND name = ? AND type = ?"),
+                        arguments: [zone.id, target, type])
+                    out += targets.filter { $0.alias == nil }.map { rs($0, as: target) }
                 }
                 return .records(out)
             }
