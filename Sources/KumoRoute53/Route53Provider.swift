@@ -34,6 +34,7 @@ public struct Route53Provider: ServiceProvider {
 
     public func reset() async throws {
         try await r53.store.clear(tables: Self.tables)
+        r53.zoneCache.invalidate()
     }
 }
 
@@ -46,6 +47,13 @@ extension Route53Provider: DNSAnswerSource {
 struct Route53: Sendable {
     let store: Store
     let clock: KumoClock
+    let zoneCache = ZoneCache()
+
+    /// A write to zones or records; the DNS server's snapshot is dropped after it.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        defer { zoneCache.invalidate() }
+        return try await store.write(body)
+    }
     static let nameServers = ["ns-1.kumo.localhost.", "ns-2.kumo.localhost."]
 
     static func fqdn(_ name: String) -> String {

@@ -27,7 +27,7 @@ extension Route53 {
         let changes = batch?["Changes"]?.list ?? []
         guard !changes.isEmpty else { throw AWSError.invalidChangeBatch(["The request must contain at least one change."]) }
         let change = ChangeRecord(id: Self.newId("C"), submitted: clock.now, comment: batch?["Comment"]?.string)
-        try await store.write { db in
+        try await write { db in
             let zone = try self.zone(db, id, account: account)
             var problems: [String] = []
             for c in changes {
@@ -117,61 +117,48 @@ extension Route53 {
         return .structure(out)
     }
 
-    /// The DNS server's view: the zone that holds `name`, and what it says. Reads only the
-    /// rows the answer needs (the name, its wildcard, the zone's SOA), with cached statements.
+    /// The DNS server's view: the zone that holds `name`, and what it says — answered from
+    /// the in-memory snapshot of the zones.
     func answer(name: String, type: String) async throws -> DNSAnswer {
         let query = Self.fqdn(name)
-        return try await store.read { db in
-            // The most specific public zone that contains the name.
-            var labels = query.split(separator: ".").map(String.init)
-            var zone: (id: String, name: String)?
-            let zoneStatement = try db.cachedStatement(
-                sql: "SELECT id, name FROM r53_zones WHERE name = ? AND isPrivate = 0 ORDER BY created LIMIT 1")
-            while !labels.isEmpty {
-                let candidate = labels.joined(separator: ".") + "."
-                if let row = try Row.fetchOne(zoneStatement, arguments: [candidate]) {
-                    zone = (row["id"], row["name"])
-                    break
-                }
-                labels.removeFirst()
+        let snap = try await zoneCache.snapshot(store)
+        // The most specific public zone that contains the name.
+        var labels = query.split(separator: ".")
+        var zone: (id: String, name: String)?
+        while !labels.isEmpty {
+            if let z = snap.zones[labels.joined(separator: ".") + "."] {
+                zone = z
+                break
             }
-            guard let zone else { return .refused }
-            let parent = query.split(separator: ".", maxSplits: 1).last.map(String.init) ?? ""
-            let wildcard = "*." + parent
-            let rows = try RecordSetRecord.fetchAll(
-                db.cachedStatement(sql: "SELECT * FROM r53_records WHERE zoneId = ? AND name IN (?, ?, ?)"),
-                arguments: [zone.id, query, wildcard, zone.name])
-            guard let soaRecord = rows.first(where: { $0.type == "SOA" && $0.name == zone.name }) else { return .refused }
-            let soa = DNSRecordSet(name: zone.name, type: "SOA", ttl: UInt32(soaRecord.ttl ?? 900), values: soaRecord.values)
-            func rs(_ r: RecordSetRecord, as name: String) -> DNSRecordSet {
-                DNSRecordSet(name: name, type: r.type, ttl: UInt32(r.ttl ?? 300), values: r.values)
-            }
-            var here = rows.filter { $0.name == query && $0.alias == nil }
-            if here.isEmpty {
-                // Names below this one make it an empty non-terminal (NODATA), not a missing name.
-                let below = try Bool.fetchOne(
-                    db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM r53_records WHERE zoneId = ? AND name LIKE ?)"),
-                    arguments: [zone.id, "%." + query]) ?? false
-                if below { return .noData(soa: soa) }
-                // A wildcard covers names with no records of their own.
-                here = rows.filter { $0.name == wildcard && $0.alias == nil }
-                if here.isEmpty { return .nxDomain(soa: soa) }
-            }
-            let matching = here.filter { $0.type == type || type == "ANY" }
-            if !matching.isEmpty { return .records(matching.map { rs($0, as: query) }) }
-            if let cname = here.first(where: { $0.type == "CNAME" }) {
-                // Follow the CNAME inside the zone, as an authoritative server does.
-                var out = [rs(cname, as: query)]
-                if let target = cname.values.first.map(Self.fqdn) {
-                    let targets = try RecordSetRecord.fetchAll(
-                        db.cachedStatement(sql: "SELECT * FROM r53_records WHERE zoneId = ? AND name = ? AND type = ?"),
-                        arguments: [zone.id, target, type])
-                    out += targets.filter { $0.alias == nil }.map { rs($0, as: target) }
-                }
-                return .records(out)
-            }
-            return .noData(soa: soa)
+            labels.removeFirst()
         }
+        guard let zone else { return .refused }
+        func sets(_ n: String) -> [RecordSetRecord] { (snap.records[zone.id + "|" + n] ?? []).filter { $0.alias == nil } }
+        guard let soaRecord = sets(zone.name).first(where: { $0.type == "SOA" }) else { return .refused }
+        let soa = DNSRecordSet(name: zone.name, type: "SOA", ttl: UInt32(soaRecord.ttl ?? 900), values: soaRecord.values)
+        func rs(_ r: RecordSetRecord, as name: String) -> DNSRecordSet {
+            DNSRecordSet(name: name, type: r.type, ttl: UInt32(r.ttl ?? 300), values: r.values)
+        }
+        var here = sets(query)
+        if here.isEmpty {
+            // Names below this one make it an empty non-terminal (NODATA), not a missing name.
+            if snap.ancestors.contains(zone.id + "|" + query) { return .noData(soa: soa) }
+            // A wildcard covers names with no records of their own.
+            let parent = query.split(separator: ".", maxSplits: 1).last.map(String.init) ?? ""
+            here = sets("*." + parent)
+            if here.isEmpty { return .nxDomain(soa: soa) }
+        }
+        let matching = here.filter { $0.type == type || type == "ANY" }
+        if !matching.isEmpty { return .records(matching.map { rs($0, as: query) }) }
+        if let cname = here.first(where: { $0.type == "CNAME" }) {
+            // Follow the CNAME inside the zone, as an authoritative server does.
+            var out = [rs(cname, as: query)]
+            if let target = cname.values.first.map(Self.fqdn) {
+                out += sets(target).filter { $0.type == type }.map { rs($0, as: target) }
+            }
+            return .records(out)
+        }
+        return .noData(soa: soa)
     }
 }
 

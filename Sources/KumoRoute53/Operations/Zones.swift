@@ -46,7 +46,7 @@ extension Route53 {
             isPrivate: call.input["VPC"] != nil || call.input["HostedZoneConfig"]?["PrivateZone"]?.bool == true,
             comment: call.input["HostedZoneConfig"]?["Comment"]?.string, created: now)
         let change = ChangeRecord(id: Self.newId("C"), submitted: now, comment: nil)
-        try await store.write { db in
+        try await write { db in
             if try ZoneRecord.filter(Column("accountId") == account && Column("callerReference") == reference).fetchCount(db) > 0 {
                 throw AWSError(
                     code: "HostedZoneAlreadyExists",
@@ -99,7 +99,7 @@ extension Route53 {
         let account = call.context.accountId
         let id = call.input["Id"]?.string ?? ""
         let change = ChangeRecord(id: Self.newId("C"), submitted: clock.now, comment: nil)
-        try await store.write { db in
+        try await write { db in
             let z = try self.zone(db, id, account: account)
             let extra = try RecordSetRecord.filter(Column("zoneId") == z.id)
                 .filter(!(Column("name") == z.name && ["SOA", "NS"].contains(Column("type")))).fetchCount(db)
@@ -159,7 +159,7 @@ extension Route53 {
         let account = call.context.accountId
         let id = call.input["Id"]?.string ?? ""
         let comment = call.input["Comment"]?.string
-        let (z, count) = try await store.write { db -> (ZoneRecord, Int) in
+        let (z, count) = try await write { db -> (ZoneRecord, Int) in
             var z = try self.zone(db, id, account: account)
             z.comment = comment
             try z.update(db)

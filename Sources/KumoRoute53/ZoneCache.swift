@@ -1,0 +1,56 @@
+import GRDB
+import KumoStore
+import Synchronization
+
+/// The public zones and their records, kept in memory for the DNS server. Only this process
+/// writes them: every write drops the snapshot after its commit and bumps the generation, and
+/// a snapshot read from the store before a write is never kept — so a change is answered as
+/// soon as ChangeResourceRecordSets returns.
+final class ZoneCache: Sendable {
+    struct Snapshot: Sendable {
+        /// Public zone name → (id, name); the first created wins when names repeat.
+        var zones: [String: (id: String, name: String)] = [:]
+        /// `zoneId|name` → record sets.
+        var records: [String: [RecordSetRecord]] = [:]
+        /// `zoneId|name` for every name that has records below it (empty non-terminals answer NODATA).
+        var ancestors: Set<String> = []
+    }
+
+    private struct State {
+        var generation: UInt64 = 0
+        var snapshot: Snapshot?
+    }
+
+    private let state = Mutex(State())
+
+    func invalidate() {
+        state.withLock { s in
+            s.generation &+= 1
+            s.snapshot = nil
+        }
+    }
+
+    func snapshot(_ store: Store) async throws -> Snapshot {
+        let (cached, generation) = state.withLock { ($0.snapshot, $0.generation) }
+        if let cached { return cached }
+        let fresh = try await store.read { db -> Snapshot in
+            var snap = Snapshot()
+            for z in try ZoneRecord.filter(Column("isPrivate") == false).order(Column("created")).fetchAll(db) where snap.zones[z.name] == nil {
+                snap.zones[z.name] = (z.id, z.name)
+            }
+            let zoneNames = Dictionary(uniqueKeysWithValues: snap.zones.values.map { ($0.id, $0.name) })
+            for r in try RecordSetRecord.fetchAll(db) {
+                guard let zoneName = zoneNames[r.zoneId] else { continue }
+                snap.records[r.zoneId + "|" + r.name, default: []].append(r)
+                var name = Substring(r.name)
+                while name.count > zoneName.count, let dot = name.firstIndex(of: ".") {
+                    name = name[name.index(after: dot)...]
+                    snap.ancestors.insert(r.zoneId + "|" + name)
+                }
+            }
+            return snap
+        }
+        state.withLock { s in if s.generation == generation { s.snapshot = fresh } }
+        return fresh
+    }
+}
