@@ -20,7 +20,7 @@ import time
 import boto3
 
 sys.path.insert(0, os.path.dirname(__file__))
-from edge import free_port, wait_port  # noqa: E402
+from edge import free_port, stop, wait_port  # noqa: E402
 
 RECORDS = 1000
 
@@ -78,11 +78,7 @@ def main():
                 results[name] = (qps, half)
         finally:
             for p in (kumo, nsd):
-                p.terminate()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+                stop(p)
     print("%-6s %14s %8s %26s" % ("server", "queries/s", "lost", "at half load: avg / sd ms"))
     for name, (full, half) in results.items():
         print("%-6s %14.0f %8d %18.3f / %.3f" % (name, full[0], full[3], half[1], half[2]))

@@ -44,6 +44,15 @@ def wait_port(port, proc, limit=30):
     raise RuntimeError("server did not answer")
 
 
+def stop(proc):
+    """SIGTERM, then SIGKILL if the server has not exited within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def rss_mib(pid):
     with open("/proc/%d/status" % pid) as f:
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024
@@ -80,11 +89,7 @@ def run(name, cmd, port, seconds, connections, env=None):
         rps, p99, errors = wrk(port, seconds, connections)
         return {"name": name, "ready_ms": ready_ms, "idle_rss_mib": idle, "rps": rps, "p99_ms": p99, "errors": errors}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def main():

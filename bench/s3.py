@@ -22,7 +22,7 @@ import boto3
 import botocore.config
 
 sys.path.insert(0, os.path.dirname(__file__))
-from edge import free_port, wait_port  # noqa: E402
+from edge import free_port, stop, wait_port  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -109,11 +109,7 @@ def run(name, cmd, port, args, scratch, env=None):
         r["peak_rss_mib"] = peak_rss_mib(proc.pid)
         return r
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def main():

@@ -25,7 +25,7 @@ import botocore.config
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Tests", "e2e"))
-from edge import free_port, wait_port  # noqa: E402
+from edge import free_port, stop, wait_port  # noqa: E402
 from sigv4 import sign  # noqa: E402
 
 
@@ -112,11 +112,7 @@ def run(name, cmd, port, seconds, env=None):
         r["wake"] = wakeup(port, 40)
         return r
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def main():

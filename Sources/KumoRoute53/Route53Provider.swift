@@ -61,11 +61,8 @@ struct Route53: Sendable {
         return lower.hasSuffix(".") ? lower : lower + "."
     }
 
-    static func newId(_ prefix: String) -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-        var rng = SystemRandomNumberGenerator()
-        return prefix + String((0..<20).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] })
-    }
+    /// Zone and change ids: `Z` / `C` and 20 upper-case letters and digits.
+    static func newId(_ prefix: String) -> String { ResourceID.iam(prefix, length: 20) }
 
     /// `/hostedzone/Z123` or `Z123` → `Z123`.
     static func bareId(_ id: String) -> String { String(id.split(separator: "/").last ?? "") }

@@ -87,7 +87,7 @@ struct BucketPolicy: Sendable {
             guard resources != nil || notResources != nil else { throw malformed("Missing required field Resource") }
             for r in (resources ?? []) + (notResources ?? []) {
                 let arn = "arn:aws:s3:::" + bucket
-                guard r == "*" || r == arn || r.hasPrefix(arn + "/") || (r.hasPrefix("arn:aws:s3:::") && Self.glob(r, matches: arn)) else {
+                guard r == "*" || r == arn || r.hasPrefix(arn + "/") || (r.hasPrefix("arn:aws:s3:::") && Wildcard.matches(r, arn)) else {
                     throw malformed("Policy has invalid resource")
                 }
             }
@@ -120,11 +120,11 @@ struct BucketPolicy: Sendable {
         var allowed = false
         for s in statements {
             guard Self.principalMatches(s, principal) else { continue }
-            let actionMatch = s.notActions.map { list in !list.contains { Self.glob($0.lowercased(), matches: action.lowercased()) } }
-                ?? s.actions.contains { Self.glob($0.lowercased(), matches: action.lowercased()) }
+            let actionMatch = s.notActions.map { list in !list.contains { Wildcard.matches($0.lowercased(), action.lowercased()) } }
+                ?? s.actions.contains { Wildcard.matches($0.lowercased(), action.lowercased()) }
             guard actionMatch else { continue }
-            let resourceMatch = s.notResources.map { list in !list.contains { Self.glob($0, matches: resource) } }
-                ?? s.resources.contains { Self.glob($0, matches: resource) }
+            let resourceMatch = s.notResources.map { list in !list.contains { Wildcard.matches($0, resource) } }
+                ?? s.resources.contains { Wildcard.matches($0, resource) }
             guard resourceMatch, Self.conditionsHold(s.conditions, context) else { continue }
             if s.effect == .deny { return .deny }
             allowed = true
@@ -139,7 +139,7 @@ struct BucketPolicy: Sendable {
                 if value == "*" { return true }
                 guard let account = p.accountId else { return false }
                 if value == account || value == "arn:aws:iam::\(account):root" { return true }
-                return p.arn.map { glob(value, matches: $0) } ?? false
+                return p.arn.map { Wildcard.matches(value, $0) } ?? false
             case "Service": return p.service == value
             default: return false
             }
@@ -173,8 +173,8 @@ struct BucketPolicy: Sendable {
             case "StringNotEquals", "ArnNotEquals": holds = !c.values.contains(actual)
             case "StringEqualsIgnoreCase": holds = c.values.contains { $0.lowercased() == actual.lowercased() }
             case "StringNotEqualsIgnoreCase": holds = !c.values.contains { $0.lowercased() == actual.lowercased() }
-            case "StringLike", "ArnLike": holds = c.values.contains { glob($0, matches: actual) }
-            case "StringNotLike", "ArnNotLike": holds = !c.values.contains { glob($0, matches: actual) }
+            case "StringLike", "ArnLike": holds = c.values.contains { Wildcard.matches($0, actual) }
+            case "StringNotLike", "ArnNotLike": holds = !c.values.contains { Wildcard.matches($0, actual) }
             case "Bool": holds = c.values.contains { $0.lowercased() == actual.lowercased() }
             case "IpAddress": holds = c.values.contains { CIDR($0)?.contains(actual) ?? false }
             case "NotIpAddress": holds = !c.values.contains { CIDR($0)?.contains(actual) ?? false }
@@ -188,7 +188,6 @@ struct BucketPolicy: Sendable {
         return true
     }
 
-    static func glob(_ pattern: String, matches text: String) -> Bool { Wildcard.matches(pattern, text) }
 }
 
 /// An IPv4 or IPv6 block (`192.0.2.0/24`, `::1/128`) for `IpAddress` conditions.

@@ -42,8 +42,8 @@ extension CORS {
         }
 
         func allows(origin: String, method: String, headers requested: [String]) -> Bool {
-            origins.contains { BucketPolicy.glob($0, matches: origin) } && methods.contains(method)
-                && requested.allSatisfy { h in headers.contains { BucketPolicy.glob($0.lowercased(), matches: h.lowercased()) } }
+            origins.contains { Wildcard.matches($0, origin) } && methods.contains(method)
+                && requested.allSatisfy { h in headers.contains { Wildcard.matches($0.lowercased(), h.lowercased()) } }
         }
 
         /// The headers S3 sends for a request this rule allows.

@@ -39,11 +39,7 @@ extension S3 {
         "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "ContentType", "Expires", "WebsiteRedirectLocation",
     ]
 
-    static func newVersionId() -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._")
-        var rng = SystemRandomNumberGenerator()
-        return String((0..<32).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] })
-    }
+    static func newVersionId() -> String { ResourceID.token(length: 32) }
 
     static func etagMatches(_ header: String, _ etag: String) -> Bool {
         header.split(separator: ",").contains { item in

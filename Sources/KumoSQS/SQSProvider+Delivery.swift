@@ -10,9 +10,7 @@ import Foundation
 
 extension SQSProvider: QueueDelivery {
     func record(arn: String) async throws -> QueueRecord? {
-        let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 6, parts[2] == "sqs" else { return nil }
-        let key = QueueRecord.key(account: String(parts[4]), region: String(parts[3]), name: String(parts[5]))
+        guard let key = QueueRecord.key(arn: arn) else { return nil }
         return try await sqs.store.read { db in try QueueRecord.fetchOne(db, key: key) }
     }
 

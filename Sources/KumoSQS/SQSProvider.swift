@@ -2,6 +2,7 @@ public import KumoCore
 public import KumoProtocols
 public import KumoStore
 import GRDB
+import Synchronization
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -178,7 +179,6 @@ final class Wakeups: Sendable {
     }
 }
 
-import Synchronization
 
 extension OperationCall {
     func string(_ member: String) -> String? { input[member]?.string }

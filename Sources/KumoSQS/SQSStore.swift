@@ -1,4 +1,5 @@
 import GRDB
+import KumoCore
 import KumoProtocols
 public import KumoStore
 #if canImport(FoundationEssentials)
@@ -22,6 +23,12 @@ struct QueueRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
 
     /// `account/region/name`.
     static func key(account: String, region: String, name: String) -> String { "\(account)/\(region)/\(name)" }
+
+    /// The key of the queue an SQS ARN names; nil when it is not one.
+    static func key(arn: String) -> String? {
+        guard let a = ARN(arn), a.service == "sqs", !a.resource.isEmpty else { return nil }
+        return key(account: a.accountId, region: a.region, name: a.resource)
+    }
 
     var isFifo: Bool { attributes["FifoQueue"] == "true" }
     func seconds(_ attribute: String, default value: Double) -> Double { attributes[attribute].flatMap(Double.init) ?? value }

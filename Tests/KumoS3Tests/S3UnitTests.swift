@@ -81,11 +81,11 @@ import Foundation
     }
 
     @Test func globsAndAddressBlocks() {
-        #expect(BucketPolicy.glob("arn:aws:s3:::b/*", matches: "arn:aws:s3:::b/x/y"))
-        #expect(BucketPolicy.glob("s3:Get*", matches: "s3:GetObject"))
-        #expect(!BucketPolicy.glob("s3:Get?", matches: "s3:GetObject"))
-        #expect(BucketPolicy.glob("a*b*c", matches: "aXXbYYc"))
-        #expect(!BucketPolicy.glob("a*b*c", matches: "aXXbYY"))
+        #expect(Wildcard.matches("arn:aws:s3:::b/*", "arn:aws:s3:::b/x/y"))
+        #expect(Wildcard.matches("s3:Get*", "s3:GetObject"))
+        #expect(!Wildcard.matches("s3:Get?", "s3:GetObject"))
+        #expect(Wildcard.matches("a*b*c", "aXXbYYc"))
+        #expect(!Wildcard.matches("a*b*c", "aXXbYY"))
         #expect(CIDR("10.0.0.0/8")!.contains("10.200.1.1"))
         #expect(!CIDR("10.0.0.0/8")!.contains("11.0.0.1"))
         #expect(CIDR("::1/128")!.contains("::1"))

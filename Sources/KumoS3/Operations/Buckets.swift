@@ -27,7 +27,8 @@ extension S3 {
     func createBucket(_ call: OperationCall) async throws -> ShapeValue {
         let name = call.bucket
         guard Self.isValidBucketName(name) else { throw AWSError.invalidBucketName(name) }
-        guard let caller = call.context.identity else { throw AWSError.s3AccessDenied() }
+        // Creating a bucket needs a signed caller; its account owns the bucket.
+        guard let account = call.context.identity?.accountId else { throw AWSError.s3AccessDenied() }
         let requestRegion = call.context.region
         let constraint = call.input["CreateBucketConfiguration"]?["LocationConstraint"]?.string
         let region: String
@@ -55,8 +56,6 @@ extension S3 {
             throw AWSError(code: "InvalidBucketAclWithObjectOwnership", message: "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")
         }
         let now = clock.now
-        let account = call.context.identity?.accountId ?? call.context.accountId
-        _ = caller
         try await writeBucket(name) { db in
             if let existing = try BucketRecord.fetchOne(db, key: name) {
                 guard existing.accountId == account else { throw AWSError.bucketAlreadyExists(name) }

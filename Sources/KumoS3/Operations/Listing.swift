@@ -138,27 +138,53 @@ extension S3 {
         return .structure(entry)
     }
 
-    func listObjectsV2(_ call: OperationCall) async throws -> ShapeValue {
+    /// What every listing reads the same way: the bucket (access checked), prefix, delimiter,
+    /// max-keys and encoding-type.
+    struct ListingRequest {
+        var bucket: BucketRecord
+        var prefix: String
+        var delimiter: String?
+        var maxKeys: Int
+        var encoded: Bool
+
+        func encode(_ s: String) -> String { encoded ? S3.urlEncode(s) : s }
+
+        /// The members every listing answers with.
+        func output(_ page: ListingPage) -> [String: ShapeValue] {
+            [
+                "Name": .string(bucket.name), "Prefix": .string(encode(prefix)), "MaxKeys": .integer(Int64(maxKeys)),
+                "IsTruncated": .boolean(page.isTruncated),
+            ]
+        }
+
+        func addCommon(_ page: ListingPage, to out: inout [String: ShapeValue]) {
+            if !page.commonPrefixes.isEmpty { out["CommonPrefixes"] = .list(page.commonPrefixes.map { ["Prefix": .string(encode($0))] }) }
+            if let delimiter { out["Delimiter"] = .string(encode(delimiter)) }
+            if encoded { out["EncodingType"] = "url" }
+        }
+    }
+
+    func listingRequest(_ call: OperationCall, action: String) async throws -> ListingRequest {
         let (bucket, access) = try await bucketAndAccess(call.bucket)
-        try authorize(call, bucket, access, action: "s3:ListBucket")
-        let encoded = try Self.checkEncodingType(call)
-        let encode: (String) -> String = { encoded ? Self.urlEncode($0) : $0 }
-        let prefix = call.string("Prefix") ?? ""
-        let delimiter = call.string("Delimiter")
-        let maxKeys = try Self.maxKeys(call)
+        try authorize(call, bucket, access, action: action)
+        return ListingRequest(
+            bucket: bucket, prefix: call.string("Prefix") ?? "", delimiter: call.string("Delimiter"), maxKeys: try Self.maxKeys(call),
+            encoded: try Self.checkEncodingType(call))
+    }
+
+    func listObjectsV2(_ call: OperationCall) async throws -> ShapeValue {
+        let r = try await listingRequest(call, action: "s3:ListBucket")
+        let (bucket, prefix, delimiter, maxKeys) = (r.bucket, r.prefix, r.delimiter, r.maxKeys)
+        let encode = r.encode
         let startAfter = call.string("StartAfter")
         let token = call.string("ContinuationToken")
         let position = try token.map { try Self.position(token: $0) } ?? startAfter ?? ""
         let page = maxKeys == 0 ? ListingPage() : try await list(bucket: bucket.name, prefix: prefix, delimiter: delimiter, after: position, maxKeys: maxKeys)
         let owner = call.input["FetchOwner"]?.bool == true ? self.owner(bucket.accountId) : nil
-        var out: [String: ShapeValue] = [
-            "Name": .string(bucket.name), "Prefix": .string(encode(prefix)), "MaxKeys": .integer(Int64(maxKeys)),
-            "KeyCount": .integer(Int64(page.count)), "IsTruncated": .boolean(page.isTruncated),
-        ]
+        var out = r.output(page)
+        out["KeyCount"] = .integer(Int64(page.count))
         if !page.rows.isEmpty { out["Contents"] = .list(page.rows.map { objectEntry($0, encode: encode, owner: owner) }) }
-        if !page.commonPrefixes.isEmpty { out["CommonPrefixes"] = .list(page.commonPrefixes.map { ["Prefix": .string(encode($0))] }) }
-        if let delimiter { out["Delimiter"] = .string(encode(delimiter)) }
-        if encoded { out["EncodingType"] = "url" }
+        r.addCommon(page, to: &out)
         if let token { out["ContinuationToken"] = .string(token) }
         if let startAfter { out["StartAfter"] = .string(encode(startAfter)) }
         if page.isTruncated, let last = page.last { out["NextContinuationToken"] = .string(PageToken.encode(last)) }
@@ -166,37 +192,25 @@ extension S3 {
     }
 
     func listObjects(_ call: OperationCall) async throws -> ShapeValue {
-        let (bucket, access) = try await bucketAndAccess(call.bucket)
-        try authorize(call, bucket, access, action: "s3:ListBucket")
-        let encoded = try Self.checkEncodingType(call)
-        let encode: (String) -> String = { encoded ? Self.urlEncode($0) : $0 }
-        let prefix = call.string("Prefix") ?? ""
-        let delimiter = call.string("Delimiter")
-        let maxKeys = try Self.maxKeys(call)
+        let r = try await listingRequest(call, action: "s3:ListBucket")
+        let (bucket, prefix, delimiter, maxKeys) = (r.bucket, r.prefix, r.delimiter, r.maxKeys)
+        let encode = r.encode
         let marker = call.string("Marker") ?? ""
         let page = maxKeys == 0 ? ListingPage() : try await list(bucket: bucket.name, prefix: prefix, delimiter: delimiter, after: marker, maxKeys: maxKeys)
         let owner = self.owner(bucket.accountId)
-        var out: [String: ShapeValue] = [
-            "Name": .string(bucket.name), "Prefix": .string(encode(prefix)), "MaxKeys": .integer(Int64(maxKeys)),
-            "Marker": .string(encode(marker)), "IsTruncated": .boolean(page.isTruncated),
-        ]
+        var out = r.output(page)
+        out["Marker"] = .string(encode(marker))
         if !page.rows.isEmpty { out["Contents"] = .list(page.rows.map { objectEntry($0, encode: encode, owner: owner) }) }
-        if !page.commonPrefixes.isEmpty { out["CommonPrefixes"] = .list(page.commonPrefixes.map { ["Prefix": .string(encode($0))] }) }
-        if let delimiter { out["Delimiter"] = .string(encode(delimiter)) }
-        if encoded { out["EncodingType"] = "url" }
+        r.addCommon(page, to: &out)
         // S3 sends NextMarker only with a delimiter; clients use the last key otherwise.
         if page.isTruncated, delimiter != nil, let last = page.last { out["NextMarker"] = .string(encode(last)) }
         return .structure(out)
     }
 
     func listObjectVersions(_ call: OperationCall) async throws -> ShapeValue {
-        let (bucket, access) = try await bucketAndAccess(call.bucket)
-        try authorize(call, bucket, access, action: "s3:ListBucketVersions")
-        let encoded = try Self.checkEncodingType(call)
-        let encode: (String) -> String = { encoded ? Self.urlEncode($0) : $0 }
-        let prefix = call.string("Prefix") ?? ""
-        let delimiter = call.string("Delimiter")
-        let maxKeys = try Self.maxKeys(call)
+        let r = try await listingRequest(call, action: "s3:ListBucketVersions")
+        let (bucket, prefix, delimiter, maxKeys) = (r.bucket, r.prefix, r.delimiter, r.maxKeys)
+        let encode = r.encode
         let keyMarker = call.string("KeyMarker") ?? ""
         let versionMarker = call.string("VersionIdMarker")
         var afterId: Int64?
@@ -228,16 +242,12 @@ extension S3 {
                 versions.append(.structure(entry))
             }
         }
-        var out: [String: ShapeValue] = [
-            "Name": .string(bucket.name), "Prefix": .string(encode(prefix)), "MaxKeys": .integer(Int64(maxKeys)),
-            "KeyMarker": .string(encode(keyMarker)), "IsTruncated": .boolean(page.isTruncated),
-        ]
+        var out = r.output(page)
+        out["KeyMarker"] = .string(encode(keyMarker))
         if let versionMarker { out["VersionIdMarker"] = .string(versionMarker) }
         if !versions.isEmpty { out["Versions"] = .list(versions) }
         if !markers.isEmpty { out["DeleteMarkers"] = .list(markers) }
-        if !page.commonPrefixes.isEmpty { out["CommonPrefixes"] = .list(page.commonPrefixes.map { ["Prefix": .string(encode($0))] }) }
-        if let delimiter { out["Delimiter"] = .string(encode(delimiter)) }
-        if encoded { out["EncodingType"] = "url" }
+        r.addCommon(page, to: &out)
         if page.isTruncated, let last = page.last {
             out["NextKeyMarker"] = .string(encode(last))
             if let row = page.lastRow { out["NextVersionIdMarker"] = .string(row.versionId) }

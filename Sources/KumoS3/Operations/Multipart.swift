@@ -41,11 +41,7 @@ extension S3 {
         return .structure(out)
     }
 
-    static func newUploadId() -> String {
-        var rng = SystemRandomNumberGenerator()
-        let bytes = (0..<48).map { _ in UInt8.random(in: 0...255, using: &rng) }
-        return Data(bytes).base64EncodedString().replacing("+", with: "-").replacing("/", with: "_")
-    }
+    static func newUploadId() -> String { ResourceID.token(length: 64) }
 
     /// The upload a part operation addresses, with access checked.
     func upload(_ call: OperationCall, action: String) async throws -> (BucketRecord, UploadRecord) {
@@ -119,13 +115,8 @@ extension S3 {
             offset = a
             length = b - a + 1
         }
-        let written: BlobStore.Written
-        if offset == 0 && length == row.size, let algorithm = upload.checksumAlgorithm.flatMap(ChecksumAlgorithm.init(rawValue:)) {
-            written = try await blobs.copyRange(row.blob ?? "", offset: 0, length: length, checksums: [algorithm])
-        } else {
-            let algorithms = upload.checksumAlgorithm.flatMap(ChecksumAlgorithm.init(rawValue:)).map { [$0] } ?? []
-            written = try await blobs.copyRange(row.blob ?? "", offset: offset, length: length, checksums: algorithms)
-        }
+        let algorithms = upload.checksumAlgorithm.flatMap(ChecksumAlgorithm.init(rawValue:)).map { [$0] } ?? []
+        let written = try await blobs.copyRange(row.blob ?? "", offset: offset, length: length, checksums: algorithms)
         let part = PartRecord(
             uploadId: upload.uploadId, partNumber: number, size: written.size, etag: Self.quotedETag(md5: written.md5), blob: written.name,
             lastModified: clock.now, checksums: Dictionary(uniqueKeysWithValues: written.checksums.map { ($0.key.rawValue, $0.value) }))

@@ -24,11 +24,10 @@ struct MoveTaskRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
 
 extension SQS {
     func queueKey(arn: String) throws -> String {
-        let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 6, parts[0] == "arn", parts[2] == "sqs" else {
+        guard let key = QueueRecord.key(arn: arn) else {
             throw AWSError(code: "ResourceNotFoundException", message: "The resource that you specified for the SourceArn parameter doesn't exist.", status: 400)
         }
-        return QueueRecord.key(account: String(parts[4]), region: String(parts[3]), name: String(parts[5]))
+        return key
     }
 
     func startMessageMoveTask(_ call: OperationCall) async throws -> ShapeValue {

@@ -56,10 +56,7 @@ extension SQS {
         func invalid(_ reason: String) -> AWSError {
             .sqsInvalidParameter("Value \(text) for parameter RedrivePolicy is invalid. Reason: \(reason)")
         }
-        let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 6,
-            let dlq = try QueueRecord.fetchOne(db, key: QueueRecord.key(account: String(parts[4]), region: String(parts[3]), name: String(parts[5])))
-        else { throw invalid("Dead-letter target does not exist.") }
+        guard let key = QueueRecord.key(arn: arn), let dlq = try QueueRecord.fetchOne(db, key: key) else { throw invalid("Dead-letter target does not exist.") }
         guard dlq.isFifo == source.isFifo else { throw invalid("Dead-letter queue must be same type of queue as the source.") }
         if let allow = dlq.attributes["RedriveAllowPolicy"].flatMap({ try? JSONValue.parse($0) }) {
             let permission = allow["redrivePermission"]?.string ?? "allowAll"

@@ -88,11 +88,7 @@ extension SQS {
                     db, sql: "SELECT DISTINCT groupId FROM sqs_messages WHERE queue = ? AND visibleAt > ? AND receiveCount > 0",
                     arguments: [q.id, now]))
             }
-            var dlq: QueueRecord?
-            if let dlqArn {
-                let parts = dlqArn.split(separator: ":")
-                if parts.count == 6 { dlq = try QueueRecord.fetchOne(db, key: QueueRecord.key(account: String(parts[4]), region: String(parts[3]), name: String(parts[5]))) }
-            }
+            let dlq = try dlqArn.flatMap(QueueRecord.key(arn:)).flatMap { try QueueRecord.fetchOne(db, key: $0) }
             var out: [MessageRecord] = []
             var movedTo: String?
             for var m in candidates where out.count < max {
@@ -105,26 +101,14 @@ extension SQS {
                     movedTo = dlq.id
                     continue
                 }
-                if q.isFifo, let g = m.groupId {
-                    guard !blocked.contains(g) else { continue }
-                }
+                // A FIFO group stays in order: while one of its messages is in flight, later ones wait.
+                if q.isFifo, let g = m.groupId, blocked.contains(g) { continue }
                 m.receiveCount += 1
                 m.firstReceived = m.firstReceived ?? now
                 m.visibleAt = now.addingTimeInterval(hidden)
                 m.receipt = UUID().uuidString
                 try m.update(db)
                 out.append(m)
-            }
-            if q.isFifo {
-                // A group stays in order: once one of its messages is in flight, later ones wait.
-                var seen: Set<String> = []
-                out = out.filter { m in
-                    guard let g = m.groupId else { return true }
-                    if blocked.contains(g) { return false }
-                    seen.insert(g)
-                    return true
-                }
-                _ = seen
             }
             return (out, movedTo)
         }
@@ -193,6 +177,11 @@ extension SQS {
 
     func deleteMessageBatch(_ call: OperationCall) async throws -> ShapeValue {
         let q = try await queue(call)
+        return try await batch(call) { e in try await delete(e["ReceiptHandle"]?.string ?? "", queue: q) }
+    }
+
+    /// Runs a batch's entries one by one: each succeeds or fails on its own.
+    func batch(_ call: OperationCall, _ run: (ShapeValue) async throws -> Void) async throws -> ShapeValue {
         let entries = call.input["Entries"]?.list ?? []
         try Self.checkBatch(entries)
         var ok: [ShapeValue] = []
@@ -200,7 +189,7 @@ extension SQS {
         for e in entries {
             let id = e["Id"]?.string ?? ""
             do {
-                try await delete(e["ReceiptHandle"]?.string ?? "", queue: q)
+                try await run(e)
                 ok.append(["Id": .string(id)])
             } catch let err as AWSError {
                 failed.append(Self.failure(id, err))
@@ -235,19 +224,8 @@ extension SQS {
 
     func changeMessageVisibilityBatch(_ call: OperationCall) async throws -> ShapeValue {
         let q = try await queue(call)
-        let entries = call.input["Entries"]?.list ?? []
-        try Self.checkBatch(entries)
-        var ok: [ShapeValue] = []
-        var failed: [ShapeValue] = []
-        for e in entries {
-            let id = e["Id"]?.string ?? ""
-            do {
-                try await changeVisibility(e["ReceiptHandle"]?.string ?? "", timeout: e["VisibilityTimeout"]?.int ?? 0, queue: q)
-                ok.append(["Id": .string(id)])
-            } catch let err as AWSError {
-                failed.append(Self.failure(id, err))
-            }
+        return try await batch(call) { e in
+            try await changeVisibility(e["ReceiptHandle"]?.string ?? "", timeout: e["VisibilityTimeout"]?.int ?? 0, queue: q)
         }
-        return ["Successful": .list(ok), "Failed": .list(failed)]
     }
 }
