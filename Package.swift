@@ -84,6 +84,26 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KumoProxy",
+            dependencies: [
+                "KumoProtocols",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KumoCloudFront",
+            dependencies: [
+                "KumoCore", "KumoProtocols", "KumoStore", "KumoProxy",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "KumoDNS",
             dependencies: [
                 "KumoCore",
@@ -118,6 +138,7 @@ let package = Package(
                 "KumoS3",
                 "KumoSQS",
                 "KumoRoute53",
+                "KumoCloudFront",
                 "KumoDNS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

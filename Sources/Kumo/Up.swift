@@ -4,6 +4,7 @@ import KumoSTS
 import KumoS3
 import KumoSQS
 import KumoRoute53
+import KumoCloudFront
 import KumoDNS
 import KumoServer
 import KumoStore
@@ -27,8 +28,9 @@ struct Up: AsyncParsableCommand {
             Every flag can also be set with the environment variable named beside it.
             Point any AWS client at the edge: aws --endpoint-url http://localhost:4566 ...
             S3 buckets are also reached as <bucket>.s3.localhost, and a bucket with website
-            hosting is served at http://<bucket>.s3-website.localhost:<port>/ (with the host suffix
-            below in place of "localhost").
+            hosting is served at http://<bucket>.s3-website.localhost:<port>/; a CloudFront
+            distribution is served at http://<id>.cloudfront.localhost:<port>/ and on its alternate
+            domain names (with the host suffix below in place of "localhost").
             """)
 
     @Option(help: "Address to listen on (env KUMO_HOST).")
@@ -76,7 +78,15 @@ struct Up: AsyncParsableCommand {
     @Option(help: "normal: writes survive a crash of kumo; full: also an OS crash, at a cost per write (env KUMO_DURABILITY).")
     var durability: String = Environment.string("KUMO_DURABILITY") ?? "normal"
 
+    @Option(help: "CloudFront edge locations, each with its own cache: NAME or NAME=CIDR[+CIDR...] picks viewers by address; the first serves all others (env KUMO_CLOUDFRONT_EDGES).")
+    var cloudfrontEdges: String = Environment.string("KUMO_CLOUDFRONT_EDGES") ?? "IAD89-C2"
+
+    @Option(help: "Memory each CloudFront edge location may use for cached objects, in MiB (env KUMO_CLOUDFRONT_CACHE_MB).")
+    var cloudfrontCacheMb: Int = Environment.int("KUMO_CLOUDFRONT_CACHE_MB") ?? 256
+
     func validate() throws {
+        guard cloudfrontCacheMb > 0 else { throw ValidationError("--cloudfront-cache-mb must be positive") }
+        _ = try edgeLocations()
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
         guard KumoLogHandler.Format(rawValue: logFormat) != nil else { throw ValidationError("--log-format must be text or json") }
         guard timeScale > 0 else { throw ValidationError("--time-scale must be a positive number, e.g. 0.1") }
@@ -107,14 +117,27 @@ struct Up: AsyncParsableCommand {
         let clock = KumoClock(timeScale: timeScale)
         let durability = Store.Durability(rawValue: durability) ?? .normal
         let store = try Store(
-            directory: directory, migrations: STSProvider.migrations + S3Provider.migrations + SQSProvider.migrations + Route53Provider.migrations,
+            directory: directory,
+            migrations: STSProvider.migrations + S3Provider.migrations + SQSProvider.migrations + Route53Provider.migrations
+                + CloudFrontProvider.migrations,
             durability: durability)
         let sts = STSProvider(store: store, clock: clock)
         let serviceMetrics = ServiceMetrics()
         let sqs = SQSProvider(store: store, clock: clock, metrics: serviceMetrics)
         let s3 = try S3Provider(store: store, clock: clock, syncWrites: durability == .full, queues: sqs, logger: logger)
         let route53 = Route53Provider(store: store, clock: clock)
-        let registry = try ServiceRegistry(providers: [sts, s3, sqs, route53])
+        // CloudFront signs its requests to S3 origins as the service principal with a key made for this run.
+        let cloudfrontKey = Identity(
+            accessKeyId: ResourceID.iam("AKIAKUMOCLOUDFRONT"), secretAccessKey: ResourceID.token(length: 40), accountId: accountId,
+            kind: .service, name: "cloudfront.amazonaws.com")
+        let cloudfront = CloudFrontProvider(
+            store: store, clock: clock, hostSuffix: hostSuffix,
+            edgeConfiguration: .init(
+                locations: try edgeLocations(), cacheBudget: cloudfrontCacheMb << 20, signingKeyId: cloudfrontKey.accessKeyId,
+                signingSecret: cloudfrontKey.secretAccessKey),
+            metrics: serviceMetrics, logger: logger)
+        try await cloudfront.start()
+        let registry = try ServiceRegistry(providers: [sts, s3, sqs, route53, cloudfront])
         // DNS: the port asked for; 53 needs privileges, so fall back to 10053 and say so.
         let dnsChannel: DNSServer.Channel
         var dnsNote = ""
@@ -130,12 +153,12 @@ struct Up: AsyncParsableCommand {
         let edgeAddress = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
         let dns = DNSServer(
             channel: dnsChannel, tcp: dnsTCP, source: KumoNames(suffix: hostSuffix, edgeAddress: edgeAddress, zones: route53), logger: logger)
-        let credentialChain = CredentialChain([try StaticCredentials(defaultAccount: accountId, file: credentials), sts])
+        let credentialChain = CredentialChain([try StaticCredentials(defaultAccount: accountId, file: credentials, services: [cloudfrontKey]), sts])
         let configuration = EdgeConfiguration(
             host: host, port: port, region: region, accountId: accountId, verifySignatures: !noAuth, hostSuffix: hostSuffix)
         let edge = Edge(
             configuration: configuration, registry: registry, credentials: credentialChain, clock: clock, logger: logger,
-            hostRoutes: [s3.website.route])
+            hostRoutes: [s3.website.route, cloudfront.edge.route])
         let metrics = EdgeMetrics()
         let listeners = ListenerBoard()
         let endpoints = InternalEndpoints(
@@ -152,6 +175,7 @@ struct Up: AsyncParsableCommand {
                 let boundPort = address?.port ?? 0
                 let url = "http://\(address?.ipAddress ?? "127.0.0.1"):\(boundPort)"
                 listeners.add(.init(name: "edge", address: url))
+                cloudfront.edge.setLocalEdge(host: address?.ipAddress ?? "127.0.0.1", port: boundPort)
                 let ms = (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000
                 Console.out("kumo: edge listening on \(url) (ready in \(ms) ms, data in \(directory))")
                 Console.out("kumo: DNS listening on \(dnsHost):\(dnsBound)/udp+tcp\(dnsFallback), answering from Route 53 hosted zones")
@@ -175,6 +199,21 @@ struct Up: AsyncParsableCommand {
         try store.close()
         if let readyFile { unlink(readyFile) }
         logger.info("kumo stopped")
+    }
+}
+
+extension Up {
+    /// `--cloudfront-edges`: `IAD89-C2,NRT57-P1=10.0.0.0/8+192.168.0.0/16`.
+    func edgeLocations() throws -> [(name: String, blocks: [CIDR])] {
+        try cloudfrontEdges.split(separator: ",").map { item in
+            let parts = item.split(separator: "=", maxSplits: 1)
+            let name = String(parts[0])
+            let blocks = try (parts.count > 1 ? parts[1].split(separator: "+") : []).map { text in
+                guard let block = CIDR(String(text)) else { throw ValidationError("--cloudfront-edges: \(text) is not an address block like 10.0.0.0/8") }
+                return block
+            }
+            return (name, blocks)
+        }
     }
 }
 

@@ -15,6 +15,9 @@ public struct Identity: Sendable, Equatable {
         case assumedRole
         /// Temporary credentials of a user's session (`GetSessionToken`).
         case session
+        /// An AWS service acting on its own behalf (CloudFront fetching from an S3 origin
+        /// with origin access control); `name` is the service principal, `cloudfront.amazonaws.com`.
+        case service
     }
 
     public var accessKeyId: String
@@ -53,6 +56,7 @@ public struct Identity: Sendable, Equatable {
         case .user: "arn:aws:iam::\(accountId):user/\(name)"
         case .session: name == "root" ? "arn:aws:iam::\(accountId):root" : "arn:aws:iam::\(accountId):user/\(name)"
         case .assumedRole: "arn:aws:sts::\(accountId):assumed-role/\(name)/\(sessionName ?? name)"
+        case .service: name
         }
     }
 }

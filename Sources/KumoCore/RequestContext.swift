@@ -15,6 +15,9 @@ public struct RequestContext: Sendable {
     public var sourceAddress: String?
     /// The edge's own base URL as the client addressed it (`http://localhost:4566`), for URLs in responses.
     public var endpoint: String
+    /// The resource on whose behalf a service principal calls (`aws:SourceArn`): the
+    /// distribution of a CloudFront origin request. Set only for service identities.
+    public var sourceArn: String?
 
     public init(
         requestId: String = RequestID.make(), accountId: String, region: String, service: String, operation: String,

@@ -51,8 +51,12 @@ extension S3 {
         objectACL: String? = nil
     ) throws {
         let context = call.context
-        let principal = PolicyPrincipal(accountId: context.identity?.accountId, arn: context.identity?.arn, service: nil)
-        try authorize(principal: principal, sourceIp: context.sourceAddress, query: call.request.query, bucket, access, action: action, key: key, objectACL: objectACL)
+        let principal = context.identity?.kind == .service
+            ? PolicyPrincipal(accountId: nil, arn: nil, service: context.identity?.name)
+            : PolicyPrincipal(accountId: context.identity?.accountId, arn: context.identity?.arn, service: nil)
+        try authorize(
+            principal: principal, sourceIp: context.sourceAddress, query: call.request.query, bucket, access, action: action, key: key,
+            objectACL: objectACL, sourceArn: context.sourceArn)
     }
 
     func authorize(
@@ -64,9 +68,12 @@ extension S3 {
         if let sourceIp { conditionContext["aws:SourceIp"] = sourceIp }
         if let account = principal.accountId { conditionContext["aws:PrincipalAccount"] = account }
         if let arn = principal.arn { conditionContext["aws:PrincipalArn"] = arn }
-        if let sourceArn { conditionContext["aws:SourceArn"] = sourceArn }
+        if let sourceArn {
+            conditionContext["aws:SourceArn"] = sourceArn
+            if let account = ARN(sourceArn)?.accountId { conditionContext["aws:SourceAccount"] = account }
+        }
         if let prefix = query.first(where: { $0.name == "prefix" })?.value { conditionContext["s3:prefix"] = prefix }
-        conditionContext["aws:PrincipalType"] = principal.accountId == nil ? "Anonymous" : "User"
+        conditionContext["aws:PrincipalType"] = principal.service != nil ? "Service" : principal.accountId == nil ? "Anonymous" : "User"
         let decision = access.policy?.evaluate(principal: principal, action: action, resource: resource, context: conditionContext) ?? .none
         if decision == .deny { throw AWSError.s3AccessDenied() }
         if principal.accountId == bucket.accountId { return }

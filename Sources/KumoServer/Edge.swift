@@ -138,6 +138,9 @@ public final class Edge: Sendable {
                 service: service, operation: name, identity: identity.identity, sourceAddress: edgeRequest.remoteAddress,
                 endpoint: endpoint(edgeRequest))
             if claim == nil { context.region = configuration.region }
+            if identity.identity?.kind == .service, claim?.signedHeaders.contains("x-amz-source-arn") == true {
+                context.sourceArn = edgeRequest.header("x-amz-source-arn")
+            }
             var input = try wire.parseInput(request, operation: op, model: model)
             provider?.completeInput(&input, request: request, context: context)
             if let inputRef = op.input, provider?.validatesInput ?? true {

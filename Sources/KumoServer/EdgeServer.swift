@@ -67,12 +67,12 @@ public struct EdgeServer: Service {
                 method: head.method.rawValue, target: head.path ?? "/", headers: headers,
                 remoteAddress: channel.remoteAddress?.ipAddress)
             if let (route, name) = edge.hostRoute(edgeRequest) {
-                _ = try await request.collectBody(upTo: 1 << 20)
+                let body = try await request.collectBody(upTo: 1 << 20)
                 let query = FormEncoding.decode(Substring(edgeRequest.rawQuery)).map { (name: $0.0, value: $0.1) }
                 let response = await route.handle(
                     HostRoute.Request(
                         method: edgeRequest.method, path: edgeRequest.rawPath, query: query, headers: headers,
-                        remoteAddress: edgeRequest.remoteAddress, name: name))
+                        remoteAddress: edgeRequest.remoteAddress, name: name, body: Array(buffer: body)))
                 answer = EdgeResponse(response: response, service: route.label, operation: edgeRequest.method)
             } else {
                 if edge.streamsBody(edgeRequest) {

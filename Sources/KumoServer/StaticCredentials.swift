@@ -19,10 +19,12 @@ import Foundation
 public struct StaticCredentials: CredentialProvider {
     let identities: [String: Identity]
 
-    public init(defaultAccount: String, file: String? = nil) throws {
+    /// `services` are the keys Kumo's own services sign with (CloudFront's origin access control).
+    public init(defaultAccount: String, file: String? = nil, services: [Identity] = []) throws {
         var identities: [String: Identity] = [
             "test": Identity(accessKeyId: "test", secretAccessKey: "test", accountId: defaultAccount, kind: .root, name: "root")
         ]
+        for s in services { identities[s.accessKeyId] = s }
         if let file {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw AWSError(code: "CredentialsFile", message: "cannot read the credentials file \(file)")

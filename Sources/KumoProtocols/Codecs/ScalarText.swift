@@ -75,8 +75,9 @@ enum ScalarText {
     }
 }
 
-extension String {
-    var trimmingSpaces: String {
+extension StringProtocol {
+    /// Without leading and trailing spaces, tabs and line breaks.
+    public var trimmingSpaces: String {
         var s = Substring(self)
         while let f = s.first, f == " " || f == "\n" || f == "\t" || f == "\r" { s.removeFirst() }
         while let l = s.last, l == " " || l == "\n" || l == "\t" || l == "\r" { s.removeLast() }

@@ -12,11 +12,14 @@ public struct HostRoute: Sendable {
         public var remoteAddress: String?
         /// What `claim` returned for the host (a bucket name, a distribution id).
         public var name: String
+        /// The request body (host routes read at most 1 MiB).
+        public var body: [UInt8]
 
         public init(
             method: String, path: String, query: [(name: String, value: String)], headers: [(name: String, value: String)],
-            remoteAddress: String?, name: String
+            remoteAddress: String?, name: String, body: [UInt8] = []
         ) {
+            self.body = body
             self.method = method
             self.path = path
             self.query = query

@@ -215,27 +215,10 @@ extension S3 {
 
     /// `bytes=a-b`, `bytes=a-`, `bytes=-n`; nil (whole object) for forms S3 ignores.
     static func parseRange(_ header: String, size: Int64) throws -> (start: Int64, length: Int64)? {
-        guard header.hasPrefix("bytes="), !header.contains(",") else { return nil }
-        let spec = header.dropFirst(6)
-        let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
-        guard parts.count == 2 else { return nil }
-        let first = parts[0].isEmpty ? nil : Int64(parts[0])
-        let last = parts[1].isEmpty ? nil : Int64(parts[1])
-        if !parts[0].isEmpty && first == nil || !parts[1].isEmpty && last == nil { return nil }
-        switch (first, last) {
-        case (let a?, let b?):
-            guard a <= b else { return nil }
-            guard a < size else { throw AWSError.invalidRange(header, size: size) }
-            return (a, min(b, size - 1) - a + 1)
-        case (let a?, nil):
-            guard a < size else { throw AWSError.invalidRange(header, size: size) }
-            return (a, size - a)
-        case (nil, let n?):
-            guard n > 0, size > 0 else { throw AWSError.invalidRange(header, size: size) }
-            let length = min(n, size)
-            return (size - length, length)
-        default:
-            return nil
+        switch ByteRange.parse(header, size: size) {
+        case .whole: return nil
+        case .bytes(let start, let length): return (start, length)
+        case .unsatisfiable: throw AWSError.invalidRange(header, size: size)
         }
     }
 

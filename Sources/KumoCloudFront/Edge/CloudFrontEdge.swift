@@ -1,0 +1,325 @@
+public import KumoCore
+public import KumoProtocols
+import KumoProxy
+import Logging
+import NIOCore
+import Synchronization
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// CloudFront's data plane: serves distributions on `<id>.cloudfront.<suffix>` and their
+/// alternate domain names, from per-edge-location caches filled from the origins.
+public final class CloudFrontEdge: Sendable {
+    public struct Configuration: Sendable {
+        /// Edge locations and the viewer addresses each serves; the first one serves everyone else.
+        public var locations: [(name: String, blocks: [CIDR])]
+        /// Bytes each edge location may keep.
+        public var cacheBudget: Int
+        /// Larger responses stream through to the viewer without being cached.
+        public var maxCachedObject: Int
+        /// The access key CloudFront signs origin requests with (origin access control).
+        public var signingKeyId: String
+        public var signingSecret: String
+
+        public init(
+            locations: [(name: String, blocks: [CIDR])] = [("IAD89-C2", [])], cacheBudget: Int = 256 << 20,
+            maxCachedObject: Int = 64 << 20, signingKeyId: String, signingSecret: String
+        ) {
+            self.locations = locations.isEmpty ? [("IAD89-C2", [])] : locations
+            self.cacheBudget = cacheBudget
+            self.maxCachedObject = maxCachedObject
+            self.signingKeyId = signingKeyId
+            self.signingSecret = signingSecret
+        }
+    }
+
+    /// What one origin fetch produced: a response that went into the cache (shared by every
+    /// request that waited for it), or one that only its requester may stream.
+    enum Outcome: Sendable {
+        case object(CachedObject, xCache: String)
+        case passthrough(UpstreamResponse)
+        case failed(status: Int, message: String)
+    }
+
+    let configuration: Configuration
+    let distributions: DistributionSnapshot
+    let caches: [EdgeCache]
+    let client = UpstreamClient()
+    let clock: KumoClock
+    let logger: Logger
+    let metrics: ServiceMetrics?
+    let hostSuffix: String
+    let inflight = Mutex<[String: Task<Outcome, Never>]>([:])
+    /// Where Kumo's own edge listens, for origins that are Kumo's S3 buckets.
+    let localEdge = Mutex<(host: String, port: Int)>(("127.0.0.1", 4566))
+
+    init(configuration: Configuration, distributions: DistributionSnapshot, clock: KumoClock, logger: Logger, metrics: ServiceMetrics?, hostSuffix: String) {
+        self.configuration = configuration
+        self.distributions = distributions
+        self.caches = configuration.locations.map { EdgeCache(name: $0.name, budget: configuration.cacheBudget) }
+        self.clock = clock
+        self.logger = logger
+        self.metrics = metrics
+        self.hostSuffix = hostSuffix
+    }
+
+    /// Tells the edge where Kumo's own listener is, once it is bound.
+    public func setLocalEdge(host: String, port: Int) { localEdge.withLock { $0 = (host, port) } }
+
+    public var route: HostRoute {
+        HostRoute(label: "cloudfront", claim: { [self] host, suffix in claim(host: host, suffix: suffix) }, handle: { [self] in await handle($0) })
+    }
+
+    func claim(host: String, suffix: String) -> String? {
+        let tail = ".cloudfront." + suffix
+        if host.hasSuffix(tail) {
+            let label = host.dropLast(tail.count)
+            if !label.isEmpty, !label.contains(".") { return label.uppercased() }
+        }
+        return distributions.distribution(alias: host)
+    }
+
+    /// The edge location serving a viewer: `X-Kumo-Edge-Location` names one directly (for
+    /// tests and demos), else the first whose address blocks hold the viewer, else the first.
+    func location(_ request: HostRoute.Request) -> Int {
+        if let asked = request.header("X-Kumo-Edge-Location"), let i = configuration.locations.firstIndex(where: { $0.name == asked }) {
+            return i
+        }
+        if let address = request.remoteAddress {
+            if let i = configuration.locations.firstIndex(where: { $0.blocks.contains { $0.contains(address) } }) { return i }
+        }
+        return 0
+    }
+
+    // MARK: invalidation
+
+    func invalidate(distribution: String, paths: [String]) {
+        var dropped = 0
+        for cache in caches { dropped += cache.remove(distribution: distribution, paths: paths) }
+        logger.debug("invalidation", metadata: ["distribution": "\(distribution)", "paths": "\(paths)", "dropped": "\(dropped)"])
+    }
+
+    func purge(distribution: String) {
+        for cache in caches { cache.remove(distribution: distribution, paths: nil) }
+    }
+
+    // MARK: serving
+
+    func handle(_ request: HostRoute.Request) async -> ProtocolResponse {
+        let index = location(request)
+        let pop = configuration.locations[index].name
+        let requestId = ResourceID.token(length: 54) + "=="
+        guard let plan = distributions.plan(request.name), plan.enabled else {
+            return errorPage(403, "Bad request.", "The request could not be satisfied.", pop: pop, requestId: requestId)
+        }
+        var path = request.path
+        if path == "/", let root = plan.defaultRootObject { path = "/" + root }
+        let behavior = plan.behavior(for: path)
+        guard behavior.allowedMethods.contains(request.method) else {
+            return errorPage(
+                403, "Bad request.", "This distribution is not configured to allow the HTTP request method that was used for this request. The distribution supports only cachable requests.",
+                pop: pop, requestId: requestId)
+        }
+        switch behavior.viewerProtocolPolicy {
+        case "redirect-to-https":
+            let query = request.query.isEmpty ? "" : "?" + request.query.map { FormEncoding.escape($0.name) + "=" + FormEncoding.escape($0.value) }.joined(separator: "&")
+            var response = errorPage(301, "Moved Permanently", "", pop: pop, requestId: requestId, xCache: "Redirect")
+            response.headers.append(("Location", "https://" + (request.header("Host") ?? "") + request.path + query))
+            return response
+        case "https-only":
+            return errorPage(403, "Bad request.", "The distribution only accepts HTTPS requests.", pop: pop, requestId: requestId)
+        default: break
+        }
+        var response = await serve(plan: plan, behavior: behavior, path: path, request: request, cache: caches[index], pop: pop, requestId: requestId)
+        if let policy = behavior.responseHeaders { ViewerHeaders.apply(policy, request: request, to: &response) }
+        count(plan.id, response)
+        return response
+    }
+
+    func serve(
+        plan: DistributionPlan, behavior: BehaviorPlan, path: String, request: HostRoute.Request, cache: EdgeCache, pop: String,
+        requestId: String, errorPageFor: Int? = nil
+    ) async -> ProtocolResponse {
+        let cacheable = (request.method == "GET" || request.method == "HEAD") && behavior.cachedMethods.contains(request.method)
+            && behavior.maxTTL > 0
+        let outcome: Outcome
+        if cacheable {
+            let key = CacheRules.key(distribution: plan.id, path: path, request: request, selection: behavior.cacheKey)
+            outcome = await cached(key: key, plan: plan, behavior: behavior, path: path, request: request, cache: cache, requestId: requestId)
+        } else {
+            outcome = await fetch(plan: plan, behavior: behavior, path: path, request: request, stale: nil, requestId: requestId, passthrough: true)
+        }
+        let viewer = ViewerHeaders(pop: pop, requestId: requestId, timeScale: clock.timeScale)
+        switch outcome {
+        case .failed(let status, let message):
+            return errorPage(status, status == 504 ? "Gateway Timeout" : "Bad Gateway", message, pop: pop, requestId: requestId)
+        case .passthrough(let upstream):
+            if upstream.status >= 400, errorPageFor == nil, let custom = await customError(upstream.status, plan: plan, request: request, cache: cache, pop: pop, requestId: requestId) {
+                await upstream.discard()
+                return custom
+            }
+            return await viewer.passthrough(upstream, method: request.method)
+        case .object(let object, let xCache):
+            if object.status >= 400, errorPageFor == nil,
+                let custom = await customError(object.status, plan: plan, request: request, cache: cache, pop: pop, requestId: requestId)
+            {
+                return custom
+            }
+            return viewer.fromCache(object, xCache: xCache, request: request, now: .now)
+        }
+    }
+
+    /// A cached answer, a revalidated one, or one fetched for this and every concurrent request for the key.
+    func cached(
+        key: String, plan: DistributionPlan, behavior: BehaviorPlan, path: String, request: HostRoute.Request, cache: EdgeCache, requestId: String
+    ) async -> Outcome {
+        let now = ContinuousClock.now
+        var stale: CachedObject?
+        if let hit = cache.get(key) {
+            if hit.isFresh(at: now) { return .object(hit, xCache: hit.isError ? "Error" : "Hit") }
+            if !hit.isError, hit.age(at: now) < hit.ttl + hit.staleWhileRevalidate {
+                // Serve the stale copy; one background refresh brings the next one.
+                _ = leader(key: key) { [self] in
+                    await self.fill(key: key, plan: plan, behavior: behavior, path: path, request: request, stale: hit, cache: cache, requestId: requestId)
+                }
+                return .object(hit, xCache: "Hit")
+            }
+            if !hit.isError { stale = hit }
+        }
+        let (task, isLeader) = leader(key: key) { [self, stale] in
+            await self.fill(key: key, plan: plan, behavior: behavior, path: path, request: request, stale: stale, cache: cache, requestId: requestId)
+        }
+        let outcome = await task.value
+        if case .passthrough = outcome, !isLeader {
+            // An answer that is not cached cannot be shared: fetch for this request alone.
+            return await fetch(plan: plan, behavior: behavior, path: path, request: request, stale: nil, requestId: requestId, passthrough: true)
+        }
+        if case .object(let object, _) = outcome, !isLeader {
+            // Only what may be cached is shared with other viewers (never a `private` answer).
+            guard object.cacheable else {
+                return await fetch(plan: plan, behavior: behavior, path: path, request: request, stale: nil, requestId: requestId, passthrough: true)
+            }
+            return .object(object, xCache: object.isError ? "Error" : "Hit")
+        }
+        return outcome
+    }
+
+    /// The running fetch for a key, or a new one started with `body`; true when this call started it.
+    func leader(key: String, _ body: @escaping @Sendable () async -> Outcome) -> (Task<Outcome, Never>, Bool) {
+        inflight.withLock { running in
+            if let task = running[key] { return (task, false) }
+            let task = Task { [self] in
+                let outcome = await body()
+                _ = inflight.withLock { $0.removeValue(forKey: key) }
+                return outcome
+            }
+            running[key] = task
+            return (task, true)
+        }
+    }
+
+    /// Fetches from the origin and keeps what may be kept.
+    func fill(
+        key: String, plan: DistributionPlan, behavior: BehaviorPlan, path: String, request: HostRoute.Request, stale: CachedObject?,
+        cache: EdgeCache, requestId: String
+    ) async -> Outcome {
+        var getRequest = request
+        getRequest.method = "GET"
+        let outcome = await fetch(plan: plan, behavior: behavior, path: path, request: getRequest, stale: stale, requestId: requestId, passthrough: false)
+        let staleUsable = stale.map { ContinuousClock.now - $0.storedAt < $0.ttl + $0.staleIfError } ?? false
+        switch outcome {
+        case .object(let object, _):
+            if object.status == 304, var refreshed = stale {
+                // 304: the copy is current again, with the origin's new caching headers.
+                let merged = refreshed.headers.filter { h in !object.headers.contains { $0.name.caseInsensitiveEquals(h.name) } } + object.headers
+                let life = CacheRules.lifetime(headers: merged, behavior: behavior, now: clock.now)
+                refreshed.headers = merged
+                refreshed.storedAt = .now
+                refreshed.ttl = clock.duration(awsSeconds: life.ttl ?? 0)
+                refreshed.staleWhileRevalidate = clock.duration(awsSeconds: life.staleWhileRevalidate)
+                refreshed.staleIfError = clock.duration(awsSeconds: life.staleIfError)
+                cache.put(key, refreshed)
+                return .object(refreshed, xCache: "RefreshHit")
+            }
+            if object.status >= 500, let stale, staleUsable { return .object(stale, xCache: "Hit") }
+            if object.cacheable { cache.put(key, object) }
+            return .object(object, xCache: object.isError ? "Error" : "Miss")
+        case .failed:
+            if let stale, staleUsable { return .object(stale, xCache: "Hit") }
+            return outcome
+        case .passthrough:
+            return outcome
+        }
+    }
+
+    /// A custom error response: the page at `ResponsePagePath` (served through the cache like
+    /// any other path) with the configured status.
+    func customError(_ status: Int, plan: DistributionPlan, request: HostRoute.Request, cache: EdgeCache, pop: String, requestId: String) async -> ProtocolResponse? {
+        guard let rule = plan.errorResponses[status], let page = rule.pagePath else { return nil }
+        var pageRequest = request
+        pageRequest.method = "GET"
+        pageRequest.query = []
+        pageRequest.headers = request.headers.filter { !["range", "if-none-match", "if-modified-since"].contains($0.name.lowercased()) }
+        var response = await serve(
+            plan: plan, behavior: plan.behavior(for: page), path: page, request: pageRequest, cache: cache, pop: pop, requestId: requestId,
+            errorPageFor: status)
+        guard response.status < 400 else { return nil }
+        response.status = rule.responseCode ?? status
+        response.headers = response.headers.map { $0.name.caseInsensitiveEquals("X-Cache") ? ($0.name, "Error from cloudfront") : $0 }
+        if request.method == "HEAD" { response.bodyStream = nil }
+        return response
+    }
+
+    func errorPage(_ status: Int, _ title: String, _ message: String, pop: String, requestId: String, xCache: String = "Error") -> ProtocolResponse {
+        let html = """
+            <!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN" "http://www.w3.org/TR/html4/loose.dtd">
+            <HTML><HEAD><META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=iso-8859-1">
+            <TITLE>ERROR: The request could not be satisfied</TITLE>
+            </HEAD><BODY>
+            <H1>\(status) ERROR</H1>
+            <H2>The request could not be satisfied.</H2>
+            <HR noshade size="1px">
+            \(title) \(message)
+            <BR clear="all">
+            <HR noshade size="1px">
+            <PRE>
+            Generated by cloudfront (CloudFront)
+            Request ID: \(requestId)
+            </PRE>
+            <ADDRESS>
+            </ADDRESS>
+            </BODY></HTML>
+            """
+        var headers = [("Content-Type", "text/html"), ("Server", "CloudFront")]
+        headers += ViewerHeaders(pop: pop, requestId: requestId, timeScale: clock.timeScale).identity(xCache: xCache)
+        return ProtocolResponse(status: status, headers: headers, body: Array(html.utf8))
+    }
+
+    func count(_ distribution: String, _ response: ProtocolResponse) {
+        guard let metrics else { return }
+        let dims = [("DistributionId", distribution), ("Region", "Global")]
+        metrics.add(1, to: MetricKey(namespace: "AWS/CloudFront", name: "Requests", dimensions: dims))
+        let bytes = response.bodyStream?.length.map(Int.init) ?? response.body.count
+        metrics.add(Double(bytes), to: MetricKey(namespace: "AWS/CloudFront", name: "BytesDownloaded", dimensions: dims))
+        if (400..<500).contains(response.status) { metrics.add(1, to: MetricKey(namespace: "AWS/CloudFront", name: "4xxErrors", dimensions: dims)) }
+        if response.status >= 500 { metrics.add(1, to: MetricKey(namespace: "AWS/CloudFront", name: "5xxErrors", dimensions: dims)) }
+        let hit = response.headers.contains { $0.name == "X-Cache" && ($0.value.hasPrefix("Hit") || $0.value.hasPrefix("RefreshHit")) }
+        metrics.add(hit ? 1 : 0, to: MetricKey(namespace: "AWS/CloudFront", name: "CacheHits", dimensions: dims))
+    }
+
+    /// Gauges for `/_kumo/metrics`: bytes and objects per edge location, evictions.
+    func gauges() -> [(MetricKey, Double)] {
+        caches.flatMap { cache -> [(MetricKey, Double)] in
+            let u = cache.usage
+            let dims = [("EdgeLocation", cache.name)]
+            return [
+                (MetricKey(namespace: "Kumo/CloudFront", name: "CacheBytes", dimensions: dims), Double(u.bytes)),
+                (MetricKey(namespace: "Kumo/CloudFront", name: "CacheObjects", dimensions: dims), Double(u.objects)),
+                (MetricKey(namespace: "Kumo/CloudFront", name: "Evictions", dimensions: dims), Double(u.evictions)),
+            ]
+        }
+    }
+}
