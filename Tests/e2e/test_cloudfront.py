@@ -1,0 +1,385 @@
+"""CloudFront end to end: the distribution API with boto3 and the aws CLI, and the caching
+edge driven with real HTTP requests (curl and requests) in front of S3 and HTTP origins."""
+import json
+import subprocess
+import threading
+import time
+
+import botocore.exceptions
+import pytest
+import requests
+
+from conftest import aws_cli
+from origin import Origin
+
+OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+SIMPLE_CORS = "60669652-455b-4ae9-85a4-c4c02393f86c"
+
+
+@pytest.fixture
+def origin():
+    o = Origin()
+    yield o
+    o.close()
+
+
+def s3_origin(bucket, oac=None, oid="s3"):
+    o = {"Id": oid, "DomainName": "%s.s3.us-east-1.amazonaws.com" % bucket, "S3OriginConfig": {"OriginAccessIdentity": ""}}
+    if oac:
+        o["OriginAccessControlId"] = oac
+    return o
+
+
+def http_origin(origin, oid="app", headers=None):
+    o = {"Id": oid, "DomainName": "127.0.0.1",
+         "CustomOriginConfig": {"HTTPPort": origin.port, "HTTPSPort": 443, "OriginProtocolPolicy": "http-only"}}
+    if headers:
+        o["CustomHeaders"] = {"Quantity": len(headers), "Items": [{"HeaderName": k, "HeaderValue": v} for k, v in headers.items()]}
+    return o
+
+
+def config(origins, ref="ref", target=None, policy=OPTIMIZED, **extra):
+    c = {
+        "CallerReference": ref, "Comment": "", "Enabled": True,
+        "Origins": {"Quantity": len(origins), "Items": origins},
+        "DefaultCacheBehavior": {"TargetOriginId": target or origins[0]["Id"], "ViewerProtocolPolicy": "allow-all", "CachePolicyId": policy},
+    }
+    c.update(extra)
+    return c
+
+
+class Viewer:
+    """Requests to a distribution through the edge, by its domain name (Host header)."""
+
+    def __init__(self, kumo, host):
+        self.kumo, self.host = kumo, host
+
+    def get(self, path, method="GET", **headers):
+        headers = dict(headers)
+        headers.setdefault("Host", self.host)
+        return requests.request(method, self.kumo.url + path, headers={k.replace("_", "-"): v for k, v in headers.items()},
+                                allow_redirects=False, timeout=10)
+
+
+def distribution(kumo, cfg):
+    d = kumo.client("cloudfront").create_distribution(DistributionConfig=cfg)
+    return d["Distribution"], Viewer(kumo, d["Distribution"]["DomainName"]), d["ETag"]
+
+
+def allow_distribution(s3, bucket, arn):
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::%s/*" % bucket, "Condition": {"StringEquals": {"AWS:SourceArn": arn}}}]}))
+
+
+def wait_for(predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_distribution_lifecycle_and_errors(start_kumo, origin):
+    kumo = start_kumo("--time-scale", "0.02")
+    cf = kumo.client("cloudfront")
+    cfg = config([http_origin(origin)], Aliases={"Quantity": 1, "Items": ["www.example.test"]})
+    created = cf.create_distribution(DistributionConfig=cfg)
+    d = created["Distribution"]
+    assert d["Id"].startswith("E") and len(d["Id"]) == 14
+    assert d["DomainName"] == d["Id"].lower() + ".cloudfront.localhost"
+    assert d["ARN"] == "arn:aws:cloudfront::000000000000:distribution/" + d["Id"]
+    assert d["Status"] == "InProgress"
+    assert created["Location"].endswith("/distribution/" + d["Id"])
+    etag = created["ETag"]
+    assert wait_for(lambda: cf.get_distribution(Id=d["Id"])["Distribution"]["Status"] == "Deployed")
+
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cf.create_distribution(DistributionConfig=cfg)
+    assert e.value.response["Error"]["Code"] == "DistributionAlreadyExists"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cf.create_distribution(DistributionConfig=dict(cfg, CallerReference="other"))
+    assert e.value.response["Error"]["Code"] == "CNAMEAlreadyExists"
+    bad = config([http_origin(origin)], ref="bad", target="nope")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cf.create_distribution(DistributionConfig=bad)
+    assert e.value.response["Error"]["Code"] == "NoSuchOrigin"
+    bad = config([http_origin(origin)], ref="bad2", policy="00000000-0000-0000-0000-000000000000")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cf.create_distribution(DistributionConfig=bad)
+    assert e.value.response["Error"]["Code"] == "NoSuchCachePolicy"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cf.get_distribution(Id="E000000000000")
+    assert e.value.response["Error"]["Code"] == "NoSuchDistribution"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+    got = cf.get_distribution_config(Id=d["Id"])
+    assert got["ETag"] == etag
+    new = dict(got["DistributionConfig"], Comment="changed", Enabled=False)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cf.update_distribution(Id=d["Id"], DistributionConfig=new, IfMatch="WRONG")
+    assert e.value.response["Error"]["Code"] == "PreconditionFailed"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cf.delete_distribution(Id=d["Id"], IfMatch=etag)
+    assert e.value.response["Error"]["Code"] == "DistributionNotDisabled"
+    updated = cf.update_distribution(Id=d["Id"], DistributionConfig=new, IfMatch=etag)
+    assert updated["ETag"] != etag
+    assert updated["Distribution"]["DistributionConfig"]["Comment"] == "changed"
+    listed = cf.list_distributions()["DistributionList"]
+    assert listed["Quantity"] == 1 and listed["Items"][0]["Id"] == d["Id"] and listed["Items"][0]["Enabled"] is False
+
+    arn = d["ARN"]
+    cf.tag_resource(Resource=arn, Tags={"Items": [{"Key": "team", "Value": "web"}]})
+    assert cf.list_tags_for_resource(Resource=arn)["Tags"]["Items"] == [{"Key": "team", "Value": "web"}]
+    cf.untag_resource(Resource=arn, TagKeys={"Items": ["team"]})
+    assert cf.list_tags_for_resource(Resource=arn)["Tags"]["Items"] == []
+
+    assert wait_for(lambda: cf.get_distribution(Id=d["Id"])["Distribution"]["Status"] == "Deployed")
+    cf.delete_distribution(Id=d["Id"], IfMatch=updated["ETag"])
+    assert cf.list_distributions()["DistributionList"]["Quantity"] == 0
+
+
+def test_cache_hit_stale_after_overwrite_and_invalidation_with_the_cli(kumo):
+    s3, cf = kumo.client("s3"), kumo.client("cloudfront")
+    s3.create_bucket(Bucket="site")
+    s3.put_object(Bucket="site", Key="app.js", Body=b"console.log(1)", ContentType="application/javascript")
+    oac = cf.create_origin_access_control(OriginAccessControlConfig={
+        "Name": "site-oac", "SigningProtocol": "sigv4", "SigningBehavior": "always", "OriginAccessControlOriginType": "s3"})
+    d, viewer, _ = distribution(kumo, config([s3_origin("site", oac["OriginAccessControl"]["Id"])]))
+    allow_distribution(s3, "site", d["ARN"])
+
+    first = viewer.get("/app.js")
+    assert first.status_code == 200 and first.content == b"console.log(1)"
+    assert first.headers["X-Cache"] == "Miss from cloudfront"
+    assert first.headers["X-Amz-Cf-Pop"] == "IAD89-C2" and first.headers["X-Amz-Cf-Id"]
+    assert first.headers["Via"].endswith(".cloudfront.net (CloudFront)")
+    second = viewer.get("/app.js")
+    assert second.headers["X-Cache"] == "Hit from cloudfront" and "Age" in second.headers
+
+    # The classic surprise: the file changed in S3, CloudFront still serves the copy it has.
+    s3.put_object(Bucket="site", Key="app.js", Body=b"console.log(2)")
+    assert viewer.get("/app.js").content == b"console.log(1)"
+
+    out = aws_cli(kumo, "cloudfront", "create-invalidation", "--distribution-id", d["Id"], "--paths", "/*")
+    inv = json.loads(out.stdout)["Invalidation"]
+    assert inv["InvalidationBatch"]["Paths"]["Items"] == ["/*"]
+    fresh = viewer.get("/app.js")
+    assert fresh.content == b"console.log(2)" and fresh.headers["X-Cache"] == "Miss from cloudfront"
+    assert wait_for(lambda: cf.get_invalidation(DistributionId=d["Id"], Id=inv["Id"])["Invalidation"]["Status"] == "Completed")
+    listed = cf.list_invalidations(DistributionId=d["Id"])["InvalidationList"]
+    assert [i["Id"] for i in listed["Items"]] == [inv["Id"]]
+
+    # Same CallerReference and paths: the same invalidation back.
+    batch = {"Paths": {"Quantity": 1, "Items": ["/app.js"]}, "CallerReference": "once"}
+    a = cf.create_invalidation(DistributionId=d["Id"], InvalidationBatch=batch)["Invalidation"]["Id"]
+    b = cf.create_invalidation(DistributionId=d["Id"], InvalidationBatch=batch)["Invalidation"]["Id"]
+    assert a == b
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cf.create_invalidation(DistributionId=d["Id"], InvalidationBatch={"Paths": {"Quantity": 1, "Items": ["/other"]}, "CallerReference": "once"})
+    assert e.value.response["Error"]["Code"] == "InvalidationBatchAlreadyExists"
+
+    # A range is served from the cached copy.
+    part = viewer.get("/app.js", Range="bytes=0-6")
+    assert part.status_code == 206 and part.content == b"console" and part.headers["Content-Range"] == "bytes 0-6/14"
+
+    # curl sees the same edge.
+    out = subprocess.run(["curl", "-si", "-H", "Host: " + d["DomainName"], kumo.url + "/app.js"], capture_output=True, text=True, timeout=10)
+    assert "x-cache: hit from cloudfront" in out.stdout.lower()
+
+
+def test_origin_access_control_private_bucket(kumo):
+    s3, cf = kumo.client("s3"), kumo.client("cloudfront")
+    s3.create_bucket(Bucket="private")
+    s3.put_object(Bucket="private", Key="secret.txt", Body=b"only via cloudfront")
+    oac = cf.create_origin_access_control(OriginAccessControlConfig={
+        "Name": "oac", "SigningProtocol": "sigv4", "SigningBehavior": "always", "OriginAccessControlOriginType": "s3"})["OriginAccessControl"]
+    d, viewer, _ = distribution(kumo, config([s3_origin("private", oac["Id"])], policy=DISABLED))
+    other, other_viewer, _ = distribution(kumo, config([s3_origin("private", oac["Id"])], ref="other", policy=DISABLED))
+
+    # No policy yet: the bucket refuses CloudFront too.
+    assert viewer.get("/secret.txt").status_code == 403
+    allow_distribution(s3, "private", d["ARN"])
+    ok = viewer.get("/secret.txt")
+    assert ok.status_code == 200 and ok.content == b"only via cloudfront"
+    # Directly (anonymous) and through a distribution the policy does not name: denied.
+    assert requests.get(kumo.url + "/private/secret.txt", timeout=10).status_code == 403
+    assert other_viewer.get("/secret.txt").status_code == 403
+
+    listed = cf.list_origin_access_controls()["OriginAccessControlList"]
+    assert [o["Id"] for o in listed["Items"]] == [oac["Id"]]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cf.delete_origin_access_control(Id=oac["Id"], IfMatch=cf.get_origin_access_control(Id=oac["Id"])["ETag"])
+    assert e.value.response["Error"]["Code"] == "OriginAccessControlInUse"
+
+
+def test_spa_error_responses_default_root_and_website_origin(kumo):
+    s3, cf = kumo.client("s3"), kumo.client("cloudfront")
+    s3.create_bucket(Bucket="spa")
+    s3.put_object(Bucket="spa", Key="index.html", Body=b"<div id=app></div>", ContentType="text/html")
+    oac = cf.create_origin_access_control(OriginAccessControlConfig={
+        "Name": "spa", "SigningProtocol": "sigv4", "SigningBehavior": "always", "OriginAccessControlOriginType": "s3"})["OriginAccessControl"]
+    errors = {"Quantity": 2, "Items": [
+        {"ErrorCode": 403, "ResponsePagePath": "/index.html", "ResponseCode": "200", "ErrorCachingMinTTL": 0},
+        {"ErrorCode": 404, "ResponsePagePath": "/index.html", "ResponseCode": "200", "ErrorCachingMinTTL": 0}]}
+    d, viewer, _ = distribution(kumo, config([s3_origin("spa", oac["Id"])], DefaultRootObject="index.html", CustomErrorResponses=errors))
+    allow_distribution(s3, "spa", d["ARN"])
+    root = viewer.get("/")
+    assert root.status_code == 200 and root.content == b"<div id=app></div>"
+    deep = viewer.get("/users/42/settings")
+    assert deep.status_code == 200 and deep.content == b"<div id=app></div>"
+    assert deep.headers["X-Cache"] == "Error from cloudfront"
+
+    # A website endpoint origin (custom origin on the s3-website name).
+    s3.create_bucket(Bucket="www")
+    s3.put_bucket_website(Bucket="www", WebsiteConfiguration={"IndexDocument": {"Suffix": "index.html"}})
+    s3.delete_public_access_block(Bucket="www")
+    s3.put_bucket_policy(Bucket="www", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::www/*"}]}))
+    s3.put_object(Bucket="www", Key="docs/index.html", Body=b"docs", ContentType="text/html")
+    site = {"Id": "web", "DomainName": "www.s3-website-us-east-1.amazonaws.com",
+            "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "http-only"}}
+    _, web, _ = distribution(kumo, config([site], ref="web"))
+    page = web.get("/docs/")
+    assert page.status_code == 200 and page.content == b"docs"
+
+
+def test_ordered_behaviors_custom_origin_headers_and_policies(kumo, origin):
+    s3 = kumo.client("s3")
+    s3.create_bucket(Bucket="assets")
+    s3.put_object(Bucket="assets", Key="logo.svg", Body=b"<svg/>")
+    s3.delete_public_access_block(Bucket="assets")
+    s3.put_bucket_policy(Bucket="assets", Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::assets/*"}]}))
+    origin.set("/api/users", b'{"users":[]}', headers={"Content-Type": "application/json", "Cache-Control": "max-age=600"})
+    cfg = config([s3_origin("assets"), http_origin(origin, headers={"X-Origin-Secret": "s3cr3t"})], ref="ordered")
+    cfg["CacheBehaviors"] = {"Quantity": 1, "Items": [{
+        "PathPattern": "/api/*", "TargetOriginId": "app", "ViewerProtocolPolicy": "redirect-to-https",
+        "CachePolicyId": DISABLED, "ResponseHeadersPolicyId": SIMPLE_CORS,
+        "AllowedMethods": {"Quantity": 7, "Items": ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"],
+                           "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]}}}]}
+    d, viewer, _ = distribution(kumo, cfg)
+
+    # /api/* needs HTTPS: plain HTTP is redirected.
+    redirect = viewer.get("/api/users?page=2")
+    assert redirect.status_code == 301
+    assert redirect.headers["Location"] == "https://%s/api/users?page=2" % d["DomainName"]
+
+    cf = kumo.client("cloudfront")
+    current = cf.get_distribution_config(Id=d["Id"])
+    c = current["DistributionConfig"]
+    c["CacheBehaviors"]["Items"][0]["ViewerProtocolPolicy"] = "allow-all"
+    cf.update_distribution(Id=d["Id"], DistributionConfig=c, IfMatch=current["ETag"])
+
+    for _ in range(2):
+        r = viewer.get("/api/users", Origin="https://app.example")
+        assert r.status_code == 200 and r.content == b'{"users":[]}'
+        assert r.headers["X-Cache"] == "Miss from cloudfront"  # CachingDisabled
+        assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert origin.count("/api/users") == 2
+    _, _, sent, _ = origin.last("/api/users")
+    assert sent["X-Origin-Secret"] == "s3cr3t" and sent["X-Forwarded-For"] == "127.0.0.1"
+    assert sent["Host"] == "127.0.0.1:%d" % origin.port and "X-Amz-Cf-Id" in sent
+    posted = viewer.get("/api/users", method="POST", Content_Type="application/json")
+    assert posted.status_code == 200
+
+    # Everything else comes from the bucket, cached.
+    assert viewer.get("/logo.svg").headers["X-Cache"] == "Miss from cloudfront"
+    assert viewer.get("/logo.svg").headers["X-Cache"] == "Hit from cloudfront"
+    # POST is not allowed on the default behavior.
+    assert viewer.get("/logo.svg", method="POST").status_code == 403
+
+
+def test_collapsing_revalidation_and_stale_serving(start_kumo, origin):
+    kumo = start_kumo("--time-scale", "0.1")
+    origin.set("/slow", b"slow answer", headers={"Cache-Control": "max-age=60"}, delay=0.4)
+    origin.set("/etag", b"versioned", headers={"Cache-Control": "max-age=5", "ETag": '"v1"'})
+    origin.set("/swr", b"old", headers={"Cache-Control": "max-age=5, stale-while-revalidate=600"})
+    origin.set("/sie", b"kept", headers={"Cache-Control": "max-age=5, stale-if-error=600"})
+    policy = kumo.client("cloudfront").create_cache_policy(CachePolicyConfig={
+        "Name": "origin-headers", "MinTTL": 0, "DefaultTTL": 0, "MaxTTL": 3600,
+        "ParametersInCacheKeyAndForwardedToOrigin": {
+            "EnableAcceptEncodingGzip": False, "HeadersConfig": {"HeaderBehavior": "none"},
+            "CookiesConfig": {"CookieBehavior": "none"}, "QueryStringsConfig": {"QueryStringBehavior": "none"}}})
+    _, viewer, _ = distribution(kumo, config([http_origin(origin)], policy=policy["CachePolicy"]["Id"]))
+
+    # Twenty concurrent misses for one key: one origin request.
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(viewer.get("/slow"))) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in results] == [200] * 20 and all(r.content == b"slow answer" for r in results)
+    assert origin.count("/slow") == 1
+
+    # Expired with an ETag: revalidated with If-None-Match; the 304 refreshes the copy.
+    assert viewer.get("/etag").headers["X-Cache"] == "Miss from cloudfront"
+    time.sleep(0.6)  # max-age=5 AWS seconds is 0.5 s at --time-scale 0.1
+    refreshed = viewer.get("/etag")
+    assert refreshed.headers["X-Cache"] == "RefreshHit from cloudfront" and refreshed.content == b"versioned"
+    assert origin.last("/etag")[2]["If-None-Match"] == '"v1"'
+
+    # stale-while-revalidate: the stale copy at once, one background refresh, then the new copy.
+    viewer.get("/swr")
+    origin.set("/swr", b"new", headers={"Cache-Control": "max-age=5, stale-while-revalidate=600"})
+    time.sleep(0.6)
+    stale = viewer.get("/swr")
+    assert stale.content == b"old" and stale.headers["X-Cache"] == "Hit from cloudfront"
+    assert wait_for(lambda: viewer.get("/swr").content == b"new")
+    assert origin.count("/swr") == 2
+
+    # stale-if-error: the origin fails, the expired copy is served.
+    viewer.get("/sie")
+    origin.set("/sie", b"broken", status=500)
+    time.sleep(0.6)
+    kept = viewer.get("/sie")
+    assert kept.status_code == 200 and kept.content == b"kept"
+
+
+def test_invalidation_reaches_every_edge_location(start_kumo, origin):
+    kumo = start_kumo("--cloudfront-edges", "IAD89-C2,NRT57-P1,ICN54-C1")
+    origin.set("/page", b"one", headers={"Cache-Control": "max-age=3600"})
+    d, viewer, _ = distribution(kumo, config([http_origin(origin)]))
+    for pop in ["IAD89-C2", "NRT57-P1", "ICN54-C1"]:
+        r = viewer.get("/page", X_Kumo_Edge_Location=pop)
+        assert r.headers["X-Amz-Cf-Pop"] == pop and r.headers["X-Cache"] == "Miss from cloudfront"
+        assert viewer.get("/page", X_Kumo_Edge_Location=pop).headers["X-Cache"] == "Hit from cloudfront"
+    assert origin.count("/page") == 3
+    origin.set("/page", b"two", headers={"Cache-Control": "max-age=3600"})
+    kumo.client("cloudfront").create_invalidation(
+        DistributionId=d["Id"], InvalidationBatch={"Paths": {"Quantity": 1, "Items": ["/page"]}, "CallerReference": "all-edges"})
+    for pop in ["IAD89-C2", "NRT57-P1", "ICN54-C1"]:
+        r = viewer.get("/page", X_Kumo_Edge_Location=pop)
+        assert r.content == b"two" and r.headers["X-Cache"] == "Miss from cloudfront"
+
+
+def test_alias_origin_group_failover_and_managed_policies(kumo, origin):
+    backup = Origin()
+    try:
+        origin.set("/status", b"primary down", status=503)
+        backup.set("/status", b"from backup", headers={"Cache-Control": "no-store"})
+        cfg = config([http_origin(origin, oid="primary"), http_origin(backup, oid="backup")], target="group",
+                     Aliases={"Quantity": 1, "Items": ["cdn.example.test"]})
+        cfg["OriginGroups"] = {"Quantity": 1, "Items": [{
+            "Id": "group", "FailoverCriteria": {"StatusCodes": {"Quantity": 2, "Items": [500, 503]}},
+            "Members": {"Quantity": 2, "Items": [{"OriginId": "primary"}, {"OriginId": "backup"}]}}]}
+        distribution(kumo, cfg)
+        r = requests.get(kumo.url + "/status", headers={"Host": "cdn.example.test"}, timeout=10)
+        assert r.status_code == 200 and r.content == b"from backup"
+        assert origin.count("/status") == 1 and backup.count("/status") == 1
+    finally:
+        backup.close()
+
+    cf = kumo.client("cloudfront")
+    managed = cf.list_cache_policies(Type="managed")["CachePolicyList"]["Items"]
+    names = {p["CachePolicy"]["Id"]: p["CachePolicy"]["CachePolicyConfig"]["Name"] for p in managed}
+    assert names[OPTIMIZED] == "Managed-CachingOptimized" and names[DISABLED] == "Managed-CachingDisabled"
+    got = cf.get_cache_policy(Id=OPTIMIZED)["CachePolicy"]["CachePolicyConfig"]
+    assert (got["MinTTL"], got["DefaultTTL"], got["MaxTTL"]) == (1, 86400, 31536000)
+    assert "216adef6-5c7f-47e4-b989-5492eafa07d3" in [
+        p["OriginRequestPolicy"]["Id"] for p in cf.list_origin_request_policies()["OriginRequestPolicyList"]["Items"]]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cf.get_cache_policy(Id="nope")
+    assert e.value.response["Error"]["Code"] == "NoSuchCachePolicy"
