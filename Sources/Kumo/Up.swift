@@ -125,7 +125,13 @@ struct Up: AsyncParsableCommand {
         let serviceMetrics = ServiceMetrics()
         let sqs = SQSProvider(store: store, clock: clock, metrics: serviceMetrics)
         let s3 = try S3Provider(store: store, clock: clock, syncWrites: durability == .full, queues: sqs, logger: logger)
-        let route53 = Route53Provider(store: store, clock: clock)
+        let edgeAddress = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
+        // Alias records to AWS resources (distributions, website endpoints, load balancers) answer with the edge.
+        let resourceSuffixes = [".cloudfront.net.", ".amazonaws.com.", "." + hostSuffix.lowercased() + "."]
+        let route53 = Route53Provider(store: store, clock: clock, aliasTargets: { name, type in
+            guard resourceSuffixes.contains(where: { name.lowercased().hasSuffix($0) }) else { return [] }
+            return type == (edgeAddress.contains(":") ? "AAAA" : "A") ? [edgeAddress] : []
+        })
         // CloudFront signs its requests to S3 origins as the service principal with a key made for this run.
         let cloudfrontKey = Identity(
             accessKeyId: ResourceID.iam("AKIAKUMOCLOUDFRONT"), secretAccessKey: ResourceID.token(length: 40), accountId: accountId,
@@ -150,7 +156,6 @@ struct Up: AsyncParsableCommand {
         let dnsAddress = dnsChannel.channel.localAddress
         let dnsTCP = try? await DNSServer.bindTCP(host: host, port: dnsAddress?.port ?? dnsPort)
         if dnsTCP == nil { dnsNote += " (TCP port busy: answering over UDP only)" }
-        let edgeAddress = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
         let dns = DNSServer(
             channel: dnsChannel, tcp: dnsTCP, source: KumoNames(suffix: hostSuffix, edgeAddress: edgeAddress, zones: route53), logger: logger)
         let credentialChain = CredentialChain([try StaticCredentials(defaultAccount: accountId, file: credentials, services: [cloudfrontKey]), sts])

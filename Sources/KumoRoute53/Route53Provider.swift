@@ -15,8 +15,10 @@ public struct Route53Provider: ServiceProvider {
     public let operations: [String: OperationHandler]
     let r53: Route53
 
-    public init(store: Store, clock: KumoClock) {
-        let r53 = Route53(store: store, clock: clock)
+    /// `aliasTargets` gives the addresses behind an alias target that is an AWS resource's
+    /// name (a CloudFront distribution, an S3 website endpoint, a load balancer): Kumo's edge.
+    public init(store: Store, clock: KumoClock, aliasTargets: @escaping @Sendable (_ name: String, _ type: String) -> [String] = { _, _ in [] }) {
+        let r53 = Route53(store: store, clock: clock, aliasTargets: aliasTargets)
         self.r53 = r53
         operations = OperationHandler.table(r53, [
             "CreateHostedZone": Route53.createHostedZone,
@@ -47,6 +49,7 @@ extension Route53Provider: DNSAnswerSource {
 struct Route53: Sendable {
     let store: Store
     let clock: KumoClock
+    let aliasTargets: @Sendable (String, String) -> [String]
     let zoneCache = ZoneCache()
 
     /// A write to zones or records; the DNS server's snapshot is dropped after it.

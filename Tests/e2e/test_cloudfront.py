@@ -383,3 +383,22 @@ def test_alias_origin_group_failover_and_managed_policies(kumo, origin):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         cf.get_cache_policy(Id="nope")
     assert e.value.response["Error"]["Code"] == "NoSuchCachePolicy"
+
+
+def test_route53_alias_to_the_distribution_end_to_end(kumo, origin):
+    origin.set("/", b"home via alias", headers={"Content-Type": "text/html"})
+    d, _, _ = distribution(kumo, config([http_origin(origin)], ref="alias", Aliases={"Quantity": 1, "Items": ["www.shop.test"]}))
+    r53 = kumo.client("route53")
+    zone = r53.create_hosted_zone(Name="shop.test", CallerReference="z")["HostedZone"]["Id"]
+    r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": {
+        "Name": "www.shop.test", "Type": "A",
+        "AliasTarget": {"HostedZoneId": "Z2FDTNDATAQYW2", "DNSName": d["DomainName"], "EvaluateTargetHealth": False}}}]})
+    # The name resolves through Kumo's DNS server...
+    dig = subprocess.run(["dig", "+short", "-p", str(kumo.dns_port), "@127.0.0.1", "www.shop.test", "A"],
+                         capture_output=True, text=True, timeout=10)
+    address = dig.stdout.strip()
+    assert address == "127.0.0.1"
+    # ...and curl, given that address for the name, reaches the distribution by its alias.
+    out = subprocess.run(["curl", "-s", "-i", "--resolve", "www.shop.test:%d:%s" % (kumo.port, address),
+                          "http://www.shop.test:%d/" % kumo.port], capture_output=True, text=True, timeout=10)
+    assert "home via alias" in out.stdout and "x-cache: miss from cloudfront" in out.stdout.lower()

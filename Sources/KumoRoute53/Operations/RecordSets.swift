@@ -139,17 +139,18 @@ extension Route53 {
         func rs(_ r: RecordSetRecord, as name: String) -> DNSRecordSet {
             DNSRecordSet(name: name, type: r.type, ttl: UInt32(r.ttl ?? 300), values: r.values)
         }
-        var here = sets(query)
-        if here.isEmpty {
+        var owner = query
+        if (snap.records[zone.id + "|" + query] ?? []).isEmpty {
             // Names below this one make it an empty non-terminal (NODATA), not a missing name.
             if snap.ancestors.contains(zone.id + "|" + query) { return .noData(soa: soa) }
             // A wildcard covers names with no records of their own.
-            let parent = query.split(separator: ".", maxSplits: 1).last.map(String.init) ?? ""
-            here = sets("*." + parent)
-            if here.isEmpty { return .nxDomain(soa: soa) }
+            owner = "*." + (query.split(separator: ".", maxSplits: 1).last.map(String.init) ?? "")
+            if (snap.records[zone.id + "|" + owner] ?? []).isEmpty { return .nxDomain(soa: soa) }
         }
-        let matching = here.filter { $0.type == type || type == "ANY" }
-        if !matching.isEmpty { return .records(matching.map { rs($0, as: query) }) }
+        let here = sets(owner)
+        var matching = here.filter { $0.type == type || type == "ANY" }.map { rs($0, as: query) }
+        matching += aliasAnswers(snap: snap, zone: zone.id, owner: owner, type: type, as: query)
+        if !matching.isEmpty { return .records(matching) }
         if let cname = here.first(where: { $0.type == "CNAME" }) {
             // Follow the CNAME inside the zone, as an authoritative server does.
             var out = [rs(cname, as: query)]
@@ -159,6 +160,21 @@ extension Route53 {
             return .records(out)
         }
         return .noData(soa: soa)
+    }
+}
+
+extension Route53 {
+    /// Alias records of `name` answered as plain records: an alias to another record of the
+    /// zone takes that record's values; one to an AWS resource's name, the address behind it.
+    func aliasAnswers(snap: ZoneCache.Snapshot, zone: String, owner: String, type: String, as query: String) -> [DNSRecordSet] {
+        let aliases = (snap.records[zone + "|" + owner] ?? []).filter { $0.alias != nil && ($0.type == type || type == "ANY") }
+        return aliases.compactMap { r in
+            guard let text = r.alias, let json = try? JSONValue.parse(text) else { return nil }
+            let target = Self.fqdn(ShapeValue(storageJSON: json)["DNSName"]?.string ?? "")
+            var values = (snap.records[zone + "|" + target] ?? []).filter { $0.alias == nil && $0.type == r.type }.flatMap(\.values)
+            if values.isEmpty { values = aliasTargets(target, r.type) }
+            return values.isEmpty ? nil : DNSRecordSet(name: query, type: r.type, ttl: 60, values: values)
+        }
     }
 }
 
