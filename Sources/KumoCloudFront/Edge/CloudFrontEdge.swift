@@ -111,7 +111,7 @@ public final class CloudFrontEdge: Sendable {
     func handle(_ request: HostRoute.Request) async -> ProtocolResponse {
         let index = location(request)
         let pop = configuration.locations[index].name
-        let requestId = ResourceID.token(length: 54) + "=="
+        let requestId = ResourceID.opaque(length: 54) + "=="
         guard let plan = distributions.plan(request.name), plan.enabled else {
             return errorPage(403, "Bad request.", "The request could not be satisfied.", pop: pop, requestId: requestId)
         }
