@@ -1,0 +1,23 @@
+"""The walkthroughs under examples/ run as written against a fresh Kumo."""
+import os
+import subprocess
+
+from conftest import ROOT
+
+
+def test_static_site_example(kumo):
+    env = dict(os.environ, KUMO_URL=kumo.url, DNS_PORT=str(kumo.dns_port), AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    env.pop("AWS_PROFILE", None)
+    out = subprocess.run(["bash", os.path.join(ROOT, "examples", "static-site", "run.sh")], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "straight to S3:   403" in text and "through CloudFront: 200" in text
+    assert "dig www.example.test -> 127.0.0.1" in text
+    step6 = text.split("6. First request")[1].split("A deep link")[0]
+    assert step6.index("Miss from cloudfront") < step6.index("Hit from cloudfront")
+    assert "status: 200" in text
+    step7 = text.split("7. Overwrite")[1].split("8. Invalidate")[0]
+    assert "Hit from cloudfront" in step7 and "client-side router" in step7
+    step8 = text.split("8. Invalidate")[1]
+    assert "Miss from cloudfront" in step8 and "version 2" in step8
