@@ -165,6 +165,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "KumoCloudFrontTests",
+            dependencies: ["KumoCloudFront", "KumoCore", "KumoProtocols", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "KumoDNSTests",
             dependencies: ["KumoDNS", "KumoCore"],
             swiftSettings: swiftSettings

@@ -3,7 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-public import KumoCore
+import KumoCore
 
 /// Scalars written as text — in XML, headers, query strings and URIs.
 enum ScalarText {
