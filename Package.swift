@@ -93,10 +93,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The system zlib, for CloudFront's gzip compression at the edge.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "KumoCloudFront",
             dependencies: [
-                "KumoCore", "KumoProtocols", "KumoStore", "KumoProxy",
+                "KumoCore", "KumoProtocols", "KumoStore", "KumoProxy", "CZlib",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

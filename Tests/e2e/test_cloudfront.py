@@ -402,3 +402,28 @@ def test_route53_alias_to_the_distribution_end_to_end(kumo, origin):
     out = subprocess.run(["curl", "-s", "-i", "--resolve", "www.shop.test:%d:%s" % (kumo.port, address),
                           "http://www.shop.test:%d/" % kumo.port], capture_output=True, text=True, timeout=10)
     assert "home via alias" in out.stdout and "x-cache: miss from cloudfront" in out.stdout.lower()
+
+
+def test_compression_when_the_behavior_says_compress(kumo, origin):
+    import gzip
+    text = (b"function hello() { return 'kumo'; }\n" * 100)
+    origin.set("/app.js", text, headers={"Content-Type": "application/javascript", "Cache-Control": "max-age=600"})
+    origin.set("/tiny.js", b"x=1", headers={"Content-Type": "application/javascript"})
+    origin.set("/photo.jpg", bytes(range(256)) * 10, headers={"Content-Type": "image/jpeg"})
+    cfg = config([http_origin(origin)], ref="gzip")
+    cfg["DefaultCacheBehavior"]["Compress"] = True
+    _, viewer, _ = distribution(kumo, cfg)
+    raw = viewer.get("/app.js", Accept_Encoding="identity")
+    assert "Content-Encoding" not in raw.headers and raw.content == text
+    r = requests.get(kumo.url + "/app.js", headers={"Host": viewer.host, "Accept-Encoding": "gzip, br"}, stream=True, timeout=10)
+    body = r.raw.read()
+    assert r.headers["Content-Encoding"] == "gzip" and r.headers["Vary"] == "Accept-Encoding"
+    assert r.headers["X-Cache"] == "Hit from cloudfront"
+    assert len(body) < len(text) // 5 and gzip.decompress(body) == text
+    assert origin.count("/app.js") == 1
+    # Too small, or not a compressible type: as the origin sent it.
+    assert "Content-Encoding" not in viewer.get("/tiny.js", Accept_Encoding="gzip").headers
+    assert "Content-Encoding" not in viewer.get("/photo.jpg", Accept_Encoding="gzip").headers
+    # curl --compressed decodes it.
+    out = subprocess.run(["curl", "-s", "--compressed", "-H", "Host: " + viewer.host, kumo.url + "/app.js"], capture_output=True, timeout=10)
+    assert out.stdout == text

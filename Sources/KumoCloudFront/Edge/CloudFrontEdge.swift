@@ -145,9 +145,9 @@ public final class CloudFrontEdge: Sendable {
     ) async -> ProtocolResponse {
         let cacheable = (request.method == "GET" || request.method == "HEAD") && behavior.cachedMethods.contains(request.method)
             && behavior.maxTTL > 0
+        let key = cacheable ? CacheRules.key(distribution: plan.id, path: path, request: request, selection: behavior.cacheKey) : nil
         let outcome: Outcome
-        if cacheable {
-            let key = CacheRules.key(distribution: plan.id, path: path, request: request, selection: behavior.cacheKey)
+        if let key {
             outcome = await cached(key: key, plan: plan, behavior: behavior, path: path, request: request, cache: cache, requestId: requestId)
         } else {
             outcome = await fetch(plan: plan, behavior: behavior, path: path, request: request, stale: nil, requestId: requestId, passthrough: true)
@@ -168,8 +168,30 @@ public final class CloudFrontEdge: Sendable {
             {
                 return custom
             }
+            if behavior.compress, let gzipped = compressed(object, key: key, request: request, cache: cache) {
+                return viewer.fromCache(gzipped, xCache: xCache, request: request, now: .now)
+            }
             return viewer.fromCache(object, xCache: xCache, request: request, now: .now)
         }
+    }
+
+    /// The gzip variant of a response, when the viewer accepts gzip and CloudFront would
+    /// compress it (compressible type, 1,000 to 10,000,000 bytes, not already encoded, no
+    /// range asked); kept beside the plain copy in the cache.
+    func compressed(_ object: CachedObject, key: String?, request: HostRoute.Request, cache: EdgeCache) -> CachedObject? {
+        guard object.status == 200, request.header("Range") == nil, Gzip.accepted(request.header("Accept-Encoding")),
+            object.header("Content-Encoding") == nil, (1000...10_000_000).contains(object.body.readableBytes),
+            Gzip.isCompressible(object.header("Content-Type"))
+        else { return nil }
+        let variantKey = key.map { $0 + "\naccept-encoding:gzip" }
+        if let variantKey, let kept = cache.get(variantKey), kept.storedAt == object.storedAt { return kept }
+        guard let body = Gzip.compress(object.body) else { return nil }
+        var variant = object
+        variant.body = body
+        variant.headers.removeAll { $0.name.caseInsensitiveEquals("Vary") && $0.value.caseInsensitiveEquals("Accept-Encoding") }
+        variant.headers += [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]
+        if let variantKey, object.cacheable { cache.put(variantKey, variant) }
+        return variant
     }
 
     /// A cached answer, a revalidated one, or one fetched for this and every concurrent request for the key.
