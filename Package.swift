@@ -93,6 +93,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "KumoEC2",
+            dependencies: [
+                "KumoCore", "KumoProtocols", "KumoStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The system zlib, for CloudFront's gzip compression at the edge.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
@@ -141,6 +151,7 @@ let package = Package(
                 "KumoSQS",
                 "KumoRoute53",
                 "KumoCloudFront",
+                "KumoEC2",
                 "KumoDNS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

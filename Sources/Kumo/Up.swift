@@ -5,6 +5,7 @@ import KumoS3
 import KumoSQS
 import KumoRoute53
 import KumoCloudFront
+import KumoEC2
 import KumoDNS
 import KumoServer
 import KumoStore
@@ -119,7 +120,7 @@ struct Up: AsyncParsableCommand {
         let store = try Store(
             directory: directory,
             migrations: STSProvider.migrations + S3Provider.migrations + SQSProvider.migrations + Route53Provider.migrations
-                + CloudFrontProvider.migrations,
+                + CloudFrontProvider.migrations + EC2Provider.migrations,
             durability: durability)
         let sts = STSProvider(store: store, clock: clock)
         let serviceMetrics = ServiceMetrics()
@@ -143,7 +144,8 @@ struct Up: AsyncParsableCommand {
                 signingSecret: cloudfrontKey.secretAccessKey),
             metrics: serviceMetrics, logger: logger)
         try await cloudfront.start()
-        let registry = try ServiceRegistry(providers: [sts, s3, sqs, route53, cloudfront])
+        let ec2 = EC2Provider(store: store, clock: clock, logger: logger)
+        let registry = try ServiceRegistry(providers: [sts, s3, sqs, route53, cloudfront, ec2])
         // DNS: the port asked for; 53 needs privileges, so fall back to 10053 and say so.
         let dnsChannel: DNSServer.Channel
         var dnsNote = ""
@@ -181,6 +183,7 @@ struct Up: AsyncParsableCommand {
                 let url = "http://\(address?.ipAddress ?? "127.0.0.1"):\(boundPort)"
                 listeners.add(.init(name: "edge", address: url))
                 cloudfront.edge.setLocalEdge(host: address?.ipAddress ?? "127.0.0.1", port: boundPort)
+                ec2.setEndpoint(url)
                 let ms = (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000
                 Console.out("kumo: edge listening on \(url) (ready in \(ms) ms, data in \(directory))")
                 Console.out("kumo: DNS listening on \(dnsHost):\(dnsBound)/udp+tcp\(dnsFallback), answering from Route 53 hosted zones")
@@ -198,7 +201,10 @@ struct Up: AsyncParsableCommand {
             })
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server), .init(service: dns), .init(service: LifecycleSweeper(provider: s3, logger: logger))],
+                services: [
+                    .init(service: server), .init(service: dns), .init(service: LifecycleSweeper(provider: s3, logger: logger)),
+                    .init(service: ec2.supervisor),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         try store.close()

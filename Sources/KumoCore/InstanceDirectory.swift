@@ -1,0 +1,8 @@
+/// Where an EC2 instance can be reached on this machine. The load balancer resolves its
+/// targets through this (it cannot import EC2); the `Kumo` executable wires EC2 in.
+public protocol InstanceDirectory: Sendable {
+    /// The instance's state and the loopback address its processes bind, by instance id.
+    func instance(id: String) async -> (state: String, bindAddress: String, availabilityZone: String)?
+    /// The loopback address behind an instance's private IPv4 address (for `ip` targets).
+    func bindAddress(privateIp: String) async -> String?
+}

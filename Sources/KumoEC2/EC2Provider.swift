@@ -1,0 +1,67 @@
+public import KumoCore
+public import KumoProtocols
+public import KumoStore
+public import Logging
+import GRDB
+import Synchronization
+
+/// Amazon EC2: each region's default network, security groups, tags, and instances that
+/// are real processes (`supervisor`, a Service the `Kumo` executable runs).
+public struct EC2Provider: ServiceProvider {
+    public let service = "ec2"
+    public let operations: [String: OperationHandler]
+    public let supervisor: InstanceSupervisor
+    let ec2: EC2
+
+    public init(store: Store, clock: KumoClock, logger: Logger) {
+        let supervisor = InstanceSupervisor(store: store, clock: clock, logger: logger)
+        let ec2 = EC2(store: store, clock: clock, supervisor: supervisor)
+        self.supervisor = supervisor
+        self.ec2 = ec2
+        operations = OperationHandler.table(ec2, [
+            "DescribeVpcs": EC2.describeVpcs,
+            "DescribeSubnets": EC2.describeSubnets,
+            "DescribeSecurityGroups": EC2.describeSecurityGroups,
+            "DescribeAvailabilityZones": EC2.describeAvailabilityZones,
+            "DescribeRegions": EC2.describeRegions,
+            "CreateSecurityGroup": EC2.createSecurityGroup,
+            "DeleteSecurityGroup": EC2.deleteSecurityGroup,
+            "AuthorizeSecurityGroupIngress": EC2.authorizeSecurityGroupIngress,
+            "AuthorizeSecurityGroupEgress": EC2.authorizeSecurityGroupEgress,
+            "RevokeSecurityGroupIngress": EC2.revokeSecurityGroupIngress,
+            "RevokeSecurityGroupEgress": EC2.revokeSecurityGroupEgress,
+            "CreateTags": EC2.createTags,
+            "DeleteTags": EC2.deleteTags,
+            "RunInstances": EC2.runInstances,
+            "DescribeInstances": EC2.describeInstances,
+            "DescribeInstanceStatus": EC2.describeInstanceStatus,
+            "TerminateInstances": EC2.terminateInstances,
+            "StopInstances": EC2.stopInstances,
+            "StartInstances": EC2.startInstances,
+            "RebootInstances": EC2.rebootInstances,
+            "GetConsoleOutput": EC2.getConsoleOutput,
+        ])
+    }
+
+    /// The edge's URL, given to instances as `AWS_ENDPOINT_URL` so their SDKs call Kumo.
+    public func setEndpoint(_ url: String) { supervisor.endpoint.withLock { $0 = url } }
+
+    public func reset() async throws {
+        let ids = try await ec2.store.read { db in try String.fetchAll(db, sql: "SELECT id FROM ec2_instances WHERE state != 'terminated'") }
+        for id in ids { await supervisor.halt(id, then: "terminated") }
+        try await ec2.store.clear(tables: Self.tables)
+    }
+}
+
+extension EC2Provider: InstanceDirectory {
+    public func instance(id: String) async -> (state: String, bindAddress: String, availabilityZone: String)? {
+        guard let r = try? await ec2.store.read({ db in try InstanceRecord.fetchOne(db, key: id) }) else { return nil }
+        return (r.state, r.bindAddress, r.availabilityZone)
+    }
+
+    public func bindAddress(privateIp: String) async -> String? {
+        try? await ec2.store.read { db in
+            try String.fetchOne(db, sql: "SELECT bindAddress FROM ec2_instances WHERE privateIp = ? AND state = 'running'", arguments: [privateIp])
+        }
+    }
+}

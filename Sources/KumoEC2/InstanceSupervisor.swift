@@ -1,0 +1,101 @@
+import GRDB
+import KumoCore
+import KumoStore
+import Logging
+public import ServiceLifecycle
+import Synchronization
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Runs instances as real processes: one process group per instance, started from its
+/// user data; restarts what was running when Kumo starts again, and leaves nothing
+/// running when Kumo exits.
+public final class InstanceSupervisor: Service, Sendable {
+    let store: Store
+    let clock: KumoClock
+    let logger: Logger
+    let directory: String
+    let endpoint = Mutex<String>("http://127.0.0.1:4566")
+    private let groups = Mutex<[String: ProcessGroup]>([:])
+
+    init(store: Store, clock: KumoClock, logger: Logger) {
+        self.store = store
+        self.clock = clock
+        self.logger = logger
+        self.directory = store.directory + "/instances"
+    }
+
+    func folder(_ id: String) -> String { directory + "/" + id }
+    func consoleLog(_ id: String) -> String { folder(id) + "/console.log" }
+
+    /// Starts the instance's processes and marks it running.
+    func launch(_ instance: InstanceRecord) async {
+        do {
+            try FileManager.default.createDirectory(atPath: folder(instance.id), withIntermediateDirectories: true)
+            let script = folder(instance.id) + "/user-data"
+            FileManager.default.createFile(atPath: script, contents: Data(instance.userData.utf8))
+            let environment: [String: String] = [
+                "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
+                "HOME": folder(instance.id), "KUMO_BIND_ADDRESS": instance.bindAddress, "KUMO_INSTANCE_ID": instance.id,
+                "KUMO_PRIVATE_IP": instance.privateIp, "KUMO_AVAILABILITY_ZONE": instance.availabilityZone,
+                "AWS_DEFAULT_REGION": instance.region, "AWS_REGION": instance.region,
+                "AWS_ENDPOINT_URL": endpoint.withLock { $0 },
+            ]
+            // A process group left by a Kumo that was killed (kill -9) goes before a new one starts.
+            let pidFile = folder(instance.id) + "/pgid"
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let old = Int32(text), old > 1 {
+                ProcessGroup(pid: old).killNow()
+            }
+            let group = try ProcessGroup.spawn(script: script, directory: folder(instance.id), environment: environment, log: consoleLog(instance.id))
+            FileManager.default.createFile(atPath: pidFile, contents: Data(String(group.pid).utf8))
+            groups.withLock { $0[instance.id] = group }
+            try await setState(instance.id, "running", reason: nil)
+        } catch {
+            logger.error("instance did not start", metadata: ["instance": "\(instance.id)", "error": "\(error)"])
+            try? await setState(instance.id, "stopped", reason: "Server.InternalError: \(error)")
+        }
+    }
+
+    /// Stops the instance's processes (SIGTERM, then SIGKILL), then records `state`.
+    func halt(_ id: String, then state: String) async {
+        if let group = groups.withLock({ $0.removeValue(forKey: id) }) {
+            await group.stop()
+            try? FileManager.default.removeItem(atPath: folder(id) + "/pgid")
+        }
+        try? await setState(id, state, reason: nil)
+    }
+
+    func setState(_ id: String, _ state: String, reason: String?) async throws {
+        let forget = state == "terminated" ? clock.now.addingTimeInterval(3600 * clock.timeScale) : nil
+        try await store.write { db in
+            try db.execute(
+                sql: "UPDATE ec2_instances SET state = ?, stateReason = ?, forgetAt = ? WHERE id = ?", arguments: [state, reason, forget, id])
+        }
+    }
+
+    /// Whether an instance's processes still run (its reachability status check).
+    func isAlive(_ id: String) -> Bool { groups.withLock { $0[id] }?.isAlive ?? false }
+
+    public func run() async throws {
+        // What was running when Kumo last stopped runs again.
+        let running = try await store.read { db in
+            try InstanceRecord.filter(["pending", "running"].contains(Column("state"))).fetchAll(db)
+        }
+        for instance in running { await launch(instance) }
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(1))
+                for (_, group) in self.groups.withLock({ $0 }) { group.reap() }
+                let now = self.clock.now
+                _ = try? await self.store.write { db in
+                    try InstanceRecord.filter(Column("state") == "terminated" && Column("forgetAt") < now).deleteAll(db)
+                }
+            }
+        }
+        // Nothing an instance started outlives Kumo.
+        for (_, group) in groups.withLock({ $0 }) { group.killNow() }
+    }
+}
