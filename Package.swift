@@ -103,6 +103,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "KumoELB",
+            dependencies: [
+                "KumoCore", "KumoProtocols", "KumoStore", "KumoProxy",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The system zlib, for CloudFront's gzip compression at the edge.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
@@ -152,6 +163,7 @@ let package = Package(
                 "KumoRoute53",
                 "KumoCloudFront",
                 "KumoEC2",
+                "KumoELB",
                 "KumoDNS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

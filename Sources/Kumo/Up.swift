@@ -6,6 +6,7 @@ import KumoSQS
 import KumoRoute53
 import KumoCloudFront
 import KumoEC2
+import KumoELB
 import KumoDNS
 import KumoServer
 import KumoStore
@@ -120,7 +121,7 @@ struct Up: AsyncParsableCommand {
         let store = try Store(
             directory: directory,
             migrations: STSProvider.migrations + S3Provider.migrations + SQSProvider.migrations + Route53Provider.migrations
-                + CloudFrontProvider.migrations + EC2Provider.migrations,
+                + CloudFrontProvider.migrations + EC2Provider.migrations + ELBProvider.migrations,
             durability: durability)
         let sts = STSProvider(store: store, clock: clock)
         let serviceMetrics = ServiceMetrics()
@@ -145,7 +146,9 @@ struct Up: AsyncParsableCommand {
             metrics: serviceMetrics, logger: logger)
         try await cloudfront.start()
         let ec2 = EC2Provider(store: store, clock: clock, logger: logger)
-        let registry = try ServiceRegistry(providers: [sts, s3, sqs, route53, cloudfront, ec2])
+        let elb = ELBProvider(store: store, clock: clock, hostSuffix: hostSuffix, directory: ec2, metrics: serviceMetrics, logger: logger)
+        try await elb.start()
+        let registry = try ServiceRegistry(providers: [sts, s3, sqs, route53, cloudfront, ec2, elb])
         // DNS: the port asked for; 53 needs privileges, so fall back to 10053 and say so.
         let dnsChannel: DNSServer.Channel
         var dnsNote = ""
@@ -165,7 +168,7 @@ struct Up: AsyncParsableCommand {
             host: host, port: port, region: region, accountId: accountId, verifySignatures: !noAuth, hostSuffix: hostSuffix)
         let edge = Edge(
             configuration: configuration, registry: registry, credentials: credentialChain, clock: clock, logger: logger,
-            hostRoutes: [s3.website.route, cloudfront.edge.route])
+            hostRoutes: [s3.website.route, cloudfront.edge.route, elb.router.route])
         let metrics = EdgeMetrics()
         let listeners = ListenerBoard()
         let endpoints = InternalEndpoints(
@@ -203,7 +206,7 @@ struct Up: AsyncParsableCommand {
             configuration: .init(
                 services: [
                     .init(service: server), .init(service: dns), .init(service: LifecycleSweeper(provider: s3, logger: logger)),
-                    .init(service: ec2.supervisor),
+                    .init(service: ec2.supervisor), .init(service: elb.healthChecker),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

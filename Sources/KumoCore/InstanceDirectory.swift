@@ -5,4 +5,6 @@ public protocol InstanceDirectory: Sendable {
     func instance(id: String) async -> (state: String, bindAddress: String, availabilityZone: String)?
     /// The loopback address behind an instance's private IPv4 address (for `ip` targets).
     func bindAddress(privateIp: String) async -> String?
+    /// A subnet's VPC and availability zone (load balancers are placed in subnets).
+    func subnet(id: String, account: String, region: String) async -> (vpcId: String, availabilityZone: String)?
 }

@@ -59,6 +59,15 @@ extension EC2Provider: InstanceDirectory {
         return (r.state, r.bindAddress, r.availabilityZone)
     }
 
+    public func subnet(id: String, account: String, region: String) async -> (vpcId: String, availabilityZone: String)? {
+        let row = try? await ec2.store.write { db -> ResourceRecord? in
+            try ec2.ensureDefaults(db, account: account, region: region)
+            return try ResourceRecord.fetchOne(db, key: id)
+        }
+        guard let row, row.type == "subnet", row.accountId == account, row.region == region else { return nil }
+        return (row.vpcId ?? "", EC2.stored(row.body)["AvailabilityZone"]?.string ?? "")
+    }
+
     public func bindAddress(privateIp: String) async -> String? {
         try? await ec2.store.read { db in
             try String.fetchOne(db, sql: "SELECT bindAddress FROM ec2_instances WHERE privateIp = ? AND state = 'running'", arguments: [privateIp])

@@ -34,7 +34,7 @@ public struct UpstreamResponse: Sendable {
 }
 
 /// Why an upstream request failed, as a proxy reports it (502 vs 504).
-public enum UpstreamError: Error, Sendable {
+public enum UpstreamError: Error, Sendable, Equatable {
     case connectFailed(String)
     case timedOut
     case closedEarly

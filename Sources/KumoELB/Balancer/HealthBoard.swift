@@ -1,0 +1,107 @@
+import Synchronization
+
+/// What the load balancer knows of each target's health: the state DescribeTargetHealth
+/// reports and the address the balancer sends traffic to. Health is runtime knowledge (as on
+/// AWS, a target starts again from `initial` after a restart), so it lives in memory.
+final class HealthBoard: Sendable {
+    struct Entry: Sendable {
+        var state = "initial"
+        var reason: String? = "Elb.InitialHealthChecking"
+        var description: String? = "Initial health checks in progress"
+        var passes = 0
+        var failures = 0
+        var lastCheck: ContinuousClock.Instant?
+        /// Where traffic goes (the instance's loopback address, or the target IP).
+        var address: String?
+        var drainingUntil: ContinuousClock.Instant?
+        var outstanding = 0
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    private let cursor = Mutex<[String: Int]>([:])
+
+    static func key(_ group: String, _ id: String, _ port: Int) -> String { group + "|" + id + "|" + String(port) }
+
+    func registered(group: String, id: String, port: Int) {
+        entries.withLock { e in
+            let k = Self.key(group, id, port)
+            if e[k] == nil || e[k]?.state == "draining" { e[k] = Entry() }
+        }
+    }
+
+    func draining(group: String, id: String, port: Int, for delay: Duration) {
+        entries.withLock { e in
+            let k = Self.key(group, id, port)
+            var entry = e[k] ?? Entry()
+            entry.state = "draining"
+            entry.reason = "Target.DeregistrationInProgress"
+            entry.description = "Target deregistration is in progress"
+            entry.drainingUntil = .now + delay
+            e[k] = entry
+        }
+    }
+
+    /// Draining targets of a group that are still within their deregistration delay.
+    func drainingTargets(group: String) -> [(String, Int)] {
+        let now = ContinuousClock.now
+        return entries.withLock { e in
+            e = e.filter { $0.value.drainingUntil.map { $0 > now } ?? true }
+            return e.filter { $0.key.hasPrefix(group + "|") && $0.value.state == "draining" }.compactMap { k, _ in
+                let parts = k.split(separator: "|")
+                return parts.count == 3 ? (String(parts[1]), Int(parts[2]) ?? 0) : nil
+            }
+        }
+    }
+
+    func entry(group: String, id: String, port: Int) -> Entry? { entries.withLock { $0[Self.key(group, id, port)] } }
+
+    func update(group: String, id: String, port: Int, _ change: (inout Entry) -> Void) {
+        entries.withLock { e in
+            let k = Self.key(group, id, port)
+            guard var entry = e[k], entry.state != "draining" else { return }
+            change(&entry)
+            e[k] = entry
+        }
+    }
+
+    func describe(group: String, id: String, port: Int, inUse: Bool) -> (state: String, reason: String?, description: String?) {
+        let entry = self.entry(group: group, id: id, port: port) ?? Entry()
+        if entry.state == "draining" { return (entry.state, entry.reason, entry.description) }
+        if !inUse { return ("unused", "Target.NotInUse", "Target group is not configured to receive traffic from the load balancer") }
+        return (entry.state, entry.reason, entry.description)
+    }
+
+    /// The next healthy target of a group, by round robin or fewest outstanding requests.
+    func pick(group: String, targets: [(id: String, port: Int)], leastOutstanding: Bool) -> (id: String, port: Int, address: String)? {
+        let healthy: [(id: String, port: Int, address: String, outstanding: Int)] = entries.withLock { e in
+            targets.compactMap { t in
+                guard let entry = e[Self.key(group, t.id, t.port)], entry.state == "healthy", let address = entry.address else { return nil }
+                return (t.id, t.port, address, entry.outstanding)
+            }
+        }
+        guard !healthy.isEmpty else { return nil }
+        let n = cursor.withLock { c -> Int in
+            let n = c[group, default: 0]
+            c[group] = n &+ 1
+            return n
+        }
+        if leastOutstanding {
+            let fewest = healthy.map(\.outstanding).min() ?? 0
+            let best = healthy.filter { $0.outstanding == fewest }
+            let t = best[n % best.count]
+            return (t.id, t.port, t.address)
+        }
+        let t = healthy[n % healthy.count]
+        return (t.id, t.port, t.address)
+    }
+
+    func began(group: String, id: String, port: Int) { update(group: group, id: id, port: port) { $0.outstanding += 1 } }
+    func ended(group: String, id: String, port: Int) { update(group: group, id: id, port: port) { $0.outstanding -= 1 } }
+
+    func healthyCount(group: String) -> (healthy: Int, unhealthy: Int) {
+        entries.withLock { e in
+            let mine = e.filter { $0.key.hasPrefix(group + "|") }.map(\.value.state)
+            return (mine.filter { $0 == "healthy" }.count, mine.filter { $0 == "unhealthy" }.count)
+        }
+    }
+}

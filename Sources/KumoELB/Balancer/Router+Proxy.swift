@@ -1,0 +1,170 @@
+import KumoCore
+import KumoProtocols
+import KumoProxy
+import Logging
+import NIOCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+extension Router {
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate",
+        "proxy-connection", "content-length",
+    ]
+
+    /// Routes one request: the listener (by the port in Host, else 80, else the first), its
+    /// rules in priority order, then the first matching rule's actions.
+    func handle(_ request: HostRoute.Request, listenerPort: Int?) async -> ProtocolResponse {
+        guard let lb = snapshot.balancers[request.name] else { return Self.errorPage(503) }
+        let hostPort = request.header("Host")?.split(separator: ":").last.flatMap { Int($0) }
+        let port = listenerPort ?? hostPort.flatMap { lb.listeners[$0] != nil ? $0 : nil } ?? (lb.listeners[80] != nil ? 80 : lb.listeners.keys.sorted().first)
+        guard let port, let rules = lb.listeners[port] else { return Self.errorPage(503) }
+        let rule = rules.first { Self.matches($0.conditions, request) } ?? rules.last
+        let action = (rule?.actions ?? []).sorted { ($0["Order"]?.int ?? 0) < ($1["Order"]?.int ?? 0) }.first
+        let response: ProtocolResponse
+        switch action?["Type"]?.string {
+        case "fixed-response":
+            let c = action?["FixedResponseConfig"]
+            var r = ProtocolResponse(status: Int(c?["StatusCode"]?.string ?? "200") ?? 200, headers: [], body: Array((c?["MessageBody"]?.string ?? "").utf8))
+            r.headers.append(("Content-Type", c?["ContentType"]?.string ?? "text/plain; charset=utf-8"))
+            r.headers.append(("Server", "awselb/2.0"))
+            response = r
+        case "redirect":
+            response = Self.redirect(action?["RedirectConfig"] ?? .empty, request: request, port: port)
+        case "forward":
+            response = await forward(action ?? .empty, request: request, lb: lb, port: port)
+        default:
+            response = Self.errorPage(503)
+        }
+        count(lb.arn, response)
+        return response
+    }
+
+    /// Rule conditions: every condition must match; the values within one are alternatives.
+    static func matches(_ conditions: [ShapeValue], _ request: HostRoute.Request) -> Bool {
+        conditions.allSatisfy { c in
+            func values(_ config: String) -> [String] { (c[config]?["Values"]?.list ?? c["Values"]?.list ?? []).compactMap(\.string) }
+            switch c["Field"]?.string {
+            case "path-pattern":
+                return values("PathPatternConfig").contains { Wildcard.matches($0, FormEncoding.unescape(Substring(request.path), plus: false)) }
+            case "host-header":
+                let host = (request.header("Host") ?? "").split(separator: ":").first.map { $0.lowercased() } ?? ""
+                return values("HostHeaderConfig").contains { Wildcard.matches($0.lowercased(), host) }
+            case "http-request-method":
+                return values("HttpRequestMethodConfig").contains(request.method)
+            case "http-header":
+                let name = c["HttpHeaderConfig"]?["HttpHeaderName"]?.string ?? ""
+                let have = request.headers.filter { $0.name.caseInsensitiveEquals(name) }.map(\.value)
+                return values("HttpHeaderConfig").contains { v in have.contains { Wildcard.matches(v.lowercased(), $0.lowercased()) } }
+            case "query-string":
+                let pairs = c["QueryStringConfig"]?["Values"]?.list ?? []
+                return pairs.contains { p in
+                    let key = p["Key"]?.string
+                    let value = p["Value"]?.string ?? "*"
+                    return request.query.contains { q in (key == nil || q.name == key) && Wildcard.matches(value, q.value) }
+                }
+            case "source-ip":
+                return values("SourceIpConfig").contains { CIDR($0)?.contains(request.remoteAddress ?? "") ?? false }
+            default:
+                return false
+            }
+        }
+    }
+
+    static func redirect(_ c: ShapeValue, request: HostRoute.Request, port: Int) -> ProtocolResponse {
+        let host = (request.header("Host") ?? "").split(separator: ":").first.map(String.init) ?? ""
+        let query = request.query.map { FormEncoding.escape($0.name) + "=" + FormEncoding.escape($0.value) }.joined(separator: "&")
+        func fill(_ template: String?, _ fallback: String) -> String {
+            (template ?? fallback).replacing("#{protocol}", with: "http").replacing("#{host}", with: host)
+                .replacing("#{port}", with: String(port)).replacing("#{path}", with: String(request.path.dropFirst()))
+                .replacing("#{query}", with: query)
+        }
+        let proto = fill(c["Protocol"]?.string, "#{protocol}").lowercased()
+        let targetPort = fill(c["Port"]?.string, "#{port}")
+        let defaultPort = (proto == "https" && targetPort == "443") || (proto == "http" && targetPort == "80")
+        var location = proto + "://" + fill(c["Host"]?.string, "#{host}") + (defaultPort ? "" : ":" + targetPort)
+        location += "/" + fill(c["Path"]?.string, "/#{path}").drop { $0 == "/" }
+        let q = fill(c["Query"]?.string, "#{query}")
+        if !q.isEmpty { location += "?" + q }
+        return ProtocolResponse(
+            status: c["StatusCode"]?.string == "HTTP_302" ? 302 : 301, headers: [("Location", location), ("Server", "awselb/2.0")], body: [])
+    }
+
+    /// Sends the request to a healthy target of the action's target group (weighted when several).
+    func forward(_ action: ShapeValue, request: HostRoute.Request, lb: Balancer, port: Int) async -> ProtocolResponse {
+        var weighted = (action["ForwardConfig"]?["TargetGroups"]?.list ?? []).compactMap { t -> (String, Int)? in
+            t["TargetGroupArn"]?.string.map { ($0, t["Weight"]?.int ?? 1) }
+        }
+        if weighted.isEmpty, let one = action["TargetGroupArn"]?.string { weighted = [(one, 1)] }
+        let total = weighted.reduce(0) { $0 + $1.1 }
+        var roll = total > 0 ? Int.random(in: 0..<total) : 0
+        var chosen = weighted.first?.0
+        for (arn, w) in weighted {
+            if roll < w { chosen = arn; break }
+            roll -= w
+        }
+        guard let arn = chosen, let group = snapshot.groups[arn],
+            let target = health.pick(group: arn, targets: group.targets, leastOutstanding: group.leastOutstanding)
+        else { return Self.errorPage(503) }
+        var headers = request.headers.filter { !Self.hopByHop.contains($0.name.lowercased()) }
+        let forwardedFor = [request.header("X-Forwarded-For"), request.remoteAddress].compactMap { $0 }.joined(separator: ", ")
+        headers.removeAll { ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-port"].contains($0.name.lowercased()) }
+        headers += [("X-Forwarded-For", forwardedFor), ("X-Forwarded-Proto", "http"), ("X-Forwarded-Port", String(port))]
+        if request.header("X-Amzn-Trace-Id") == nil {
+            let epoch = String(Int(clock.now.timeIntervalSince1970), radix: 16)
+            headers.append(("X-Amzn-Trace-Id", "Root=1-\(epoch)-\(ResourceID.ec2("x", length: 24).dropFirst(2))"))
+        }
+        let query = request.query.map { FormEncoding.escape($0.name) + "=" + FormEncoding.escape($0.value) }.joined(separator: "&")
+        let upstream = UpstreamRequest(
+            method: request.method, target: request.path + (query.isEmpty ? "" : "?" + query), headers: headers, body: request.body)
+        health.began(group: arn, id: target.id, port: target.port)
+        let started = ContinuousClock.now
+        do {
+            let answer = try await client.execute(upstream, host: target.address, port: target.port, readTimeout: .seconds(Int64(lb.idleTimeout)))
+            let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+            metrics?.add(seconds, to: MetricKey(namespace: "AWS/ApplicationELB", name: "TargetResponseTime", dimensions: [("LoadBalancer", Self.dimension(lb.arn))]))
+            var response = ProtocolResponse(
+                status: answer.status, headers: answer.headers.filter { !Self.hopByHop.contains($0.name.lowercased()) || $0.name.caseInsensitiveEquals("Content-Length") },
+                body: [])
+            let group = health
+            let body = answer.body
+            if request.method == "HEAD" || answer.status == 204 || answer.status == 304 {
+                await answer.discard()
+                group.ended(group: arn, id: target.id, port: target.port)
+            } else {
+                response.bodyStream = ByteStream(length: body.length) { sink in
+                    defer { group.ended(group: arn, id: target.id, port: target.port) }
+                    try await body.forEach(sink)
+                }
+            }
+            let family = "HTTPCode_Target_\(answer.status / 100)XX_Count"
+            metrics?.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: family, dimensions: [("LoadBalancer", Self.dimension(lb.arn))]))
+            return response
+        } catch {
+            health.ended(group: arn, id: target.id, port: target.port)
+            logger.debug("target request failed", metadata: ["target": "\(target.address):\(target.port)", "error": "\(error)"])
+            return Self.errorPage(error as? UpstreamError == .timedOut ? 504 : 502)
+        }
+    }
+
+    /// `app/name/hex` — the LoadBalancer dimension of ALB metrics.
+    static func dimension(_ arn: String) -> String { String(arn.split(separator: ":").last?.dropFirst("loadbalancer/".count) ?? "") }
+
+    func count(_ arn: String, _ response: ProtocolResponse) {
+        guard let metrics else { return }
+        let dims = [("LoadBalancer", Self.dimension(arn))]
+        metrics.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: "RequestCount", dimensions: dims))
+        if response.headers.contains(where: { $0.name == "Server" && $0.value == "awselb/2.0" }) && response.status >= 500 {
+            metrics.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: "HTTPCode_ELB_5XX_Count", dimensions: dims))
+        }
+    }
+
+    static func errorPage(_ status: Int) -> ProtocolResponse {
+        let title = [502: "502 Bad Gateway", 503: "503 Service Temporarily Unavailable", 504: "504 Gateway Time-out"][status] ?? "\(status)"
+        let html = "<html>\r\n<head><title>\(title)</title></head>\r\n<body>\r\n<center><h1>\(title)</h1></center>\r\n</body>\r\n</html>\r\n"
+        return ProtocolResponse(status: status, headers: [("Content-Type", "text/html"), ("Server", "awselb/2.0")], body: Array(html.utf8))
+    }
+}

@@ -1,0 +1,105 @@
+public import KumoCore
+public import KumoProtocols
+import GRDB
+import KumoProxy
+import KumoStore
+import Logging
+import Synchronization
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The application load balancers' data plane: a snapshot of every load balancer, listener,
+/// rule and target group (rebuilt after each API write), request routing by listener rules,
+/// and proxying to healthy targets.
+public final class Router: Sendable {
+    struct Balancer: Sendable {
+        var arn: String
+        var dnsName: String
+        var idleTimeout: Int
+        /// Listeners by port, each with its rules in priority order (default last).
+        var listeners: [Int: [(conditions: [ShapeValue], actions: [ShapeValue])]]
+    }
+
+    struct Group: Sendable {
+        var arn: String
+        var port: Int
+        var targetType: String
+        var healthCheck: ShapeValue
+        var leastOutstanding: Bool
+        var targets: [(id: String, port: Int)]
+        var inUse: Bool
+    }
+
+    struct Snapshot: Sendable {
+        var balancers: [String: Balancer] = [:]
+        var byHost: [String: String] = [:]
+        var groups: [String: Group] = [:]
+    }
+
+    let store: Store
+    let directory: any InstanceDirectory
+    let clock: KumoClock
+    let logger: Logger
+    let metrics: ServiceMetrics?
+    let client = UpstreamClient()
+    let health = HealthBoard()
+    let state = Mutex(Snapshot())
+
+    init(store: Store, directory: any InstanceDirectory, clock: KumoClock, logger: Logger, metrics: ServiceMetrics?) {
+        self.store = store
+        self.directory = directory
+        self.clock = clock
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    var snapshot: Snapshot { state.withLock { $0 } }
+
+    func reload() async throws {
+        let next = try await store.read { db -> Snapshot in
+            var s = Snapshot()
+            let all = try ResourceRecord.fetchAll(db)
+            let rules = all.filter { $0.kind == "rule" }
+            var used = Set<String>()
+            for lb in all where lb.kind == "loadbalancer" {
+                let shape = ELB.stored(lb.body)
+                var listeners: [Int: [(conditions: [ShapeValue], actions: [ShapeValue])]] = [:]
+                for l in all where l.kind == "listener" && l.parent == lb.arn {
+                    let port = ELB.stored(l.body)["Port"]?.int ?? 80
+                    listeners[port] = ELB.ordered(rules.filter { $0.parent == l.arn }).map { r in
+                        let body = ELB.stored(r.body)
+                        used.formUnion(ELB.forwardedGroups(body["Actions"]?.list ?? []))
+                        return (body["Conditions"]?.list ?? [], body["Actions"]?.list ?? [])
+                    }
+                }
+                let dns = (shape["DNSName"]?.string ?? "").lowercased()
+                s.balancers[lb.arn] = Balancer(
+                    arn: lb.arn, dnsName: dns, idleTimeout: Int(ELB.attributes(lb.attributes)["idle_timeout.timeout_seconds"] ?? "60") ?? 60,
+                    listeners: listeners)
+                s.byHost[dns] = lb.arn
+            }
+            let targets = try TargetRecord.fetchAll(db)
+            for g in all where g.kind == "targetgroup" {
+                let shape = ELB.stored(g.body)
+                s.groups[g.arn] = Group(
+                    arn: g.arn, port: shape["Port"]?.int ?? 80, targetType: shape["TargetType"]?.string ?? "instance", healthCheck: shape,
+                    leastOutstanding: ELB.attributes(g.attributes)["load_balancing.algorithm.type"] == "least_outstanding_requests",
+                    targets: targets.filter { $0.targetGroupArn == g.arn }.map { ($0.targetId, $0.port) }, inUse: used.contains(g.arn))
+            }
+            return s
+        }
+        for g in next.groups.values { for t in g.targets { health.registered(group: g.arn, id: t.id, port: t.port) } }
+        state.withLock { $0 = next }
+    }
+
+    /// The host route: a load balancer's DNS name on the edge port.
+    public var route: HostRoute {
+        HostRoute(
+            label: "elbv2",
+            claim: { [self] host, suffix in host.hasSuffix(".elb." + suffix) ? state.withLock { $0.byHost[host] } : nil },
+            handle: { [self] request in await handle(request, listenerPort: nil) })
+    }
+}
