@@ -1,0 +1,150 @@
+"""Application load balancers end to end: the elbv2 API with boto3 and the aws CLI, and
+real traffic through the balancer to EC2 instances (real processes) and IP targets."""
+import collections
+import json
+import time
+
+import botocore.exceptions
+import pytest
+import requests
+
+from conftest import aws_cli
+from origin import Origin
+from test_ec2 import SERVER, wait_for
+
+
+def setup_app(kumo, count=2, **tg):
+    ec2, elb = kumo.client("ec2"), kumo.client("elbv2")
+    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])
+    vpc = subnets[0]["VpcId"]
+    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId="ami-kumo-linux", MinCount=count, MaxCount=count, UserData=SERVER)["Instances"]]
+    lb = elb.create_load_balancer(Name="web", Subnets=[s["SubnetId"] for s in subnets[:2]])["LoadBalancers"][0]
+    settings = dict(HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2, UnhealthyThresholdCount=2)
+    settings.update(tg)
+    group = elb.create_target_group(Name="web-tg", Protocol="HTTP", Port=8080, VpcId=vpc, **settings)["TargetGroups"][0]
+    elb.register_targets(TargetGroupArn=group["TargetGroupArn"], Targets=[{"Id": i} for i in ids])
+    listener = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                                   DefaultActions=[{"Type": "forward", "TargetGroupArn": group["TargetGroupArn"]}])["Listeners"][0]
+    return ec2, elb, ids, lb, group, listener
+
+
+def health(elb, group):
+    return {t["Target"]["Id"]: t["TargetHealth"] for t in elb.describe_target_health(TargetGroupArn=group["TargetGroupArn"])["TargetHealthDescriptions"]}
+
+
+def get(kumo, lb, path="/", **headers):
+    headers = {k.replace("_", "-"): v for k, v in headers.items()}
+    headers["Host"] = lb["DNSName"]
+    return requests.get(kumo.url + path, headers=headers, allow_redirects=False, timeout=10)
+
+
+def test_balances_healthy_instances_and_follows_their_health(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    ec2, elb, ids, lb, group, listener = setup_app(kumo)
+    assert lb["DNSName"].startswith("web-") and lb["DNSName"].endswith(".us-east-1.elb.localhost")
+    assert lb["State"]["Code"] == "provisioning"
+    assert wait_for(lambda: all(h["State"] == "healthy" for h in health(elb, group).values()))
+    assert wait_for(lambda: elb.describe_load_balancers(Names=["web"])["LoadBalancers"][0]["State"]["Code"] == "active")
+
+    seen = collections.Counter(get(kumo, lb).text.strip() for _ in range(8))
+    assert seen == {"hello from " + ids[0]: 4, "hello from " + ids[1]: 4}
+
+    # A stopped instance leaves the rotation; all traffic goes to the other one.
+    ec2.stop_instances(InstanceIds=[ids[0]])
+    assert wait_for(lambda: health(elb, group)[ids[0]]["State"] == "unused")
+    assert health(elb, group)[ids[0]]["Reason"] == "Target.InvalidState"
+    assert {get(kumo, lb).text.strip() for _ in range(4)} == {"hello from " + ids[1]}
+
+    # Deregistered: draining for the deregistration delay, out of the rotation at once.
+    elb.modify_target_group_attributes(TargetGroupArn=group["TargetGroupArn"],
+                                       Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "600"}])
+    elb.deregister_targets(TargetGroupArn=group["TargetGroupArn"], Targets=[{"Id": ids[1]}])
+    assert health(elb, group)[ids[1]]["State"] == "draining"
+    r = get(kumo, lb)
+    assert r.status_code == 503 and r.headers["Server"] == "awselb/2.0"
+
+
+def test_rules_fixed_responses_redirects_and_headers(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    origin = Origin()
+    try:
+        origin.set("/api/users", b"users from ip target", headers={"Content-Type": "text/plain"})
+        origin.set("/healthy", b"ok")
+        ec2, elb, ids, lb, group, listener = setup_app(kumo, count=1)
+        vpc = group["VpcId"]
+        api = elb.create_target_group(Name="api", Protocol="HTTP", Port=origin.port, VpcId=vpc, TargetType="ip", HealthCheckPath="/healthy",
+                                      HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2)["TargetGroups"][0]
+        elb.register_targets(TargetGroupArn=api["TargetGroupArn"], Targets=[{"Id": "127.0.0.1"}])
+        arn = listener["ListenerArn"]
+        elb.create_rule(ListenerArn=arn, Priority=20, Conditions=[{"Field": "path-pattern", "Values": ["/api/*"]}],
+                        Actions=[{"Type": "forward", "TargetGroupArn": api["TargetGroupArn"]}])
+        elb.create_rule(ListenerArn=arn, Priority=10, Conditions=[{"Field": "path-pattern", "Values": ["/api/admin*"]}],
+                        Actions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "403", "ContentType": "text/plain", "MessageBody": "no"}}])
+        elb.create_rule(ListenerArn=arn, Priority=30, Conditions=[{"Field": "host-header", "Values": ["old.example.*"]}],
+                        Actions=[{"Type": "redirect", "RedirectConfig": {"Host": "new.example.com", "Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}])
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            elb.create_rule(ListenerArn=arn, Priority=20, Conditions=[{"Field": "path-pattern", "Values": ["/x"]}],
+                            Actions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200"}}])
+        assert e.value.response["Error"]["Code"] == "PriorityInUse"
+        rules = elb.describe_rules(ListenerArn=arn)["Rules"]
+        assert [r["Priority"] for r in rules] == ["10", "20", "30", "default"] and rules[-1]["IsDefault"]
+
+        assert wait_for(lambda: health(elb, api)["127.0.0.1"]["State"] == "healthy")
+        assert wait_for(lambda: all(h["State"] == "healthy" for h in health(elb, group).values()))
+        r = get(kumo, lb, "/api/users", X_Forwarded_For="203.0.113.9")
+        assert r.status_code == 200 and r.text == "users from ip target"
+        _, path, sent, _ = origin.last("/api/users")
+        assert sent["X-Forwarded-For"] == "203.0.113.9, 127.0.0.1" and sent["X-Forwarded-Proto"] == "http"
+        assert sent["X-Forwarded-Port"] == "80" and sent["X-Amzn-Trace-Id"].startswith("Root=1-")
+        assert sent["Host"] == lb["DNSName"]
+        denied = get(kumo, lb, "/api/admin/users")
+        assert denied.status_code == 403 and denied.text == "no"
+        assert get(kumo, lb, "/").text.strip() == "hello from " + ids[0]
+
+        # An unhealthy target: wrong status code for the health check.
+        origin.set("/healthy", b"down", status=500)
+        assert wait_for(lambda: health(elb, api)["127.0.0.1"]["State"] == "unhealthy")
+        assert health(elb, api)["127.0.0.1"]["Reason"] == "Target.ResponseCodeMismatch"
+        assert get(kumo, lb, "/api/users").status_code == 503
+
+        tgs = elb.describe_target_groups(LoadBalancerArn=lb["LoadBalancerArn"])["TargetGroups"]
+        assert sorted(t["TargetGroupName"] for t in tgs) == ["api", "web-tg"]
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            elb.delete_target_group(TargetGroupArn=api["TargetGroupArn"])
+        assert e.value.response["Error"]["Code"] == "ResourceInUse"
+    finally:
+        origin.close()
+
+
+def test_api_errors_and_the_cli(kumo):
+    ec2, elb = kumo.client("ec2"), kumo.client("elbv2")
+    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        elb.create_load_balancer(Name="one-zone", Subnets=[subnets[0]["SubnetId"]])
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        elb.create_load_balancer(Name="-bad-", Subnets=[s["SubnetId"] for s in subnets[:2]])
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    out = aws_cli(kumo, "elbv2", "create-load-balancer", "--name", "cli-lb", "--subnets", subnets[0]["SubnetId"], subnets[1]["SubnetId"])
+    lb = json.loads(out.stdout)["LoadBalancers"][0]
+    assert lb["Type"] == "application" and lb["Scheme"] == "internet-facing"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        elb.describe_load_balancers(Names=["missing"])
+    assert e.value.response["Error"]["Code"] == "LoadBalancerNotFound"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": lb["LoadBalancerArn"].replace("loadbalancer/app", "targetgroup")}])
+    assert e.value.response["Error"]["Code"] == "TargetGroupNotFound"
+    fixed = [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200", "MessageBody": "hi"}}]
+    elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80, DefaultActions=fixed)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80, DefaultActions=fixed)
+    assert e.value.response["Error"]["Code"] == "DuplicateListener"
+    assert requests.get(kumo.url + "/", headers={"Host": lb["DNSName"]}, timeout=10).text == "hi"
+    attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}
+    assert attrs["idle_timeout.timeout_seconds"] == "60"
+    elb.add_tags(ResourceArns=[lb["LoadBalancerArn"]], Tags=[{"Key": "env", "Value": "dev"}])
+    assert elb.describe_tags(ResourceArns=[lb["LoadBalancerArn"]])["TagDescriptions"][0]["Tags"] == [{"Key": "env", "Value": "dev"}]
+    elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    assert elb.describe_load_balancers()["LoadBalancers"] == []
+    assert requests.get(kumo.url + "/", headers={"Host": lb["DNSName"]}, timeout=10).status_code != 200
