@@ -86,7 +86,11 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Memory each CloudFront edge location may use for cached objects, in MiB (env KUMO_CLOUDFRONT_CACHE_MB).")
     var cloudfrontCacheMb: Int = Environment.int("KUMO_CLOUDFRONT_CACHE_MB") ?? 256
 
+    @Option(help: "Load balancer listeners: `own` binds each listener's port (e.g. 80) when it is free and allowed, else a free one; `mapped` always picks a free port. /_kumo/health lists them (env KUMO_LISTENER_PORTS).")
+    var listenerPorts: String = Environment.string("KUMO_LISTENER_PORTS") ?? "own"
+
     func validate() throws {
+        guard listenerPorts == "own" || listenerPorts == "mapped" else { throw ValidationError("--listener-ports must be own or mapped") }
         guard cloudfrontCacheMb > 0 else { throw ValidationError("--cloudfront-cache-mb must be positive") }
         _ = try edgeLocations()
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
@@ -146,8 +150,13 @@ struct Up: AsyncParsableCommand {
             metrics: serviceMetrics, logger: logger)
         try await cloudfront.start()
         let ec2 = EC2Provider(store: store, clock: clock, logger: logger)
+        let listeners = ListenerBoard()
         let elb = ELBProvider(store: store, clock: clock, hostSuffix: hostSuffix, directory: ec2, metrics: serviceMetrics, logger: logger)
         try await elb.start()
+        let listenerHost = ListenerHost(host: host, logger: logger) { label, port in
+            if let port { listeners.add(.init(name: label, address: "http://\(edgeAddress):\(port)")) } else { listeners.remove(label) }
+        }
+        elb.router.attach(binder: listenerHost, ownPorts: listenerPorts == "own")
         let registry = try ServiceRegistry(providers: [sts, s3, sqs, route53, cloudfront, ec2, elb])
         // DNS: the port asked for; 53 needs privileges, so fall back to 10053 and say so.
         let dnsChannel: DNSServer.Channel
@@ -170,7 +179,6 @@ struct Up: AsyncParsableCommand {
             configuration: configuration, registry: registry, credentials: credentialChain, clock: clock, logger: logger,
             hostRoutes: [s3.website.route, cloudfront.edge.route, elb.router.route])
         let metrics = EdgeMetrics()
-        let listeners = ListenerBoard()
         let endpoints = InternalEndpoints(
             registry: registry, metrics: metrics, version: KumoCommand.version, startedAt: started,
             serviceMetrics: serviceMetrics, listeners: { listeners.all })
@@ -206,7 +214,7 @@ struct Up: AsyncParsableCommand {
             configuration: .init(
                 services: [
                     .init(service: server), .init(service: dns), .init(service: LifecycleSweeper(provider: s3, logger: logger)),
-                    .init(service: ec2.supervisor), .init(service: elb.healthChecker),
+                    .init(service: ec2.supervisor), .init(service: listenerHost), .init(service: elb.healthChecker),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
@@ -235,5 +243,6 @@ extension Up {
 final class ListenerBoard: Sendable {
     private let listeners = Mutex<[InternalEndpoints.Listener]>([])
     func add(_ l: InternalEndpoints.Listener) { listeners.withLock { $0.append(l) } }
+    func remove(_ name: String) { listeners.withLock { $0.removeAll { $0.name == name } } }
     var all: [InternalEndpoints.Listener] { listeners.withLock { $0 } }
 }

@@ -97,31 +97,9 @@ public struct EdgeServer: Service {
             logger.debug("request aborted", metadata: ["error": "\(error)"])
             return
         }
-        var fields = HTTPFields()
-        for (name, value) in answer.response.headers {
-            guard let n = HTTPField.Name(name) else { continue }
-            fields.append(HTTPField(name: n, value: value))
-        }
-        fields[.date] = Timestamp.httpDate(Date())
         let status = answer.response.status
-        let body: ResponseBody
-        if let buffered = answer.response.bodyStream?.buffered {
-            if fields[.contentLength] == nil { fields[.contentLength] = String(buffered.readableBytes) }
-            body = ResponseBody(byteBuffer: buffered)
-        } else if let stream = answer.response.bodyStream {
-            if fields[.contentLength] == nil, let length = stream.length { fields[.contentLength] = String(length) }
-            body = ResponseBody { writer in
-                try await stream.forEach { buffer in try await writer.write(buffer) }
-                try await writer.finish(nil)
-            }
-        } else {
-            if fields[.contentLength] == nil { fields[.contentLength] = String(answer.response.body.count) }
-            body = ResponseBody(byteBuffer: ByteBuffer(bytes: answer.response.body))
-        }
         do {
-            try await writer.write(
-                response: HTTPResponse(status: .init(code: status), headerFields: fields),
-                body: head.method == .head || status == 304 || status == 204 ? ResponseBody() : body)
+            try await Self.write(answer.response, method: head.method, to: writer)
         } catch {
             logger.debug("response not delivered", metadata: ["error": "\(error)"])
         }
@@ -131,6 +109,35 @@ public struct EdgeServer: Service {
         logger.debug(
             "\(head.method.rawValue) \(head.path ?? "/") -> \(status)",
             metadata: ["service": "\(answer.service)", "operation": "\(answer.operation)", "ms": "\(Int(seconds * 1000))"])
+    }
+
+    /// Writes a response: whole bodies in one piece, streamed ones as they come; no body for
+    /// HEAD, 204 and 304. Shared by the edge and the load balancers' listener ports.
+    static func write(_ response: ProtocolResponse, method: HTTPRequest.Method, to writer: consuming ResponseWriter) async throws {
+        var fields = HTTPFields()
+        for (name, value) in response.headers {
+            guard let n = HTTPField.Name(name) else { continue }
+            fields.append(HTTPField(name: n, value: value))
+        }
+        fields[.date] = Timestamp.httpDate(Date())
+        let status = response.status
+        let body: ResponseBody
+        if let buffered = response.bodyStream?.buffered {
+            if fields[.contentLength] == nil { fields[.contentLength] = String(buffered.readableBytes) }
+            body = ResponseBody(byteBuffer: buffered)
+        } else if let stream = response.bodyStream {
+            if fields[.contentLength] == nil, let length = stream.length { fields[.contentLength] = String(length) }
+            body = ResponseBody { writer in
+                try await stream.forEach { buffer in try await writer.write(buffer) }
+                try await writer.finish(nil)
+            }
+        } else {
+            if fields[.contentLength] == nil { fields[.contentLength] = String(response.body.count) }
+            body = ResponseBody(byteBuffer: ByteBuffer(bytes: response.body))
+        }
+        try await writer.write(
+            response: HTTPResponse(status: .init(code: status), headerFields: fields),
+            body: method == .head || status == 304 || status == 204 ? ResponseBody() : body)
     }
 
     func tooLarge() -> EdgeResponse {

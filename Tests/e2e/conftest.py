@@ -26,7 +26,8 @@ class Kumo:
             os.unlink(self.ready)
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUMO_")}
         self.proc = subprocess.Popen(
-            [KUMO, "up", "--port", "0", "--dns-port", "0", "--data-dir", data_dir, "--ready-file", self.ready, *self.extra],
+            [KUMO, "up", "--port", "0", "--dns-port", "0", "--listener-ports", "mapped", "--data-dir", data_dir, "--ready-file", self.ready,
+             *self.extra],
             stdout=self.log, stderr=self.log, env=env)
         deadline = time.monotonic() + 20
         while not os.path.exists(self.ready):

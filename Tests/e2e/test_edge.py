@@ -18,8 +18,8 @@ def test_unimplemented_operations_answer_501_in_each_protocol(kumo):
         ("kms", lambda c: c.list_keys()),              # json
         ("cloudwatch", lambda c: c.list_metrics()),    # json (today's boto3)
         ("cloudfront", lambda c: c.list_key_groups()),  # rest-xml
-        ("ec2", lambda c: c.describe_vpcs()),          # ec2
-        ("elbv2", lambda c: c.describe_load_balancers()),  # query
+        ("ec2", lambda c: c.describe_key_pairs()),     # ec2
+        ("elbv2", lambda c: c.describe_ssl_policies()),  # query
         ("lambda", lambda c: c.list_functions()),      # rest-json
     ]
     for service, call in cases:
@@ -94,7 +94,8 @@ def test_health_metrics_and_reset_endpoints(kumo):
     assert health["services"]["sqs"] == "running"
     assert health["services"]["route53"] == "running"
     assert health["services"]["cloudfront"] == "running"
-    assert health["services"]["ec2"] == "not implemented"
+    assert health["services"]["ec2"] == "running"
+    assert health["services"]["autoscaling"] == "not implemented"
     listeners = {l["name"]: l["address"] for l in health["listeners"]}
     assert listeners == {"edge": kumo.url, "dns": "udp://127.0.0.1:%d" % kumo.dns_port}
     metrics = requests.get(kumo.url + "/_kumo/metrics", timeout=10).text

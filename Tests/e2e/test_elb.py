@@ -28,6 +28,12 @@ def setup_app(kumo, count=2, **tg):
     return ec2, elb, ids, lb, group, listener
 
 
+def listener_port(kumo, name):
+    listeners = requests.get(kumo.url + "/_kumo/health", timeout=10).json()["listeners"]
+    found = [l["address"] for l in listeners if l["name"] == name]
+    return int(found[0].rsplit(":", 1)[1]) if found else None
+
+
 def health(elb, group):
     return {t["Target"]["Id"]: t["TargetHealth"] for t in elb.describe_target_health(TargetGroupArn=group["TargetGroupArn"])["TargetHealthDescriptions"]}
 
@@ -99,6 +105,14 @@ def test_rules_fixed_responses_redirects_and_headers(start_kumo):
         assert sent["Host"] == lb["DNSName"]
         denied = get(kumo, lb, "/api/admin/users")
         assert denied.status_code == 403 and denied.text == "no"
+
+        # The listener also has a real port of its own, where any Host reaches the load balancer.
+        port = wait_for(lambda: listener_port(kumo, "elb web:80"))
+        moved = requests.get("http://127.0.0.1:%d/a/b?x=1" % port, headers={"Host": "old.example.org"}, allow_redirects=False, timeout=10)
+        assert moved.status_code == 301 and moved.headers["Location"] == "https://new.example.com/a/b?x=1"
+        direct = requests.get("http://127.0.0.1:%d/api/users" % port, timeout=10)
+        assert direct.text == "users from ip target"
+        assert origin.last("/api/users")[2]["X-Forwarded-Port"] == "80"
         assert get(kumo, lb, "/").text.strip() == "hello from " + ids[0]
 
         # An unhealthy target: wrong status code for the health check.

@@ -19,6 +19,7 @@ public struct HealthChecker: Service {
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
+                await router.syncPorts()
                 await withTaskGroup(of: Void.self) { tasks in
                     for group in router.snapshot.groups.values where group.inUse && group.healthCheck["HealthCheckEnabled"]?.bool != false {
                         let interval = router.clock.duration(awsSeconds: Double(group.healthCheck["HealthCheckIntervalSeconds"]?.int ?? 30))

@@ -37,6 +37,8 @@ public final class Router: Sendable {
         var balancers: [String: Balancer] = [:]
         var byHost: [String: String] = [:]
         var groups: [String: Group] = [:]
+        /// Listener ARN → its load balancer, name and port.
+        var listenerPorts: [String: (lb: String, name: String, port: Int)] = [:]
     }
 
     let store: Store
@@ -47,6 +49,9 @@ public final class Router: Sendable {
     let client = UpstreamClient()
     let health = HealthBoard()
     let state = Mutex(Snapshot())
+    /// Listener ports: who opens them, whether to try each listener's own port first, and
+    /// what is open now (listener ARN → listener port and bound port).
+    let ports = Mutex<(binder: (any PortBinder)?, ownPorts: Bool, bound: [String: (listener: Int, port: Int)])>((nil, false, [:]))
 
     init(store: Store, directory: any InstanceDirectory, clock: KumoClock, logger: Logger, metrics: ServiceMetrics?) {
         self.store = store
@@ -57,6 +62,39 @@ public final class Router: Sendable {
     }
 
     var snapshot: Snapshot { state.withLock { $0 } }
+
+    /// Gives every listener a real port: its own when `ownPorts` and it is free, else any free one.
+    public func attach(binder: any PortBinder, ownPorts: Bool) {
+        ports.withLock { $0.binder = binder; $0.ownPorts = ownPorts }
+    }
+
+    /// Opens ports for new listeners and closes those of deleted ones (the health checker's loop calls this).
+    func syncPorts() async {
+        let (binder, ownPorts, bound) = ports.withLock { ($0.binder, $0.ownPorts, $0.bound) }
+        guard let binder else { return }
+        let wanted = snapshot.listenerPorts
+        for (arn, open) in bound where wanted[arn]?.port != open.listener {
+            await binder.unbind(port: open.port)
+            _ = ports.withLock { $0.bound.removeValue(forKey: arn) }
+        }
+        for (arn, want) in wanted where bound[arn] == nil || bound[arn]?.listener != want.port {
+            let lb = want.lb
+            let listenerPort = want.port
+            let label = "elb \(want.name):\(listenerPort)"
+            let handle: @Sendable (HostRoute.Request) async -> ProtocolResponse = { [self] request in
+                var request = request
+                request.name = lb
+                return await self.handle(request, listenerPort: listenerPort)
+            }
+            var port: Int?
+            if ownPorts { port = try? await binder.bind(port: listenerPort, label: label, handle: handle) }
+            if port == nil { port = try? await binder.bind(port: 0, label: label, handle: handle) }
+            if let port {
+                ports.withLock { $0.bound[arn] = (listenerPort, port) }
+                logger.info("load balancer listener \(want.name):\(listenerPort) serves on port \(port)")
+            }
+        }
+    }
 
     func reload() async throws {
         let next = try await store.read { db -> Snapshot in
@@ -69,6 +107,7 @@ public final class Router: Sendable {
                 var listeners: [Int: [(conditions: [ShapeValue], actions: [ShapeValue])]] = [:]
                 for l in all where l.kind == "listener" && l.parent == lb.arn {
                     let port = ELB.stored(l.body)["Port"]?.int ?? 80
+                    s.listenerPorts[l.arn] = (lb.arn, lb.name, port)
                     listeners[port] = ELB.ordered(rules.filter { $0.parent == l.arn }).map { r in
                         let body = ELB.stored(r.body)
                         used.formUnion(ELB.forwardedGroups(body["Actions"]?.list ?? []))

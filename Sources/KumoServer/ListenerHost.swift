@@ -1,0 +1,109 @@
+public import HummingbirdCore
+import HTTPTypes
+public import KumoProtocols
+public import Logging
+import NIOCore
+import NIOPosix
+public import ServiceLifecycle
+import Synchronization
+
+/// The HTTP ports opened at run time (load balancer listeners). Each one is a child task of
+/// this service's discarding task group, so all of them close when Kumo shuts down.
+public final class ListenerHost: Service, PortBinder {
+    enum Command: Sendable {
+        case start(port: Int, label: String, handle: @Sendable (HostRoute.Request) async -> ProtocolResponse, bound: CheckedContinuation<Int, any Error>)
+    }
+
+    let host: String
+    let logger: Logger
+    let onBound: @Sendable (String, Int?) -> Void
+    private let commands: AsyncStream<Command>
+    private let submit: AsyncStream<Command>.Continuation
+    private let stops = Mutex<[Int: AsyncStream<Void>.Continuation]>([:])
+
+    /// `onBound(label, port)` is told of each port opened (nil: closed), for `/_kumo/health`.
+    public init(host: String, logger: Logger, onBound: @escaping @Sendable (String, Int?) -> Void) {
+        self.host = host
+        self.logger = logger
+        self.onBound = onBound
+        (commands, submit) = AsyncStream.makeStream(of: Command.self)
+    }
+
+    public func bind(port: Int, label: String, handle: @escaping @Sendable (HostRoute.Request) async -> ProtocolResponse) async throws -> Int {
+        try await withCheckedThrowingContinuation { bound in
+            if case .terminated = submit.yield(.start(port: port, label: label, handle: handle, bound: bound)) {
+                bound.resume(throwing: CancellationError())
+            }
+        }
+    }
+
+    public func unbind(port: Int) async {
+        stops.withLock { $0.removeValue(forKey: port) }?.finish()
+    }
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            await withGracefulShutdownHandler {
+                for await command in commands {
+                    guard case .start(let port, let label, let handle, let bound) = command else { continue }
+                    group.addTask { await self.serve(port: port, label: label, handle: handle, bound: bound) }
+                }
+            } onGracefulShutdown: {
+                self.submit.finish()
+                for stop in self.stops.withLock({ Array($0.values) }) { stop.finish() }
+            }
+        }
+    }
+
+    func serve(
+        port: Int, label: String, handle: @escaping @Sendable (HostRoute.Request) async -> ProtocolResponse, bound: CheckedContinuation<Int, any Error>
+    ) async {
+        let (stopped, stop) = AsyncStream.makeStream(of: Void.self)
+        let reported = Once()
+        let channel = HTTP1Channel(responder: { request, writer, channel in
+            var request = request
+            let head = request.head
+            var headers = head.authority.map { [(name: "Host", value: $0)] } ?? []
+            headers += head.headerFields.map { (name: $0.name.rawName, value: $0.value) }
+            let target = head.path ?? "/"
+            let path = String(target.prefix { $0 != "?" })
+            let rawQuery = target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) } ?? ""
+            let body = (try? await request.collectBody(upTo: 1 << 20)).map { Array(buffer: $0) } ?? []
+            let response = await handle(
+                HostRoute.Request(
+                    method: head.method.rawValue, path: path, query: FormEncoding.decode(Substring(rawQuery)).map { (name: $0.0, value: $0.1) },
+                    headers: headers, remoteAddress: channel.remoteAddress?.ipAddress, name: label, body: body))
+            try? await EdgeServer.write(response, method: head.method, to: writer)
+        })
+        let logger = self.logger
+        let host = self.host
+        let makeServer: @Sendable () -> Server<HTTP1Channel> = { Server(
+            childChannelSetup: channel, configuration: .init(address: .hostname(host, port: port), backlog: 1024),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                reported.mark()
+                self.stops.withLock { $0[port] = stop }
+                self.onBound(label, port)
+                bound.resume(returning: port)
+            },
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger) }
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                do { try await makeServer().run() } catch {
+                    if !reported.marked { bound.resume(throwing: error) }
+                }
+            }
+            tasks.addTask { for await _ in stopped {} }
+            await tasks.next()
+            tasks.cancelAll()
+        }
+        onBound(label, nil)
+    }
+}
+
+/// Set once a port is bound, so a later failure does not resume its continuation twice.
+final class Once: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func mark() { flag.store(true, ordering: .sequentiallyConsistent) }
+    var marked: Bool { flag.load(ordering: .sequentiallyConsistent) }
+}
