@@ -21,3 +21,21 @@ def test_static_site_example(kumo):
     assert "Hit from cloudfront" in step7 and "client-side router" in step7
     step8 = text.split("8. Invalidate")[1]
     assert "Miss from cloudfront" in step8 and "version 2" in step8
+
+
+def test_load_balanced_app_example(start_kumo):
+    kumo = start_kumo("--time-scale", "0.2")
+    env = dict(os.environ, KUMO_URL=kumo.url, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+    env.pop("AWS_PROFILE", None)
+    out = subprocess.run(["bash", os.path.join(ROOT, "examples", "load-balanced-app", "run.sh")], env=env,
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    step5 = text.split("5. Requests alternate")[1].split("6. Stop one")[0]
+    hellos = [line for line in step5.splitlines() if line.startswith("<h1>Hello from")]
+    assert len(hellos) == 4 and len(set(hellos)) == 2 and hellos[0] == hellos[2] and hellos[1] == hellos[3]
+    assert '"path": "/api/orders"' in step5 and "no admin here" in step5
+    step6 = text.split("6. Stop one")[1]
+    assert "Target.InvalidState" in step6
+    after = [line for line in step6.splitlines() if line.startswith("<h1>Hello from")]
+    assert len(after) == 4 and len(set(after)) == 1
