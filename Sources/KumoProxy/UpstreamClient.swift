@@ -141,9 +141,11 @@ public final class UpstreamClient: Sendable {
         }
         let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: request.target, headers: headers)
         do {
-            try await connection.writer.write(.head(head))
-            if !request.body.isEmpty { try await connection.writer.write(.body(.byteBuffer(ByteBuffer(bytes: request.body)))) }
-            try await connection.writer.write(.end(nil))
+            // One write (one flush) for the whole request.
+            var parts: [HTTPClientRequestPart] = [.head(head)]
+            if !request.body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: request.body)))) }
+            parts.append(.end(nil))
+            try await connection.writer.write(contentsOf: parts)
             var responseHead: HTTPResponseHead?
             while responseHead == nil {
                 guard let part = try await connection.next() else { throw UpstreamError.closedEarly }

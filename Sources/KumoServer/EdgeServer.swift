@@ -1,4 +1,4 @@
-public import HummingbirdCore
+import HummingbirdCore
 import HTTPTypes
 public import Logging
 public import NIOCore

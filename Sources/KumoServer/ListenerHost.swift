@@ -1,4 +1,4 @@
-public import HummingbirdCore
+import HummingbirdCore
 import HTTPTypes
 public import KumoProtocols
 public import Logging
@@ -75,7 +75,10 @@ public final class ListenerHost: Service, PortBinder {
                     headers: headers, remoteAddress: channel.remoteAddress?.ipAddress, name: label, body: body))
             try? await EdgeServer.write(response, method: head.method, to: writer)
         })
-        let logger = self.logger
+        // A listener closed by its deletion is cancelled; the server would log that as an error.
+        var quiet = self.logger
+        quiet.logLevel = .critical
+        let logger = quiet
         let host = self.host
         let makeServer: @Sendable () -> Server<HTTP1Channel> = { Server(
             childChannelSetup: channel, configuration: .init(address: .hostname(host, port: port), backlog: 1024),

@@ -107,7 +107,7 @@ extension Router {
             roll -= w
         }
         guard let arn = chosen, let group = snapshot.groups[arn],
-            let target = health.pick(group: arn, targets: group.targets, leastOutstanding: group.leastOutstanding)
+            var target = health.pick(group: arn, targets: group.targets, leastOutstanding: group.leastOutstanding)
         else { return Self.errorPage(503) }
         var headers = request.headers.filter { !Self.hopByHop.contains($0.name.lowercased()) }
         let forwardedFor = [request.header("X-Forwarded-For"), request.remoteAddress].compactMap { $0 }.joined(separator: ", ")
@@ -123,7 +123,19 @@ extension Router {
         health.began(group: arn, id: target.id, port: target.port)
         let started = ContinuousClock.now
         do {
-            let answer = try await client.execute(upstream, host: target.address, port: target.port, readTimeout: .seconds(Int64(lb.idleTimeout)))
+            var answer: UpstreamResponse
+            do {
+                answer = try await client.execute(upstream, host: target.address, port: target.port, readTimeout: .seconds(Int64(lb.idleTimeout)))
+            } catch UpstreamError.connectFailed(let reason) {
+                // Nothing reached the target, so another healthy one may take the request.
+                health.ended(group: arn, id: target.id, port: target.port)
+                guard let other = health.pick(group: arn, targets: group.targets, leastOutstanding: group.leastOutstanding),
+                    other.address != target.address || other.port != target.port
+                else { throw UpstreamError.connectFailed(reason) }
+                target = other
+                health.began(group: arn, id: target.id, port: target.port)
+                answer = try await client.execute(upstream, host: target.address, port: target.port, readTimeout: .seconds(Int64(lb.idleTimeout)))
+            }
             let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
             metrics?.add(seconds, to: MetricKey(namespace: "AWS/ApplicationELB", name: "TargetResponseTime", dimensions: [("LoadBalancer", Self.dimension(lb.arn))]))
             var response = ProtocolResponse(
@@ -131,12 +143,13 @@ extension Router {
                 body: [])
             let group = health
             let body = answer.body
+            let served = target
             if request.method == "HEAD" || answer.status == 204 || answer.status == 304 {
                 await answer.discard()
                 group.ended(group: arn, id: target.id, port: target.port)
             } else {
                 response.bodyStream = ByteStream(length: body.length) { sink in
-                    defer { group.ended(group: arn, id: target.id, port: target.port) }
+                    defer { group.ended(group: arn, id: served.id, port: served.port) }
                     try await body.forEach(sink)
                 }
             }
