@@ -177,7 +177,7 @@ struct Up: AsyncParsableCommand {
             host: host, port: port, region: region, accountId: accountId, verifySignatures: !noAuth, hostSuffix: hostSuffix)
         let edge = Edge(
             configuration: configuration, registry: registry, credentials: credentialChain, clock: clock, logger: logger,
-            hostRoutes: [s3.website.route, cloudfront.edge.route, elb.router.route])
+            hostRoutes: [s3.website.route, cloudfront.edge.route, elb.router.route], pathRoutes: [ec2.metadataRoute])
         let metrics = EdgeMetrics()
         let endpoints = InternalEndpoints(
             registry: registry, metrics: metrics, version: KumoCommand.version, startedAt: started,

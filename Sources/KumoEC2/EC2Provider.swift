@@ -11,6 +11,8 @@ public struct EC2Provider: ServiceProvider {
     public let service = "ec2"
     public let operations: [String: OperationHandler]
     public let supervisor: InstanceSupervisor
+    /// The instance metadata service, served by the edge under `/_kumo/imds/`.
+    public let metadataRoute: PathRoute
     let ec2: EC2
 
     public init(store: Store, clock: KumoClock, logger: Logger) {
@@ -18,6 +20,7 @@ public struct EC2Provider: ServiceProvider {
         let ec2 = EC2(store: store, clock: clock, supervisor: supervisor)
         self.supervisor = supervisor
         self.ec2 = ec2
+        metadataRoute = MetadataService(store: store, clock: clock).route
         operations = OperationHandler.table(ec2, [
             "DescribeVpcs": EC2.describeVpcs,
             "DescribeSubnets": EC2.describeSubnets,
@@ -40,6 +43,12 @@ public struct EC2Provider: ServiceProvider {
             "StartInstances": EC2.startInstances,
             "RebootInstances": EC2.rebootInstances,
             "GetConsoleOutput": EC2.getConsoleOutput,
+            "CreateLaunchTemplate": EC2.createLaunchTemplate,
+            "CreateLaunchTemplateVersion": EC2.createLaunchTemplateVersion,
+            "ModifyLaunchTemplate": EC2.modifyLaunchTemplate,
+            "DescribeLaunchTemplates": EC2.describeLaunchTemplates,
+            "DescribeLaunchTemplateVersions": EC2.describeLaunchTemplateVersions,
+            "DeleteLaunchTemplate": EC2.deleteLaunchTemplate,
         ])
     }
 

@@ -43,6 +43,7 @@ public final class InstanceSupervisor: Service, Sendable {
                 "KUMO_PRIVATE_IP": instance.privateIp, "KUMO_AVAILABILITY_ZONE": instance.availabilityZone,
                 "AWS_DEFAULT_REGION": instance.region, "AWS_REGION": instance.region,
                 "AWS_ENDPOINT_URL": endpoint.withLock { $0 },
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT": endpoint.withLock { $0 } + MetadataService.prefix + instance.id,
             ]
             // A process group left by a Kumo that was killed (kill -9) goes before a new one starts.
             let pidFile = folder(instance.id) + "/pgid"

@@ -57,12 +57,15 @@ public final class Edge: Sendable {
     let logger: Logger
     /// Data planes served by host name (S3 websites), checked before the AWS APIs.
     let hostRoutes: [HostRoute]
+    /// Data planes under a path of their own (the instance metadata service).
+    let pathRoutes: [PathRoute]
     let signingKeys = SigningKeyCache()
 
     public init(
         configuration: EdgeConfiguration, registry: ServiceRegistry, credentials: any CredentialProvider,
-        clock: KumoClock, logger: Logger, hostRoutes: [HostRoute] = []
+        clock: KumoClock, logger: Logger, hostRoutes: [HostRoute] = [], pathRoutes: [PathRoute] = []
     ) {
+        self.pathRoutes = pathRoutes
         self.configuration = configuration
         self.registry = registry
         self.credentials = credentials
@@ -71,8 +74,12 @@ public final class Edge: Sendable {
         self.hostRoutes = hostRoutes
     }
 
-    /// The host route that claims a request's host, with the name it serves.
+    /// The host route that claims a request's host, with the name it serves; or a path route
+    /// (as a host route named by the path) for Kumo's own path-served data planes.
     public func hostRoute(_ request: EdgeRequest) -> (HostRoute, String)? {
+        if request.target.hasPrefix("/_kumo/"), let p = pathRoutes.first(where: { request.target.hasPrefix($0.prefix) }) {
+            return (HostRoute(label: "path", claim: { _, _ in nil }, handle: p.handle), p.prefix)
+        }
         guard !hostRoutes.isEmpty else { return nil }
         let host = hostName(request)
         for route in hostRoutes {

@@ -136,3 +136,47 @@ def test_instances_run_again_after_a_restart_and_never_outlive_kumo(start_kumo, 
     again = start_kumo(data_dir=data_dir)
     assert wait_for(lambda: serves(address)) == "hello from " + iid
     assert states(again.client("ec2"), [iid]) == ["running"]
+
+
+def test_launch_templates_and_the_metadata_service(kumo):
+    ec2 = kumo.client("ec2")
+    metadata_script = """#!/bin/sh
+EP="$AWS_EC2_METADATA_SERVICE_ENDPOINT"
+TOKEN=$(curl -s -X PUT "$EP/latest/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 60")
+echo "id=$(curl -s -H "X-aws-ec2-metadata-token: $TOKEN" "$EP/latest/meta-data/instance-id")"
+echo "zone=$(curl -s "$EP/latest/meta-data/placement/availability-zone")"
+echo "ip=$(curl -s "$EP/latest/meta-data/local-ipv4")"
+echo "bad=$(curl -s -o /dev/null -w '%{http_code}' -H 'X-aws-ec2-metadata-token: nope' "$EP/latest/meta-data/instance-id")"
+echo done
+"""
+    lt = ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={
+        "ImageId": "ami-kumo-linux", "InstanceType": "t3.small", "UserData": base64.b64encode(metadata_script.encode()).decode(),
+        "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "from-template"}]}]})["LaunchTemplate"]
+    assert lt["LaunchTemplateId"].startswith("lt-") and lt["LatestVersionNumber"] == 1
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={"ImageId": "ami-kumo-linux"})
+    assert e.value.response["Error"]["Code"] == "InvalidLaunchTemplateName.AlreadyExistsException"
+    v2 = ec2.create_launch_template_version(LaunchTemplateId=lt["LaunchTemplateId"], SourceVersion="1",
+                                            LaunchTemplateData={"InstanceType": "t3.large"})["LaunchTemplateVersion"]
+    assert v2["VersionNumber"] == 2 and v2["LaunchTemplateData"]["ImageId"] == "ami-kumo-linux"
+    ec2.modify_launch_template(LaunchTemplateId=lt["LaunchTemplateId"], DefaultVersion="2")
+    described = ec2.describe_launch_templates(LaunchTemplateNames=["web"])["LaunchTemplates"][0]
+    assert (described["DefaultVersionNumber"], described["LatestVersionNumber"]) == (2, 2)
+    versions = ec2.describe_launch_template_versions(LaunchTemplateId=lt["LaunchTemplateId"])["LaunchTemplateVersions"]
+    assert [v["VersionNumber"] for v in versions] == [2, 1] and versions[0]["DefaultVersion"]
+
+    inst = ec2.run_instances(MinCount=1, MaxCount=1, LaunchTemplate={"LaunchTemplateName": "web", "Version": "$Default"})["Instances"][0]
+    assert inst["InstanceType"] == "t3.large" and {"Key": "Name", "Value": "from-template"} in inst["Tags"]
+
+    def console():
+        out = ec2.get_console_output(InstanceId=inst["InstanceId"]).get("Output", "")
+        return out if "done" in out else None
+    out = wait_for(console)
+    assert "id=" + inst["InstanceId"] in out and "zone=us-east-1a" in out and "ip=" + inst["PrivateIpAddress"] in out
+    assert "bad=401" in out
+
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.run_instances(MinCount=1, MaxCount=1, LaunchTemplate={"LaunchTemplateName": "missing"})
+    assert e.value.response["Error"]["Code"] == "InvalidLaunchTemplateName.NotFoundException"
+    ec2.delete_launch_template(LaunchTemplateId=lt["LaunchTemplateId"])
+    assert ec2.describe_launch_templates()["LaunchTemplates"] == []

@@ -43,7 +43,7 @@ extension EC2 {
     }
 
     func runInstances(_ call: OperationCall) async throws -> ShapeValue {
-        let input = call.input
+        let input = try await withLaunchTemplate(call)
         let account = call.context.accountId, region = call.context.region
         let imageId = input["ImageId"]?.string ?? ""
         guard imageId.hasPrefix("ami-") else {

@@ -44,3 +44,15 @@ public struct HostRoute: Sendable {
         self.handle = handle
     }
 }
+
+/// A data plane the edge serves under a path of its own (`/_kumo/imds/...`, the instance
+/// metadata service), checked before Kumo's other endpoints; requests are not signed.
+public struct PathRoute: Sendable {
+    public let prefix: String
+    public let handle: @Sendable (HostRoute.Request) async -> ProtocolResponse
+
+    public init(prefix: String, handle: @escaping @Sendable (HostRoute.Request) async -> ProtocolResponse) {
+        self.prefix = prefix
+        self.handle = handle
+    }
+}

@@ -1,0 +1,83 @@
+import GRDB
+import KumoCore
+public import KumoProtocols
+import KumoStore
+import Synchronization
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The instance metadata service, at `<edge>/_kumo/imds/<instance-id>` — the URL instances get
+/// in `AWS_EC2_METADATA_SERVICE_ENDPOINT`, which the AWS SDKs and CLI read. IMDSv1 and the
+/// IMDSv2 token flow (`PUT /latest/api/token`).
+final class MetadataService: Sendable {
+    static let prefix = "/_kumo/imds/"
+    let store: Store
+    let clock: KumoClock
+    private let tokens = Mutex<[String: (instance: String, expires: Date)]>([:])
+
+    init(store: Store, clock: KumoClock) {
+        self.store = store
+        self.clock = clock
+    }
+
+    var route: PathRoute { PathRoute(prefix: Self.prefix) { [self] request in await handle(request) } }
+
+    func handle(_ request: HostRoute.Request) async -> ProtocolResponse {
+        let rest = request.path.dropFirst(Self.prefix.count)
+        let id = String(rest.prefix { $0 != "/" })
+        let path = String(rest.dropFirst(id.count))
+        guard let instance = try? await store.read({ db in try InstanceRecord.fetchOne(db, key: id) }), instance.state == "running" else {
+            return text(404, "Not Found")
+        }
+        if path == "/latest/api/token" {
+            guard request.method == "PUT" else { return text(405, "Method Not Allowed") }
+            guard let ttl = request.header("X-aws-ec2-metadata-token-ttl-seconds").flatMap(Int.init), (1...21600).contains(ttl) else {
+                return text(400, "Bad Request")
+            }
+            let token = ResourceID.token(length: 56)
+            tokens.withLock { $0[token] = (id, clock.now.addingTimeInterval(Double(ttl))) }
+            var response = text(200, token)
+            response.headers.append(("X-aws-ec2-metadata-token-ttl-seconds", String(ttl)))
+            return response
+        }
+        if let token = request.header("X-aws-ec2-metadata-token") {
+            let valid = tokens.withLock { $0[token].map { $0.instance == id && $0.expires > clock.now } ?? false }
+            guard valid else { return text(401, "Unauthorized") }
+        }
+        guard request.method == "GET" || request.method == "HEAD" else { return text(405, "Method Not Allowed") }
+        let hostname = "ip-" + instance.privateIp.replacing(".", with: "-") + ".ec2.internal"
+        let groups = (try? JSONValue.parse(instance.securityGroups))?.array?.compactMap(\.string) ?? []
+        let values: [String: String] = [
+            "ami-id": instance.imageId, "ami-launch-index": String(instance.launchIndex), "hostname": hostname, "instance-id": instance.id,
+            "instance-type": instance.instanceType, "local-hostname": hostname, "local-ipv4": instance.privateIp,
+            "mac": "0e:00:00:00:00:01", "placement/availability-zone": instance.availabilityZone, "placement/region": instance.region,
+            "reservation-id": instance.reservationId, "security-groups": groups.joined(separator: "\n"),
+        ]
+        switch path {
+        case "/latest/user-data": return instance.userData.isEmpty ? text(404, "Not Found") : text(200, instance.userData)
+        case "/latest/meta-data", "/latest/meta-data/":
+            return text(200, values.keys.filter { !$0.contains("/") }.sorted().joined(separator: "\n") + "\nplacement/")
+        case "/latest/meta-data/placement", "/latest/meta-data/placement/":
+            return text(200, "availability-zone\nregion")
+        case "/latest/dynamic/instance-identity/document":
+            let doc = JSONValue.object([
+                ("accountId", .string(instance.accountId)), ("architecture", .string("x86_64")), ("availabilityZone", .string(instance.availabilityZone)),
+                ("imageId", .string(instance.imageId)), ("instanceId", .string(instance.id)), ("instanceType", .string(instance.instanceType)),
+                ("pendingTime", .string(Timestamp.iso8601(instance.launchTime))), ("privateIp", .string(instance.privateIp)),
+                ("region", .string(instance.region)), ("version", .string("2017-09-30")),
+            ])
+            return text(200, doc.serialized(), type: "application/json")
+        default:
+            let key = path.hasPrefix("/latest/meta-data/") ? String(path.dropFirst("/latest/meta-data/".count)) : ""
+            guard let value = values[key] else { return text(404, "Not Found") }
+            return text(200, value)
+        }
+    }
+
+    func text(_ status: Int, _ body: String, type: String = "text/plain") -> ProtocolResponse {
+        ProtocolResponse(status: status, headers: [("Content-Type", type), ("Server", "EC2ws")], body: Array(body.utf8))
+    }
+}
