@@ -114,6 +114,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "KumoCloudWatch",
+            dependencies: [
+                "KumoCore", "KumoProtocols", "KumoStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The system zlib, for CloudFront's gzip compression at the edge.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
@@ -164,6 +173,7 @@ let package = Package(
                 "KumoCloudFront",
                 "KumoEC2",
                 "KumoELB",
+                "KumoCloudWatch",
                 "KumoDNS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -7,6 +7,7 @@ import KumoRoute53
 import KumoCloudFront
 import KumoEC2
 import KumoELB
+import KumoCloudWatch
 import KumoDNS
 import KumoServer
 import KumoStore
@@ -125,7 +126,7 @@ struct Up: AsyncParsableCommand {
         let store = try Store(
             directory: directory,
             migrations: STSProvider.migrations + S3Provider.migrations + SQSProvider.migrations + Route53Provider.migrations
-                + CloudFrontProvider.migrations + EC2Provider.migrations + ELBProvider.migrations,
+                + CloudFrontProvider.migrations + EC2Provider.migrations + ELBProvider.migrations + CloudWatchProvider.migrations,
             durability: durability)
         let sts = STSProvider(store: store, clock: clock)
         let serviceMetrics = ServiceMetrics()
@@ -149,7 +150,7 @@ struct Up: AsyncParsableCommand {
                 signingSecret: cloudfrontKey.secretAccessKey),
             metrics: serviceMetrics, logger: logger)
         try await cloudfront.start()
-        let ec2 = EC2Provider(store: store, clock: clock, logger: logger)
+        let ec2 = EC2Provider(store: store, clock: clock, logger: logger, metrics: serviceMetrics)
         let listeners = ListenerBoard()
         let elb = ELBProvider(store: store, clock: clock, hostSuffix: hostSuffix, directory: ec2, metrics: serviceMetrics, logger: logger)
         try await elb.start()
@@ -157,7 +158,9 @@ struct Up: AsyncParsableCommand {
             if let port { listeners.add(.init(name: label, address: "http://\(edgeAddress):\(port)")) } else { listeners.remove(label) }
         }
         elb.router.attach(binder: listenerHost, ownPorts: listenerPorts == "own")
-        let registry = try ServiceRegistry(providers: [sts, s3, sqs, route53, cloudfront, ec2, elb])
+        let cloudwatch = CloudWatchProvider(
+            store: store, clock: clock, metrics: serviceMetrics, accountId: accountId, region: region, actions: [ec2])
+        let registry = try ServiceRegistry(providers: [sts, s3, sqs, route53, cloudfront, ec2, elb, cloudwatch])
         // DNS: the port asked for; 53 needs privileges, so fall back to 10053 and say so.
         let dnsChannel: DNSServer.Channel
         var dnsNote = ""
@@ -215,6 +218,7 @@ struct Up: AsyncParsableCommand {
                 services: [
                     .init(service: server), .init(service: dns), .init(service: LifecycleSweeper(provider: s3, logger: logger)),
                     .init(service: ec2.supervisor), .init(service: listenerHost), .init(service: elb.healthChecker),
+                    .init(service: cloudwatch.evaluator), .init(service: cloudwatch.publisher),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

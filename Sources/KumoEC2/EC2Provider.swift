@@ -15,12 +15,15 @@ public struct EC2Provider: ServiceProvider {
     public let metadataRoute: PathRoute
     let ec2: EC2
 
-    public init(store: Store, clock: KumoClock, logger: Logger) {
+    public init(store: Store, clock: KumoClock, logger: Logger, metrics: ServiceMetrics? = nil) {
         let supervisor = InstanceSupervisor(store: store, clock: clock, logger: logger)
         let ec2 = EC2(store: store, clock: clock, supervisor: supervisor)
         self.supervisor = supervisor
         self.ec2 = ec2
         metadataRoute = MetadataService(store: store, clock: clock).route
+        metrics?.addGauges {
+            supervisor.cpuUtilization().map { (MetricKey(namespace: "AWS/EC2", name: "CPUUtilization", dimensions: [("InstanceId", $0.0)]), $0.1) }
+        }
         operations = OperationHandler.table(ec2, [
             "DescribeVpcs": EC2.describeVpcs,
             "DescribeSubnets": EC2.describeSubnets,
@@ -81,5 +84,30 @@ extension EC2Provider: InstanceDirectory {
         try? await ec2.store.read { db in
             try String.fetchOne(db, sql: "SELECT bindAddress FROM ec2_instances WHERE privateIp = ? AND state = 'running'", arguments: [privateIp])
         }
+    }
+}
+
+extension EC2Provider: AlarmActionHandler {
+    /// EC2 alarm actions: `arn:aws:automate:<region>:ec2:stop|terminate|reboot` on the alarm's InstanceId.
+    public func run(action: String, for alarm: AlarmNotice) async -> String? {
+        let parts = action.split(separator: ":")
+        guard parts.count == 6, parts[2] == "automate", parts[4] == "ec2" else { return nil }
+        guard let id = alarm.dimensions.first(where: { $0.name == "InstanceId" })?.value,
+            let instance = try? await ec2.store.read({ db in try InstanceRecord.fetchOne(db, key: id) })
+        else { return "Failed to execute action \(action): the alarm has no InstanceId dimension of an existing instance" }
+        switch parts[5] {
+        case "stop" where instance.state == "running":
+            try? await supervisor.setState(id, "stopping", reason: "Client.UserInitiatedShutdown: alarm \(alarm.alarmName)")
+            await supervisor.halt(id, then: "stopped")
+        case "terminate" where instance.state != "terminated":
+            try? await supervisor.setState(id, "shutting-down", reason: nil)
+            await supervisor.halt(id, then: "terminated")
+        case "reboot" where instance.state == "running":
+            await supervisor.halt(id, then: "pending")
+            await supervisor.launch(instance)
+        default:
+            return "Failed to execute action \(action): instance \(id) is \(instance.state)"
+        }
+        return "Successfully executed action \(action)"
     }
 }

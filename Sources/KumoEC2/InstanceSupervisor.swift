@@ -20,6 +20,8 @@ public final class InstanceSupervisor: Service, Sendable {
     let directory: String
     let endpoint = Mutex<String>("http://127.0.0.1:4566")
     private let groups = Mutex<[String: ProcessGroup]>([:])
+    private let types = Mutex<[String: String]>([:])
+    let meter = CPUMeter()
 
     init(store: Store, clock: KumoClock, logger: Logger) {
         self.store = store
@@ -53,6 +55,7 @@ public final class InstanceSupervisor: Service, Sendable {
             let group = try ProcessGroup.spawn(script: script, directory: folder(instance.id), environment: environment, log: consoleLog(instance.id))
             FileManager.default.createFile(atPath: pidFile, contents: Data(String(group.pid).utf8))
             groups.withLock { $0[instance.id] = group }
+            types.withLock { $0[instance.id] = instance.instanceType }
             try await setState(instance.id, "running", reason: nil)
         } catch {
             logger.error("instance did not start", metadata: ["instance": "\(instance.id)", "error": "\(error)"])
@@ -75,6 +78,13 @@ public final class InstanceSupervisor: Service, Sendable {
             try db.execute(
                 sql: "UPDATE ec2_instances SET state = ?, stateReason = ?, forgetAt = ? WHERE id = ?", arguments: [state, reason, forget, id])
         }
+    }
+
+    /// CPUUtilization of every running instance since the last call (`AWS/EC2`, per InstanceId).
+    func cpuUtilization() -> [(String, Double)] {
+        let running = groups.withLock { $0 }
+        let kinds = types.withLock { $0 }
+        return meter.sample(running.map { (id: $0.key, pgid: $0.value.pid, vcpus: CPUMeter.vCPUs(kinds[$0.key] ?? "")) })
     }
 
     /// Whether an instance's processes still run (its reachability status check).

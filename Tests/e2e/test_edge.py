@@ -16,7 +16,7 @@ from sigv4 import sign
 def test_unimplemented_operations_answer_501_in_each_protocol(kumo):
     cases = [
         ("kms", lambda c: c.list_keys()),              # json
-        ("cloudwatch", lambda c: c.list_metrics()),    # json (today's boto3)
+        ("cloudwatch", lambda c: c.list_dashboards()),  # json (today's boto3)
         ("cloudfront", lambda c: c.list_key_groups()),  # rest-xml
         ("ec2", lambda c: c.describe_key_pairs()),     # ec2
         ("elbv2", lambda c: c.describe_ssl_policies()),  # query
@@ -32,7 +32,7 @@ def test_unimplemented_operations_answer_501_in_each_protocol(kumo):
 
 
 def test_cbor_request_is_answered_in_cbor(kumo):
-    url = kumo.url + "/service/GraniteServiceVersion20100801/operation/ListMetrics"
+    url = kumo.url + "/service/GraniteServiceVersion20100801/operation/ListDashboards"
     body = cbor2.dumps({})
     headers = sign("POST", url, {"Content-Type": "application/cbor", "Accept": "application/cbor",
                                  "smithy-protocol": "rpc-v2-cbor"}, body, "monitoring")

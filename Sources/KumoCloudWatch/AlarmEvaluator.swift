@@ -1,0 +1,145 @@
+import GRDB
+import KumoCore
+import KumoProtocols
+import KumoStore
+public import ServiceLifecycle
+import Synchronization
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Evaluates every alarm once per its period (scaled by `--time-scale`) against the latest
+/// datapoints, moves it between OK, ALARM and INSUFFICIENT_DATA, and runs its actions.
+public final class AlarmEvaluator: Service, Sendable {
+    let cw: CloudWatch
+    private let evaluated = Mutex<[String: Double]>([:])
+
+    init(cw: CloudWatch) { self.cw = cw }
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown { [self] in
+            while !Task.isCancelled {
+                try await Task.sleep(for: .milliseconds(100))
+                let alarms = (try? await cw.store.read { db in try AlarmRecord.fetchAll(db) }) ?? []
+                let now = cw.clock.now.timeIntervalSince1970
+                for alarm in alarms {
+                    let window = Double(CloudWatch.stored(alarm.config)["Period"]?.int ?? 60) * cw.clock.timeScale
+                    let key = alarm.accountId + "|" + alarm.region + "|" + alarm.name
+                    let last = evaluated.withLock { $0[key] } ?? 0
+                    guard now - last >= window else { continue }
+                    evaluated.withLock { $0[key] = now }
+                    await evaluate(alarm, now: now, window: window)
+                }
+            }
+        }
+    }
+
+    func evaluate(_ alarm: AlarmRecord, now: Double, window: Double) async {
+        let c = CloudWatch.stored(alarm.config)
+        let periods = max(1, c["EvaluationPeriods"]?.int ?? 1)
+        let needed = c["DatapointsToAlarm"]?.int ?? periods
+        let statistic = c["Statistic"]?.string ?? c["ExtendedStatistic"]?.string ?? "Average"
+        let threshold = c["Threshold"]?.double ?? 0
+        let op = c["ComparisonOperator"]?.string ?? "GreaterThanOrEqualToThreshold"
+        let compare = CloudWatch.operators[op] ?? { $0 >= $1 }
+        let start = now - Double(periods) * window
+        let buckets = (try? await cw.store.read { db in
+            try cw.buckets(
+                db, account: alarm.accountId, region: alarm.region, namespace: c["Namespace"]?.string ?? "", name: c["MetricName"]?.string ?? "",
+                dimensions: CloudWatch.dimensionKey(c["Dimensions"]?.list ?? []), start: start, end: now, period: window)
+        }) ?? []
+        let values = buckets.compactMap { b in b.aggregate.value(statistic).map { (b.start, $0) } }
+        let treat = c["TreatMissingData"]?.string ?? "missing"
+        var breaching = values.filter { compare($0.1, threshold) }.count
+        let missing = periods - values.count
+        if treat == "breaching" { breaching += missing }
+        let state: String
+        if breaching >= needed {
+            state = "ALARM"
+        } else if values.isEmpty && treat != "notBreaching" && treat != "breaching" {
+            if treat == "ignore" { return }
+            state = "INSUFFICIENT_DATA"
+        } else {
+            state = "OK"
+        }
+        let shown = values.map { String(format2($0.1)) + " (" + Self.stamp($0.0) + ")" }.joined(separator: ", ")
+        let words = CloudWatch.operatorWords[op] ?? op
+        let reason: String
+        switch state {
+        case "ALARM":
+            reason = "Threshold Crossed: \(breaching) out of the last \(periods) datapoints [\(shown)] \(breaching == 1 ? "was" : "were") \(words) the threshold (\(format2(threshold))) (minimum \(needed) datapoint\(needed == 1 ? "" : "s") for OK -> ALARM transition)."
+        case "OK":
+            reason = "Threshold Crossed: \(values.count) datapoint\(values.count == 1 ? "" : "s") [\(shown)] \(values.count == 1 ? "was" : "were") not \(words) the threshold (\(format2(threshold)))."
+        default:
+            reason = "Insufficient Data: \(periods) datapoint\(periods == 1 ? " was" : "s were") unknown."
+        }
+        guard state != alarm.state || alarm.stateReason.hasPrefix("Unchecked") else { return }
+        await cw.transition(alarm, to: state, reason: reason, data: nil)
+    }
+
+    func format2(_ v: Double) -> String {
+        let rounded = (v * 1000).rounded() / 1000
+        return rounded == rounded.rounded() ? String(Int(rounded)) + ".0" : String(rounded)
+    }
+
+    static func stamp(_ t: Double) -> String {
+        let d = Date(timeIntervalSince1970: t)
+        let iso = Timestamp.iso8601(d)  // 2026-11-22T07:20:00Z
+        let date = iso.prefix(10).split(separator: "-")
+        return "\(date[2])/\(date[1])/\(date[0].suffix(2)) \(iso.dropFirst(11).prefix(8))"
+    }
+}
+
+/// Publishes the built-in metrics (`AWS/SQS`, `AWS/CloudFront`, `AWS/ApplicationELB`, `AWS/EC2`...)
+/// from the internal metrics interface into CloudWatch once a minute (scaled): counters as
+/// the sum since the last minute, gauges as their value.
+public final class MetricsPublisher: Service, Sendable {
+    let cw: CloudWatch
+    let metrics: ServiceMetrics
+    let accountId: String
+    let region: String
+    private let last = Mutex<[MetricKey: Double]>([:])
+
+    init(cw: CloudWatch, metrics: ServiceMetrics, accountId: String, region: String) {
+        self.cw = cw
+        self.metrics = metrics
+        self.accountId = accountId
+        self.region = region
+    }
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown { [self] in
+            while !Task.isCancelled {
+                try await Task.sleep(for: cw.clock.duration(awsSeconds: 60))
+                await publish()
+            }
+        }
+    }
+
+    func publish() async {
+        let (counters, gauges) = await metrics.collect()
+        let now = cw.clock.now.timeIntervalSince1970
+        var rows: [DatapointRecord] = []
+        func row(_ key: MetricKey, _ value: Double) -> DatapointRecord {
+            DatapointRecord(
+                accountId: accountId, region: region, namespace: key.namespace, name: key.name, dimensions: key.dimensions.joined(separator: "\n"),
+                timestamp: now, sampleCount: 1, sum: value, minimum: value, maximum: value, unit: nil)
+        }
+        let deltas = last.withLock { previous -> [(MetricKey, Double)] in
+            let out = counters.map { ($0.0, $0.1 - (previous[$0.0] ?? 0)) }
+            for (k, v) in counters { previous[k] = v }
+            return out
+        }
+        for (key, delta) in deltas where delta > 0 { rows.append(row(key, delta)) }
+        for (key, value) in gauges where key.namespace.hasPrefix("AWS/") { rows.append(row(key, value)) }
+        let toStore = rows
+        let cutoff = now - 15 * 86400
+        _ = try? await cw.store.write { db in
+            for r in toStore { try r.insert(db) }
+            // Data older than CloudWatch keeps minute data (15 days) is dropped.
+            try DatapointRecord.filter(Column("timestamp") < cutoff).deleteAll(db)
+        }
+    }
+}
