@@ -123,6 +123,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "KumoAutoScaling",
+            dependencies: [
+                "KumoCore", "KumoProtocols", "KumoStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The system zlib, for CloudFront's gzip compression at the edge.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
@@ -174,6 +183,7 @@ let package = Package(
                 "KumoEC2",
                 "KumoELB",
                 "KumoCloudWatch",
+                "KumoAutoScaling",
                 "KumoDNS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

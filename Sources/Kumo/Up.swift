@@ -8,6 +8,7 @@ import KumoCloudFront
 import KumoEC2
 import KumoELB
 import KumoCloudWatch
+import KumoAutoScaling
 import KumoDNS
 import KumoServer
 import KumoStore
@@ -126,7 +127,8 @@ struct Up: AsyncParsableCommand {
         let store = try Store(
             directory: directory,
             migrations: STSProvider.migrations + S3Provider.migrations + SQSProvider.migrations + Route53Provider.migrations
-                + CloudFrontProvider.migrations + EC2Provider.migrations + ELBProvider.migrations + CloudWatchProvider.migrations,
+                + CloudFrontProvider.migrations + EC2Provider.migrations + ELBProvider.migrations + CloudWatchProvider.migrations
+                + AutoScalingProvider.migrations,
             durability: durability)
         let sts = STSProvider(store: store, clock: clock)
         let serviceMetrics = ServiceMetrics()
@@ -158,9 +160,11 @@ struct Up: AsyncParsableCommand {
             if let port { listeners.add(.init(name: label, address: "http://\(edgeAddress):\(port)")) } else { listeners.remove(label) }
         }
         elb.router.attach(binder: listenerHost, ownPorts: listenerPorts == "own")
-        let cloudwatch = CloudWatchProvider(
-            store: store, clock: clock, metrics: serviceMetrics, accountId: accountId, region: region, actions: [ec2])
-        let registry = try ServiceRegistry(providers: [sts, s3, sqs, route53, cloudfront, ec2, elb, cloudwatch])
+        let cloudwatch = CloudWatchProvider(store: store, clock: clock, metrics: serviceMetrics, accountId: accountId, region: region)
+        let autoscaling = AutoScalingProvider(store: store, clock: clock, launcher: ec2, registrar: elb, network: ec2, alarms: cloudwatch)
+        cloudwatch.addActionHandler(ec2)
+        cloudwatch.addActionHandler(autoscaling)
+        let registry = try ServiceRegistry(providers: [sts, s3, sqs, route53, cloudfront, ec2, elb, cloudwatch, autoscaling])
         // DNS: the port asked for; 53 needs privileges, so fall back to 10053 and say so.
         let dnsChannel: DNSServer.Channel
         var dnsNote = ""
@@ -218,7 +222,7 @@ struct Up: AsyncParsableCommand {
                 services: [
                     .init(service: server), .init(service: dns), .init(service: LifecycleSweeper(provider: s3, logger: logger)),
                     .init(service: ec2.supervisor), .init(service: listenerHost), .init(service: elb.healthChecker),
-                    .init(service: cloudwatch.evaluator), .init(service: cloudwatch.publisher),
+                    .init(service: cloudwatch.evaluator), .init(service: cloudwatch.publisher), .init(service: autoscaling.reconciler),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -75,8 +75,12 @@ public final class AlarmEvaluator: Service, Sendable {
         default:
             reason = "Insufficient Data: \(periods) datapoint\(periods == 1 ? " was" : "s were") unknown."
         }
-        guard state != alarm.state || alarm.stateReason.hasPrefix("Unchecked") else { return }
-        await cw.transition(alarm, to: state, reason: reason, data: nil)
+        guard state != alarm.state || alarm.stateReason.hasPrefix("Unchecked") else {
+            // Auto Scaling actions run again every period while the alarm stays in ALARM, as on AWS.
+            if state == "ALARM" { await cw.repeatScalingActions(alarm, value: values.last?.1) }
+            return
+        }
+        await cw.transition(alarm, to: state, reason: reason, data: nil, value: values.last?.1)
     }
 
     func format2(_ v: Double) -> String {

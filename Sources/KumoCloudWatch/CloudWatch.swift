@@ -2,6 +2,7 @@ import GRDB
 import KumoCore
 import KumoProtocols
 import KumoStore
+import Synchronization
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -12,7 +13,9 @@ import Foundation
 struct CloudWatch: Sendable {
     let store: Store
     let clock: KumoClock
-    let actions: [any AlarmActionHandler]
+    let handlers: ActionHandlers
+
+    var actions: [any AlarmActionHandler] { handlers.all }
 
     /// `Name=Value` lines sorted by name: the series key of a metric's dimensions.
     static func dimensionKey(_ dims: [ShapeValue]) -> String {
@@ -74,6 +77,13 @@ struct CloudWatch: Sendable {
         }
         return out.sorted { $0.key < $1.key }.map { (start + Double($0.key) * period, $0.value) }
     }
+}
+
+/// The services that carry out alarm actions, added once every service exists.
+final class ActionHandlers: Sendable {
+    private let list = Mutex<[any AlarmActionHandler]>([])
+    func add(_ h: any AlarmActionHandler) { list.withLock { $0.append(h) } }
+    var all: [any AlarmActionHandler] { list.withLock { $0 } }
 }
 
 extension AWSError {

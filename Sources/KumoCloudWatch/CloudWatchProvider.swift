@@ -1,6 +1,7 @@
 public import KumoCore
 public import KumoProtocols
 public import KumoStore
+import GRDB
 
 /// Amazon CloudWatch: metrics (pushed by clients and published by Kumo's own services) and
 /// alarms evaluated on the clock, whose actions other services carry out.
@@ -12,9 +13,9 @@ public struct CloudWatchProvider: ServiceProvider {
     let cw: CloudWatch
 
     public init(
-        store: Store, clock: KumoClock, metrics: ServiceMetrics, accountId: String, region: String, actions: [any AlarmActionHandler]
+        store: Store, clock: KumoClock, metrics: ServiceMetrics, accountId: String, region: String
     ) {
-        let cw = CloudWatch(store: store, clock: clock, actions: actions)
+        let cw = CloudWatch(store: store, clock: clock, handlers: ActionHandlers())
         self.cw = cw
         evaluator = AlarmEvaluator(cw: cw)
         publisher = MetricsPublisher(cw: cw, metrics: metrics, accountId: accountId, region: region)
@@ -34,7 +35,23 @@ public struct CloudWatchProvider: ServiceProvider {
         ])
     }
 
+    /// A service whose ARNs may appear in alarm actions (EC2, Auto Scaling).
+    public func addActionHandler(_ handler: any AlarmActionHandler) { cw.handlers.add(handler) }
+
     public func reset() async throws {
         try await cw.store.clear(tables: Self.tables)
+    }
+}
+
+extension CloudWatchProvider: AlarmRegistry {
+    public func putAlarm(accountId: String, region: String, parameters: ShapeValue) async throws -> String {
+        try await cw.putAlarm(parameters, account: accountId, region: region)
+        return cw.alarmArn(accountId, region, parameters["AlarmName"]?.string ?? "")
+    }
+
+    public func deleteAlarms(accountId: String, region: String, names: [String]) async {
+        _ = try? await cw.store.write { db in
+            try AlarmRecord.filter(Column("accountId") == accountId && Column("region") == region && names.contains(Column("name"))).deleteAll(db)
+        }
     }
 }

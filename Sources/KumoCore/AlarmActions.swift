@@ -9,11 +9,16 @@ public struct AlarmNotice: Sendable {
     public var reason: String
     /// The alarm's metric dimensions (an EC2 action reads `InstanceId`).
     public var dimensions: [(name: String, value: String)]
+    /// The alarm's threshold and the latest value it evaluated (step and target tracking policies use them).
+    public var threshold: Double?
+    public var value: Double?
 
     public init(
         alarmName: String, alarmArn: String, accountId: String, region: String, state: String, previousState: String, reason: String,
-        dimensions: [(name: String, value: String)]
+        dimensions: [(name: String, value: String)], threshold: Double? = nil, value: Double? = nil
     ) {
+        self.threshold = threshold
+        self.value = value
         self.alarmName = alarmName
         self.alarmArn = alarmArn
         self.accountId = accountId

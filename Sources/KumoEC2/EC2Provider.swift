@@ -21,9 +21,7 @@ public struct EC2Provider: ServiceProvider {
         self.supervisor = supervisor
         self.ec2 = ec2
         metadataRoute = MetadataService(store: store, clock: clock).route
-        metrics?.addGauges {
-            supervisor.cpuUtilization().map { (MetricKey(namespace: "AWS/EC2", name: "CPUUtilization", dimensions: [("InstanceId", $0.0)]), $0.1) }
-        }
+        metrics?.addGauges { supervisor.cpuUtilization() }
         operations = OperationHandler.table(ec2, [
             "DescribeVpcs": EC2.describeVpcs,
             "DescribeSubnets": EC2.describeSubnets,
@@ -109,5 +107,52 @@ extension EC2Provider: AlarmActionHandler {
             return "Failed to execute action \(action): instance \(id) is \(instance.state)"
         }
         return "Successfully executed action \(action)"
+    }
+}
+
+extension EC2Provider: InstanceLauncher {
+    public func launch(
+        accountId: String, region: String, templateId: String?, templateName: String?, version: String?, subnetId: String,
+        tags: [(key: String, value: String)]
+    ) async throws -> (instanceId: String, availabilityZone: String, instanceType: String, imageId: String) {
+        var template: [String: ShapeValue] = [:]
+        if let templateId { template["LaunchTemplateId"] = .string(templateId) }
+        if let templateName { template["LaunchTemplateName"] = .string(templateName) }
+        if let version { template["Version"] = .string(version) }
+        let input: ShapeValue = [
+            "MinCount": 1, "MaxCount": 1, "SubnetId": .string(subnetId), "LaunchTemplate": .structure(template),
+            "TagSpecifications": [["ResourceType": "instance", "Tags": .list(tags.map { ["Key": .string($0.key), "Value": .string($0.value)] })]],
+        ]
+        let call = OperationCall(
+            context: RequestContext(accountId: accountId, region: region, service: "ec2", operation: "RunInstances"), input: input,
+            request: ProtocolRequest(method: "POST", path: "/", query: [], headers: [], body: []))
+        let out = try await ec2.runInstances(call)
+        let instance = out["Instances"]?.list?.first ?? .empty
+        return (
+            instance["InstanceId"]?.string ?? "", instance["Placement"]?["AvailabilityZone"]?.string ?? "",
+            instance["InstanceType"]?.string ?? "", instance["ImageId"]?.string ?? ""
+        )
+    }
+
+    public func checkTemplate(accountId: String, region: String, templateId: String?, templateName: String?, version: String?) async throws {
+        do {
+            _ = try await ec2.store.read { db in
+                let t = try ec2.template(db, id: templateId, name: templateName, account: accountId, region: region)
+                return try ec2.version(db, template: t, version)
+            }
+        } catch let e as AWSError {
+            throw AWSError(code: "ValidationError", message: "You must use a valid fully-formed launch template. " + e.message)
+        }
+    }
+
+    public func terminate(instanceId: String) async {
+        guard let r = try? await ec2.store.read({ db in try InstanceRecord.fetchOne(db, key: instanceId) }), r.state != "terminated" else { return }
+        try? await supervisor.setState(instanceId, "shutting-down", reason: nil)
+        await supervisor.halt(instanceId, then: "terminated")
+    }
+
+    public func status(instanceId: String) async -> (state: String, healthy: Bool)? {
+        guard let r = try? await ec2.store.read({ db in try InstanceRecord.fetchOne(db, key: instanceId) }) else { return nil }
+        return (r.state, r.state != "running" || supervisor.isAlive(instanceId))
     }
 }

@@ -21,6 +21,8 @@ public final class InstanceSupervisor: Service, Sendable {
     let endpoint = Mutex<String>("http://127.0.0.1:4566")
     private let groups = Mutex<[String: ProcessGroup]>([:])
     private let types = Mutex<[String: String]>([:])
+    /// Instance → its Auto Scaling group (the `aws:autoscaling:groupName` tag), for group CPU metrics.
+    private let autoScalingGroups = Mutex<[String: String]>([:])
     let meter = CPUMeter()
 
     init(store: Store, clock: KumoClock, logger: Logger) {
@@ -56,6 +58,10 @@ public final class InstanceSupervisor: Service, Sendable {
             FileManager.default.createFile(atPath: pidFile, contents: Data(String(group.pid).utf8))
             groups.withLock { $0[instance.id] = group }
             types.withLock { $0[instance.id] = instance.instanceType }
+            let groupTag = try? await store.read { db in
+                try TagRecord.filter(Column("resourceId") == instance.id && Column("key") == "aws:autoscaling:groupName").fetchOne(db)?.value
+            }
+            if let name = groupTag ?? nil { autoScalingGroups.withLock { $0[instance.id] = name } }
             try await setState(instance.id, "running", reason: nil)
         } catch {
             logger.error("instance did not start", metadata: ["instance": "\(instance.id)", "error": "\(error)"])
@@ -65,6 +71,7 @@ public final class InstanceSupervisor: Service, Sendable {
 
     /// Stops the instance's processes (SIGTERM, then SIGKILL), then records `state`.
     func halt(_ id: String, then state: String) async {
+        autoScalingGroups.withLock { $0[id] = nil }
         if let group = groups.withLock({ $0.removeValue(forKey: id) }) {
             await group.stop()
             try? FileManager.default.removeItem(atPath: folder(id) + "/pgid")
@@ -80,11 +87,17 @@ public final class InstanceSupervisor: Service, Sendable {
         }
     }
 
-    /// CPUUtilization of every running instance since the last call (`AWS/EC2`, per InstanceId).
-    func cpuUtilization() -> [(String, Double)] {
+    /// CPUUtilization of every running instance since the last call (`AWS/EC2`), per InstanceId
+    /// and, for instances of an Auto Scaling group, per AutoScalingGroupName.
+    func cpuUtilization() -> [(MetricKey, Double)] {
         let running = groups.withLock { $0 }
         let kinds = types.withLock { $0 }
-        return meter.sample(running.map { (id: $0.key, pgid: $0.value.pid, vcpus: CPUMeter.vCPUs(kinds[$0.key] ?? "")) })
+        let asg = autoScalingGroups.withLock { $0 }
+        return meter.sample(running.map { (id: $0.key, pgid: $0.value.pid, vcpus: CPUMeter.vCPUs(kinds[$0.key] ?? "")) }).flatMap { id, value in
+            var keys = [MetricKey(namespace: "AWS/EC2", name: "CPUUtilization", dimensions: [("InstanceId", id)])]
+            if let group = asg[id] { keys.append(MetricKey(namespace: "AWS/EC2", name: "CPUUtilization", dimensions: [("AutoScalingGroupName", group)])) }
+            return keys.map { ($0, value) }
+        }
     }
 
     /// Whether an instance's processes still run (its reachability status check).

@@ -2,6 +2,7 @@ public import KumoCore
 public import KumoProtocols
 public import KumoStore
 public import Logging
+import GRDB
 
 /// Elastic Load Balancing v2 (application load balancers): the API in the store, and
 /// `router` + `healthChecker`, the real balancer in front of EC2 instances and IP targets.
@@ -64,5 +65,34 @@ public struct ELBProvider: ServiceProvider {
     public func reset() async throws {
         try await elb.store.clear(tables: Self.tables)
         try await router.reload()
+    }
+}
+
+extension ELBProvider: TargetRegistrar {
+    public func register(instanceId: String, targetGroupArn: String) async throws {
+        let group = try await elb.store.read { db in try ResourceRecord.fetchOne(db, key: targetGroupArn) }
+        guard let group, group.kind == "targetgroup" else { throw AWSError.targetGroupNotFound() }
+        let port = ELB.stored(group.body)["Port"]?.int ?? 80
+        try await elb.write { db in try TargetRecord(targetGroupArn: targetGroupArn, targetId: instanceId, port: port, availabilityZone: nil).insert(db, onConflict: .replace) }
+        router.health.registered(group: targetGroupArn, id: instanceId, port: port)
+    }
+
+    public func deregister(instanceId: String, targetGroupArn: String) async {
+        let removed = try? await elb.write { db -> (Int, Double)? in
+            guard let group = try ResourceRecord.fetchOne(db, key: targetGroupArn) else { return nil }
+            let port = ELB.stored(group.body)["Port"]?.int ?? 80
+            try TargetRecord.filter(Column("targetGroupArn") == targetGroupArn && Column("targetId") == instanceId).deleteAll(db)
+            return (port, Double(ELB.attributes(group.attributes)["deregistration_delay.timeout_seconds"] ?? "300") ?? 300)
+        }
+        if let (port, delay) = removed ?? nil {
+            router.health.draining(group: targetGroupArn, id: instanceId, port: port, for: elb.clock.duration(awsSeconds: delay))
+        }
+    }
+
+    public func exists(targetGroupArn: String) async -> Bool { router.snapshot.groups[targetGroupArn] != nil }
+
+    public func health(instanceId: String, targetGroupArn: String) async -> String? {
+        guard let group = router.snapshot.groups[targetGroupArn], let t = group.targets.first(where: { $0.id == instanceId }) else { return nil }
+        return router.health.describe(group: targetGroupArn, id: instanceId, port: t.port, inUse: group.inUse).state
     }
 }

@@ -38,7 +38,11 @@ extension CloudWatch {
     static func stored(_ text: String) -> ShapeValue { (try? JSONValue.parse(text)).map { ShapeValue(storageJSON: $0) } ?? .empty }
 
     func putMetricAlarm(_ call: OperationCall) async throws -> ShapeValue {
-        let input = call.input
+        try await putAlarm(call.input, account: call.context.accountId, region: call.context.region)
+        return .empty
+    }
+
+    func putAlarm(_ input: ShapeValue, account: String, region: String) async throws {
         let name = input["AlarmName"]?.string ?? ""
         let period = input["Period"]?.int
         if input["Metrics"] == nil {
@@ -63,7 +67,6 @@ extension CloudWatch {
         members["Tags"] = nil
         members["ActionsEnabled"] = nil
         let config = ShapeValue.structure(members).storageJSON.serialized()
-        let account = call.context.accountId, region = call.context.region
         let now = clock.now.timeIntervalSince1970
         let enabled = input["ActionsEnabled"]?.bool ?? true
         try await store.write { db in
@@ -84,7 +87,6 @@ extension CloudWatch {
                 ).insert(db)
             }
         }
-        return .empty
     }
 
     func describeAlarms(_ call: OperationCall) async throws -> ShapeValue {
@@ -186,8 +188,23 @@ extension CloudWatch {
         return ["AlarmHistoryItems": .list(items)]
     }
 
+    func repeatScalingActions(_ alarm: AlarmRecord, value: Double?) async {
+        guard alarm.actionsEnabled else { return }
+        let config = Self.stored(alarm.config)
+        let scaling = (config["AlarmActions"]?.list ?? []).compactMap(\.string).filter { $0.hasPrefix("arn:aws:autoscaling:") }
+        guard !scaling.isEmpty else { return }
+        let notice = AlarmNotice(
+            alarmName: alarm.name, alarmArn: alarmArn(alarm.accountId, alarm.region, alarm.name), accountId: alarm.accountId, region: alarm.region,
+            state: "ALARM", previousState: "ALARM", reason: alarm.stateReason,
+            dimensions: (config["Dimensions"]?.list ?? []).map { (name: $0["Name"]?.string ?? "", value: $0["Value"]?.string ?? "") },
+            threshold: config["Threshold"]?.double, value: value)
+        for action in scaling {
+            for handler in actions where await handler.run(action: action, for: notice) != nil { break }
+        }
+    }
+
     /// Records a state change and runs the actions of the new state.
-    func transition(_ alarm: AlarmRecord, to state: String, reason: String, data: String?) async {
+    func transition(_ alarm: AlarmRecord, to state: String, reason: String, data: String?, value: Double? = nil) async {
         let now = clock.now.timeIntervalSince1970
         let previous = alarm.state
         var updated = alarm
@@ -212,7 +229,8 @@ extension CloudWatch {
         let notice = AlarmNotice(
             alarmName: alarm.name, alarmArn: alarmArn(alarm.accountId, alarm.region, alarm.name), accountId: alarm.accountId, region: alarm.region,
             state: state, previousState: previous, reason: reason,
-            dimensions: (config["Dimensions"]?.list ?? []).map { (name: $0["Name"]?.string ?? "", value: $0["Value"]?.string ?? "") })
+            dimensions: (config["Dimensions"]?.list ?? []).map { (name: $0["Name"]?.string ?? "", value: $0["Value"]?.string ?? "") },
+            threshold: config["Threshold"]?.double, value: value)
         for action in (config[member]?.list ?? []).compactMap(\.string) {
             var summary: String?
             for handler in actions {

@@ -1,0 +1,112 @@
+import GRDB
+public import KumoStore
+
+/// A group (`asg_groups`): its configuration as the API shows it (storage JSON).
+struct GroupRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "asg_groups"
+    var accountId: String
+    var region: String
+    var name: String
+    var arn: String
+    var config: String
+    var created: Double
+    /// Simple scaling waits until then (the cooldown after the last scaling activity).
+    var cooldownUntil: Double
+}
+
+/// An instance of a group (`asg_instances`).
+struct MemberRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "asg_instances"
+    var instanceId: String
+    var groupName: String
+    var accountId: String
+    var region: String
+    var availabilityZone: String
+    var lifecycleState: String
+    var healthStatus: String
+    var instanceType: String
+    var launchTemplate: String
+    var launched: Double
+    var protectedFromScaleIn: Bool
+}
+
+/// A scaling activity (`asg_activities`).
+struct ActivityRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "asg_activities"
+    var id: String
+    var accountId: String
+    var region: String
+    var groupName: String
+    var description: String
+    var cause: String
+    var statusCode: String
+    var statusMessage: String?
+    var start: Double
+    var end: Double?
+}
+
+/// A scaling policy (`asg_policies`).
+struct PolicyRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "asg_policies"
+    var arn: String
+    var accountId: String
+    var region: String
+    var groupName: String
+    var name: String
+    var config: String
+    /// Alarm names the policy owns (target tracking), as a JSON array.
+    var alarms: String
+}
+
+extension AutoScalingProvider {
+    public static let migrations: [StoreMigration] = [
+        StoreMigration("autoscaling.v1") { db in
+            try db.create(table: "asg_groups") { t in
+                t.column("accountId", .text).notNull()
+                t.column("region", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("arn", .text).notNull()
+                t.column("config", .text).notNull()
+                t.column("created", .double).notNull()
+                t.column("cooldownUntil", .double).notNull()
+                t.primaryKey(["accountId", "region", "name"])
+            }
+            try db.create(table: "asg_instances") { t in
+                t.primaryKey("instanceId", .text)
+                t.column("groupName", .text).notNull()
+                t.column("accountId", .text).notNull()
+                t.column("region", .text).notNull()
+                t.column("availabilityZone", .text).notNull()
+                t.column("lifecycleState", .text).notNull()
+                t.column("healthStatus", .text).notNull()
+                t.column("instanceType", .text).notNull()
+                t.column("launchTemplate", .text).notNull()
+                t.column("launched", .double).notNull()
+                t.column("protectedFromScaleIn", .boolean).notNull()
+            }
+            try db.create(table: "asg_activities") { t in
+                t.primaryKey("id", .text)
+                t.column("accountId", .text).notNull()
+                t.column("region", .text).notNull()
+                t.column("groupName", .text).notNull()
+                t.column("description", .text).notNull()
+                t.column("cause", .text).notNull()
+                t.column("statusCode", .text).notNull()
+                t.column("statusMessage", .text)
+                t.column("start", .double).notNull()
+                t.column("end", .double)
+            }
+            try db.create(table: "asg_policies") { t in
+                t.primaryKey("arn", .text)
+                t.column("accountId", .text).notNull()
+                t.column("region", .text).notNull()
+                t.column("groupName", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("config", .text).notNull()
+                t.column("alarms", .text).notNull()
+            }
+        }
+    ]
+
+    public static let tables = ["asg_policies", "asg_activities", "asg_instances", "asg_groups"]
+}

@@ -1,0 +1,270 @@
+import GRDB
+import KumoCore
+import KumoProtocols
+import KumoStore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+extension AutoScaling {
+    func memberShape(_ m: MemberRecord, group: Bool) -> ShapeValue {
+        var out: [String: ShapeValue] = [
+            "InstanceId": .string(m.instanceId), "InstanceType": .string(m.instanceType), "AvailabilityZone": .string(m.availabilityZone),
+            "LifecycleState": .string(m.lifecycleState), "HealthStatus": .string(m.healthStatus), "ProtectedFromScaleIn": .boolean(m.protectedFromScaleIn),
+            "LaunchTemplate": Self.stored(m.launchTemplate),
+        ]
+        if group { out["AutoScalingGroupName"] = .string(m.groupName) }
+        return .structure(out)
+    }
+
+    func groupShape(_ g: GroupRecord, members: [MemberRecord]) -> ShapeValue {
+        var m = Self.stored(g.config).members ?? [:]
+        m["AutoScalingGroupARN"] = .string(g.arn)
+        m["CreatedTime"] = .timestamp(Date(timeIntervalSince1970: g.created))
+        m["Instances"] = .list(members.filter { $0.groupName == g.name }.map { memberShape($0, group: false) })
+        m["SuspendedProcesses"] = []
+        m["EnabledMetrics"] = []
+        m["Tags"] = .list((m["Tags"]?.list ?? []).map { t in
+            var tag = t.members ?? [:]
+            tag["ResourceId"] = .string(g.name)
+            tag["ResourceType"] = "auto-scaling-group"
+            if tag["PropagateAtLaunch"] == nil { tag["PropagateAtLaunch"] = false }
+            return .structure(tag)
+        })
+        return .structure(m)
+    }
+
+    func createAutoScalingGroup(_ call: OperationCall) async throws -> ShapeValue {
+        let input = call.input
+        let name = input["AutoScalingGroupName"]?.string ?? ""
+        let account = call.context.accountId, region = call.context.region
+        let min = input["MinSize"]?.int ?? 0, max = input["MaxSize"]?.int ?? 0
+        let desired = input["DesiredCapacity"]?.int ?? min
+        try Self.checkBounds(min: min, max: max, desired: desired)
+        guard let template = input["LaunchTemplate"] ?? input["MixedInstancesPolicy"]?["LaunchTemplate"]?["LaunchTemplateSpecification"] else {
+            throw AWSError.asgValidation("Valid requests must contain either LaunchTemplate, LaunchConfigurationName, InstanceId or MixedInstancesPolicy parameter.")
+        }
+        let subnets = (input["VPCZoneIdentifier"]?.string ?? "").split(separator: ",").map { $0.trimmingSpaces }.filter { !$0.isEmpty }
+        var zones: [String] = []
+        for s in subnets {
+            guard let subnet = await network.subnet(id: s, account: account, region: region) else {
+                throw AWSError.asgValidation("The subnet ID '\(s)' does not exist")
+            }
+            zones.append(subnet.availabilityZone)
+        }
+        if subnets.isEmpty {
+            throw AWSError.asgValidation("No default subnet exists; specify VPCZoneIdentifier with the subnets to launch instances in.")
+        }
+        for arn in (input["TargetGroupARNs"]?.list ?? []).compactMap(\.string) {
+            guard await registrar.exists(targetGroupArn: arn) else { throw AWSError.asgValidation("The target group ARN \(arn) is not valid") }
+        }
+        try await launcher.checkTemplate(
+            accountId: account, region: region, templateId: template["LaunchTemplateId"]?.string, templateName: template["LaunchTemplateName"]?.string,
+            version: template["Version"]?.string)
+        var config = input.members ?? [:]
+        config["DesiredCapacity"] = .integer(Int64(desired))
+        config["LaunchTemplate"] = template
+        config["MixedInstancesPolicy"] = nil
+        config["AvailabilityZones"] = .list(Array(Set(zones)).sorted().map { .string($0) })
+        config["HealthCheckType"] = input["HealthCheckType"] ?? "EC2"
+        config["HealthCheckGracePeriod"] = input["HealthCheckGracePeriod"] ?? .integer(300)
+        config["DefaultCooldown"] = input["DefaultCooldown"] ?? .integer(300)
+        config["TargetGroupARNs"] = input["TargetGroupARNs"] ?? []
+        config["LoadBalancerNames"] = []
+        config["TerminationPolicies"] = input["TerminationPolicies"] ?? ["Default"]
+        config["NewInstancesProtectedFromScaleIn"] = input["NewInstancesProtectedFromScaleIn"] ?? false
+        config["ServiceLinkedRoleARN"] = .string("arn:aws:iam::\(account):role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling")
+        let record = GroupRecord(
+            accountId: account, region: region, name: name,
+            arn: "arn:aws:autoscaling:\(region):\(account):autoScalingGroup:\(UUID().uuidString.lowercased()):autoScalingGroupName/\(name)",
+            config: Self.storable(.structure(config)), created: now, cooldownUntil: 0)
+        try await store.write { db in
+            if try GroupRecord.fetchOne(db, key: ["accountId": account, "region": region, "name": name]) != nil {
+                throw AWSError(code: "AlreadyExists", message: "AutoScalingGroup by this name already exists - A group with the name \(name) already exists")
+            }
+            try record.insert(db)
+        }
+        return .empty
+    }
+
+    func describeAutoScalingGroups(_ call: OperationCall) async throws -> ShapeValue {
+        let account = call.context.accountId, region = call.context.region
+        let names = (call.input["AutoScalingGroupNames"]?.list ?? []).compactMap(\.string)
+        let (groups, members) = try await store.read { db in
+            (try GroupRecord.filter(Column("accountId") == account && Column("region") == region).order(Column("created")).fetchAll(db),
+             try MemberRecord.filter(Column("accountId") == account && Column("region") == region).order(Column("launched")).fetchAll(db))
+        }
+        var shapes = groups.filter { names.isEmpty || names.contains($0.name) }.map { groupShape($0, members: members) }
+        for f in call.input["Filters"]?.list ?? [] {
+            let wanted = (f["Values"]?.list ?? []).compactMap(\.string)
+            let key = f["Name"]?.string ?? ""
+            shapes = shapes.filter { g in
+                let tags = (g["Tags"]?.list ?? []).map { ($0["Key"]?.string ?? "", $0["Value"]?.string ?? "") }
+                if key.hasPrefix("tag:") { return tags.contains { $0.0 == key.dropFirst(4) && wanted.contains($0.1) } }
+                if key == "tag-key" { return tags.contains { wanted.contains($0.0) } }
+                if key == "tag-value" { return tags.contains { wanted.contains($0.1) } }
+                return true
+            }
+        }
+        return ["AutoScalingGroups": .list(shapes)]
+    }
+
+    func updateAutoScalingGroup(_ call: OperationCall) async throws -> ShapeValue {
+        let input = call.input
+        let name = input["AutoScalingGroupName"]?.string ?? ""
+        let account = call.context.accountId, region = call.context.region
+        let t = now
+        try await store.write { db in
+            var g = try self.group(db, name, account: account, region: region)
+            var c = Self.stored(g.config).members ?? [:]
+            let oldDesired = c["DesiredCapacity"]?.int ?? 0
+            for key in ["MinSize", "MaxSize", "DesiredCapacity", "LaunchTemplate", "HealthCheckType", "HealthCheckGracePeriod", "DefaultCooldown",
+                        "VPCZoneIdentifier", "TerminationPolicies", "NewInstancesProtectedFromScaleIn", "DefaultInstanceWarmup"] {
+                if let v = input[key] { c[key] = v }
+            }
+            var desired = c["DesiredCapacity"]?.int ?? 0
+            let min = c["MinSize"]?.int ?? 0, max = c["MaxSize"]?.int ?? 0
+            if input["DesiredCapacity"] == nil { desired = Swift.min(Swift.max(desired, min), max) }
+            try Self.checkBounds(min: min, max: max, desired: desired)
+            c["DesiredCapacity"] = .integer(Int64(desired))
+            g.config = Self.storable(.structure(c))
+            try g.update(db)
+            if desired != oldDesired {
+                try self.activity(
+                    db, g, description: "Updating the desired capacity of \(name) from \(oldDesired) to \(desired)",
+                    cause: "At \(Self.iso(t)) a user request update of AutoScalingGroup constraints to min: \(min), max: \(max), desired: \(desired) changing the desired capacity from \(oldDesired) to \(desired).")
+            }
+        }
+        return .empty
+    }
+
+    func setDesiredCapacity(_ call: OperationCall) async throws -> ShapeValue {
+        let name = call.input["AutoScalingGroupName"]?.string ?? ""
+        let desired = call.input["DesiredCapacity"]?.int ?? 0
+        let honor = call.input["HonorCooldown"]?.bool ?? false
+        let account = call.context.accountId, region = call.context.region
+        let t = now
+        try await store.write { db in
+            var g = try self.group(db, name, account: account, region: region)
+            if honor && g.cooldownUntil > t {
+                throw AWSError(code: "ScalingActivityInProgress", message: "Scaling activity is in progress and blocks this action")
+            }
+            var c = Self.stored(g.config).members ?? [:]
+            let min = c["MinSize"]?.int ?? 0, max = c["MaxSize"]?.int ?? 0
+            guard (min...max).contains(desired) else {
+                throw AWSError.asgValidation("New SetDesiredCapacity value \(desired) is \(desired < min ? "below min value \(min)" : "above max value \(max)") for the AutoScalingGroup.")
+            }
+            let old = c["DesiredCapacity"]?.int ?? 0
+            c["DesiredCapacity"] = .integer(Int64(desired))
+            g.config = Self.storable(.structure(c))
+            try g.update(db)
+            if old != desired {
+                try self.activity(
+                    db, g, description: "Setting the desired capacity of \(name) from \(old) to \(desired)",
+                    cause: "At \(Self.iso(t)) a user request explicitly set group desired capacity changing the desired capacity from \(old) to \(desired).")
+            }
+        }
+        return .empty
+    }
+
+    func deleteAutoScalingGroup(_ call: OperationCall) async throws -> ShapeValue {
+        let name = call.input["AutoScalingGroupName"]?.string ?? ""
+        let force = call.input["ForceDelete"]?.bool ?? false
+        let account = call.context.accountId, region = call.context.region
+        let (members, policies) = try await store.write { db -> ([MemberRecord], [PolicyRecord]) in
+            let g = try self.group(db, name, account: account, region: region)
+            let members = try MemberRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).fetchAll(db)
+            if !members.isEmpty && !force {
+                throw AWSError(code: "ResourceInUse", message: "You cannot delete an AutoScalingGroup while there are instances or pending Spot instance request(s) still in the group.")
+            }
+            let policies = try PolicyRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).fetchAll(db)
+            try g.delete(db)
+            try MemberRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).deleteAll(db)
+            try PolicyRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).deleteAll(db)
+            return (members, policies)
+        }
+        for m in members { await launcher.terminate(instanceId: m.instanceId) }
+        let owned = policies.flatMap { (try? JSONValue.parse($0.alarms))?.array?.compactMap(\.string) ?? [] }
+        if !owned.isEmpty { await alarms.deleteAlarms(accountId: account, region: region, names: owned) }
+        return .empty
+    }
+
+    func describeAutoScalingInstances(_ call: OperationCall) async throws -> ShapeValue {
+        let account = call.context.accountId, region = call.context.region
+        let ids = (call.input["InstanceIds"]?.list ?? []).compactMap(\.string)
+        let members = try await store.read { db in
+            try MemberRecord.filter(Column("accountId") == account && Column("region") == region).order(Column("launched")).fetchAll(db)
+        }
+        return ["AutoScalingInstances": .list(members.filter { ids.isEmpty || ids.contains($0.instanceId) }.map { memberShape($0, group: true) })]
+    }
+
+    func terminateInstanceInAutoScalingGroup(_ call: OperationCall) async throws -> ShapeValue {
+        let id = call.input["InstanceId"]?.string ?? ""
+        let decrement = call.input["ShouldDecrementDesiredCapacity"]?.bool ?? false
+        let t = now
+        let activity = try await store.write { db -> ShapeValue in
+            guard var m = try MemberRecord.fetchOne(db, key: id) else {
+                throw AWSError.asgValidation("Instance Id not found - No managed instance found for instance ID: \(id)")
+            }
+            var g = try self.group(db, m.groupName, account: m.accountId, region: m.region)
+            var c = Self.stored(g.config).members ?? [:]
+            let desired = c["DesiredCapacity"]?.int ?? 0
+            var cause = "At \(Self.iso(t)) instance \(id) was taken out of service in response to a user request"
+            if decrement {
+                let min = c["MinSize"]?.int ?? 0
+                guard desired - 1 >= min else {
+                    throw AWSError.asgValidation("Currently, desiredSize equals minSize (\(min)). Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.")
+                }
+                c["DesiredCapacity"] = .integer(Int64(desired - 1))
+                g.config = Self.storable(.structure(c))
+                try g.update(db)
+                cause += ", shrinking the capacity from \(desired) to \(desired - 1)."
+            } else {
+                cause += "."
+            }
+            m.lifecycleState = "Terminating"
+            try m.update(db)
+            try self.activity(db, g, description: "Terminating EC2 instance: \(id)", cause: cause, status: "InProgress")
+            return [
+                "ActivityId": .string(UUID().uuidString.lowercased()), "AutoScalingGroupName": .string(g.name), "Description": .string("Terminating EC2 instance: \(id)"),
+                "Cause": .string(cause), "StartTime": .timestamp(Date(timeIntervalSince1970: t)), "StatusCode": "InProgress", "Progress": 0,
+            ]
+        }
+        return ["Activity": activity]
+    }
+
+    func setInstanceHealth(_ call: OperationCall) async throws -> ShapeValue {
+        let id = call.input["InstanceId"]?.string ?? ""
+        let status = call.input["HealthStatus"]?.string ?? "Healthy"
+        guard status == "Healthy" || status == "Unhealthy" else { throw AWSError.asgValidation("Valid health status values are Healthy and Unhealthy") }
+        try await store.write { db in
+            guard var m = try MemberRecord.fetchOne(db, key: id) else {
+                throw AWSError.asgValidation("Instance Id not found - No managed instance found for instance ID: \(id)")
+            }
+            m.healthStatus = status
+            try m.update(db)
+        }
+        return .empty
+    }
+
+    func describeScalingActivities(_ call: OperationCall) async throws -> ShapeValue {
+        let account = call.context.accountId, region = call.context.region
+        let name = call.input["AutoScalingGroupName"]?.string
+        let rows = try await store.read { db in
+            try ActivityRecord.filter(Column("accountId") == account && Column("region") == region).order(Column("start").desc).fetchAll(db)
+        }
+        let items: [ShapeValue] = rows.filter { name == nil || $0.groupName == name }.prefix(call.input["MaxRecords"]?.int ?? 100).map { a in
+            var out: [String: ShapeValue] = [
+                "ActivityId": .string(a.id), "AutoScalingGroupName": .string(a.groupName), "Description": .string(a.description), "Cause": .string(a.cause),
+                "StartTime": .timestamp(Date(timeIntervalSince1970: a.start)), "StatusCode": .string(a.statusCode),
+                "Progress": .integer(a.end == nil ? 50 : 100), "Details": "{}",
+            ]
+            if let end = a.end { out["EndTime"] = .timestamp(Date(timeIntervalSince1970: end)) }
+            if let message = a.statusMessage { out["StatusMessage"] = .string(message) }
+            return .structure(out)
+        }
+        return ["Activities": .list(items)]
+    }
+}

@@ -1,0 +1,164 @@
+import GRDB
+import KumoCore
+import KumoProtocols
+import KumoStore
+public import ServiceLifecycle
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Keeps every group at its desired capacity with real instances: launches in the zone with
+/// the fewest, registers new instances with the group's target groups once running, replaces
+/// unhealthy ones (EC2 status, or ELB health after the grace period), and scales in by
+/// draining and terminating the instances the termination policy picks.
+public struct Reconciler: Service {
+    let asg: AutoScaling
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .milliseconds(250))
+                let groups = (try? await asg.store.read { db in try GroupRecord.fetchAll(db) }) ?? []
+                for g in groups { await reconcile(g) }
+            }
+        }
+    }
+
+    func reconcile(_ g: GroupRecord) async {
+        let c = AutoScaling.stored(g.config)
+        let targetGroups = (c["TargetGroupARNs"]?.list ?? []).compactMap(\.string)
+        let grace = Double(c["HealthCheckGracePeriod"]?.int ?? 300) * asg.clock.timeScale
+        let elbHealth = c["HealthCheckType"]?.string == "ELB"
+        var members = (try? await asg.store.read { db in
+            try MemberRecord.filter(Column("accountId") == g.accountId && Column("region") == g.region && Column("groupName") == g.name).fetchAll(db)
+        }) ?? []
+        let now = asg.now
+
+        for var m in members {
+            let status = await asg.launcher.status(instanceId: m.instanceId)
+            switch m.lifecycleState {
+            case "Pending":
+                if status?.state == "running" {
+                    for tg in targetGroups { try? await asg.registrar.register(instanceId: m.instanceId, targetGroupArn: tg) }
+                    m.lifecycleState = "InService"
+                    try? await save(m)
+                } else if status == nil || status?.state == "terminated" || status?.state == "stopped" {
+                    m.healthStatus = "Unhealthy"
+                    try? await save(m)
+                }
+            case "InService":
+                var reason: String?
+                if status == nil || ["stopped", "stopping", "terminated", "shutting-down"].contains(status?.state ?? "") {
+                    reason = "an EC2 health check indicating it has been terminated or stopped"
+                } else if status?.healthy == false, now - m.launched > grace {
+                    reason = "an EC2 health check indicating it has failed (its processes have exited)"
+                } else if elbHealth, now - m.launched > grace {
+                    for tg in targetGroups where await asg.registrar.health(instanceId: m.instanceId, targetGroupArn: tg) == "unhealthy" {
+                        reason = "an ELB system health check failure"
+                    }
+                }
+                if m.healthStatus == "Unhealthy" && reason == nil { reason = "a user request marking it unhealthy" }
+                if let reason {
+                    m.healthStatus = "Unhealthy"
+                    await takeOut(m, g, cause: "At \(AutoScaling.iso(now)) an instance was taken out of service in response to \(reason).")
+                    m.lifecycleState = "Terminating"
+                }
+            case "Terminating":
+                await finishTermination(m, g, targetGroups: targetGroups)
+            default: break
+            }
+            if let i = members.firstIndex(where: { $0.instanceId == m.instanceId }) { members[i] = m }
+        }
+
+        let active = members.filter { $0.lifecycleState == "Pending" || $0.lifecycleState == "InService" }
+        let desired = c["DesiredCapacity"]?.int ?? 0
+        if active.count < desired {
+            await launch(desired - active.count, g, c, active: active)
+        } else if active.count > desired {
+            for m in victims(active, count: active.count - desired) {
+                await takeOut(
+                    m, g,
+                    cause: "At \(AutoScaling.iso(now)) an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from \(active.count) to \(desired). At \(AutoScaling.iso(now)) instance \(m.instanceId) was selected for termination.")
+            }
+        }
+    }
+
+    func save(_ m: MemberRecord) async throws { try await asg.store.write { db in try m.update(db) } }
+
+    /// Deregisters (the target drains) and marks the instance Terminating; the next pass terminates it.
+    func takeOut(_ m: MemberRecord, _ g: GroupRecord, cause: String) async {
+        var m = m
+        m.lifecycleState = "Terminating"
+        let member = m
+        _ = try? await asg.store.write { db in
+            try member.update(db)
+            try asg.activity(db, g, description: "Terminating EC2 instance: \(member.instanceId)", cause: cause)
+        }
+    }
+
+    func finishTermination(_ m: MemberRecord, _ g: GroupRecord, targetGroups: [String]) async {
+        for tg in targetGroups { await asg.registrar.deregister(instanceId: m.instanceId, targetGroupArn: tg) }
+        await asg.launcher.terminate(instanceId: m.instanceId)
+        _ = try? await asg.store.write { db in try m.delete(db) }
+    }
+
+    /// The Default termination policy: the zone with the most instances, then the oldest; never protected ones.
+    func victims(_ active: [MemberRecord], count: Int) -> [MemberRecord] {
+        var pool = active.filter { !$0.protectedFromScaleIn }
+        var out: [MemberRecord] = []
+        while out.count < count, !pool.isEmpty {
+            let byZone = Dictionary(grouping: pool, by: \.availabilityZone)
+            let zone = byZone.max { a, b in a.value.count == b.value.count ? a.key > b.key : a.value.count < b.value.count }?.key ?? ""
+            let oldest = pool.filter { $0.availabilityZone == zone }.min { $0.launched < $1.launched }!
+            out.append(oldest)
+            pool.removeAll { $0.instanceId == oldest.instanceId }
+        }
+        return out
+    }
+
+    func launch(_ count: Int, _ g: GroupRecord, _ c: ShapeValue, active: [MemberRecord]) async {
+        let subnets = (c["VPCZoneIdentifier"]?.string ?? "").split(separator: ",").map { $0.trimmingSpaces }.filter { !$0.isEmpty }
+        guard !subnets.isEmpty else { return }
+        var zoneOf: [String: String] = [:]
+        for s in subnets { zoneOf[s] = await asg.network.subnet(id: s, account: g.accountId, region: g.region)?.availabilityZone ?? "" }
+        var perZone = Dictionary(grouping: active, by: \.availabilityZone).mapValues(\.count)
+        let template = c["LaunchTemplate"] ?? .empty
+        var tags: [(key: String, value: String)] = [("aws:autoscaling:groupName", g.name)]
+        for t in c["Tags"]?.list ?? [] where t["PropagateAtLaunch"]?.bool ?? false {
+            tags.append((t["Key"]?.string ?? "", t["Value"]?.string ?? ""))
+        }
+        let before = active.count
+        for i in 0..<count {
+            // Balance across zones: the subnet whose zone has the fewest instances.
+            let subnet = subnets.min { (perZone[zoneOf[$0] ?? ""] ?? 0, $0) < (perZone[zoneOf[$1] ?? ""] ?? 0, $1) } ?? subnets[0]
+            do {
+                let launched = try await asg.launcher.launch(
+                    accountId: g.accountId, region: g.region, templateId: template["LaunchTemplateId"]?.string,
+                    templateName: template["LaunchTemplateName"]?.string, version: template["Version"]?.string, subnetId: subnet, tags: tags)
+                perZone[launched.availabilityZone, default: 0] += 1
+                let member = MemberRecord(
+                    instanceId: launched.instanceId, groupName: g.name, accountId: g.accountId, region: g.region,
+                    availabilityZone: launched.availabilityZone, lifecycleState: "Pending", healthStatus: "Healthy", instanceType: launched.instanceType,
+                    launchTemplate: AutoScaling.storable(template), launched: asg.now,
+                    protectedFromScaleIn: c["NewInstancesProtectedFromScaleIn"]?.bool ?? false)
+                let now = asg.now
+                _ = try? await asg.store.write { db in
+                    try member.insert(db)
+                    try asg.activity(
+                        db, g, description: "Launching a new EC2 instance: \(launched.instanceId)",
+                        cause: "At \(AutoScaling.iso(now)) an instance was started in response to a difference between desired and actual capacity, increasing the capacity from \(before + i) to \(before + count).")
+                }
+            } catch {
+                let message = (error as? AWSError)?.message ?? "\(error)"
+                _ = try? await asg.store.write { db in
+                    try asg.activity(db, g, description: "Launching a new EC2 instance. Status Reason: \(message)", cause: "At \(AutoScaling.iso(asg.now)) an instance was started in response to a difference between desired and actual capacity.", status: "Failed", message: message)
+                }
+                // Back off instead of retrying in a tight loop.
+                try? await Task.sleep(for: asg.clock.duration(awsSeconds: 10))
+                return
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+/// Launches and ends instances for Auto Scaling (EC2 provides it).
+public protocol InstanceLauncher: Sendable {
+    /// Runs one instance from a launch template (`version` is a number, `$Latest` or `$Default`) in a subnet, with tags.
+    func launch(
+        accountId: String, region: String, templateId: String?, templateName: String?, version: String?, subnetId: String,
+        tags: [(key: String, value: String)]
+    ) async throws -> (instanceId: String, availabilityZone: String, instanceType: String, imageId: String)
+    /// Throws AWS's ValidationError when the launch template (or version) does not exist.
+    func checkTemplate(accountId: String, region: String, templateId: String?, templateName: String?, version: String?) async throws
+    func terminate(instanceId: String) async
+    /// The instance's state and whether its processes still run (its status check), nil when it is gone.
+    func status(instanceId: String) async -> (state: String, healthy: Bool)?
+}
+
+/// Registers Auto Scaling instances with load balancer target groups (ELB provides it).
+public protocol TargetRegistrar: Sendable {
+    func register(instanceId: String, targetGroupArn: String) async throws
+    func deregister(instanceId: String, targetGroupArn: String) async
+    func exists(targetGroupArn: String) async -> Bool
+    /// The target's health state in the group (`healthy`, `unhealthy`, `initial`...), nil when not registered.
+    func health(instanceId: String, targetGroupArn: String) async -> String?
+}

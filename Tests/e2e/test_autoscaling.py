@@ -1,0 +1,128 @@
+"""Auto Scaling end to end: groups kept at capacity with real instances behind a real load
+balancer, replacement of failed instances, and the loop CloudWatch CPU alarm → target
+tracking policy → more instances, under --time-scale."""
+import base64
+import collections
+import time
+
+import botocore.exceptions
+import pytest
+import requests
+
+from test_ec2 import SERVER, wait_for
+
+BUSY = """#!/bin/sh
+python3 -c 'while True: pass' &
+mkdir -p www && echo "busy $KUMO_INSTANCE_ID" > www/index.html
+cd www && exec python3 -m http.server 8080 --bind "$KUMO_BIND_ADDRESS"
+"""
+
+
+def app(kumo, user_data=SERVER, **tg_settings):
+    ec2, elb, asg = kumo.client("ec2"), kumo.client("elbv2"), kumo.client("autoscaling")
+    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:2]
+    lt = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={
+        "ImageId": "ami-kumo-linux", "InstanceType": "t2.micro", "UserData": base64.b64encode(user_data.encode()).decode()})["LaunchTemplate"]
+    lb = elb.create_load_balancer(Name="app", Subnets=[s["SubnetId"] for s in subnets])["LoadBalancers"][0]
+    settings = dict(HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2, UnhealthyThresholdCount=2)
+    settings.update(tg_settings)
+    tg = elb.create_target_group(Name="app", Protocol="HTTP", Port=8080, VpcId=subnets[0]["VpcId"], **settings)["TargetGroups"][0]
+    elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])
+    return ec2, elb, asg, subnets, lt, lb, tg
+
+
+def in_service(asg, name):
+    g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    return [i for i in g["Instances"] if i["LifecycleState"] == "InService"]
+
+
+def healthy(elb, tg):
+    return [t["Target"]["Id"] for t in elb.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]
+            if t["TargetHealth"]["State"] == "healthy"]
+
+
+def test_group_keeps_capacity_behind_the_load_balancer_and_replaces_failures(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    ec2, elb, asg, subnets, lt, lb, tg = app(kumo)
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="web", MinSize=2, MaxSize=4, DesiredCapacity=2, VPCZoneIdentifier=",".join(s["SubnetId"] for s in subnets),
+        LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"], "Version": "$Latest"}, TargetGroupARNs=[tg["TargetGroupArn"]],
+        HealthCheckType="ELB", HealthCheckGracePeriod=60, Tags=[{"Key": "team", "Value": "web", "PropagateAtLaunch": True}])
+    assert wait_for(lambda: len(in_service(asg, "web")) == 2, timeout=20)
+    members = in_service(asg, "web")
+    assert sorted(i["AvailabilityZone"] for i in members) == sorted(s["AvailabilityZone"] for s in subnets)
+    assert wait_for(lambda: len(healthy(elb, tg)) == 2, timeout=20)
+    answers = collections.Counter(requests.get(kumo.url + "/", headers={"Host": lb["DNSName"]}, timeout=10).text for _ in range(4))
+    assert len(answers) == 2
+    tags = ec2.describe_instances(InstanceIds=[members[0]["InstanceId"]])["Reservations"][0]["Instances"][0]["Tags"]
+    assert {"Key": "team", "Value": "web"} in tags and {"Key": "aws:autoscaling:groupName", "Value": "web"} in tags
+
+    asg.set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=3)
+    assert wait_for(lambda: len(in_service(asg, "web")) == 3, timeout=20)
+
+    # A stopped instance fails its health check and is replaced.
+    victim = members[0]["InstanceId"]
+    ec2.stop_instances(InstanceIds=[victim])
+    assert wait_for(lambda: victim not in [i["InstanceId"] for i in in_service(asg, "web")] and len(in_service(asg, "web")) == 3, timeout=30)
+    causes = [a["Cause"] for a in asg.describe_scaling_activities(AutoScalingGroupName="web")["Activities"]]
+    assert any("taken out of service in response to an EC2 health check" in c for c in causes)
+    assert any("increasing the capacity from" in c for c in causes)
+
+    asg.update_auto_scaling_group(AutoScalingGroupName="web", MinSize=1, DesiredCapacity=1)
+    assert wait_for(lambda: len(asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]["Instances"]) == 1,
+                    timeout=30)
+
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        asg.delete_auto_scaling_group(AutoScalingGroupName="web")
+    assert e.value.response["Error"]["Code"] == "ResourceInUse"
+    left = [i["InstanceId"] for i in asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]["Instances"]]
+    asg.delete_auto_scaling_group(AutoScalingGroupName="web", ForceDelete=True)
+    assert wait_for(lambda: ec2.describe_instances(InstanceIds=left)["Reservations"][0]["Instances"][0]["State"]["Name"] == "terminated")
+
+
+def test_bad_input(kumo):
+    ec2, asg = kumo.client("ec2"), kumo.client("autoscaling")
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    lt = ec2.create_launch_template(LaunchTemplateName="xyz", LaunchTemplateData={"ImageId": "ami-kumo-linux"})["LaunchTemplate"]
+    base = dict(AutoScalingGroupName="g", VPCZoneIdentifier=subnet, LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"]})
+    for extra, text in [(dict(MinSize=3, MaxSize=1), "Max bound, 1, must be greater than or equal to min bound, 3"),
+                        (dict(MinSize=1, MaxSize=2, DesiredCapacity=5), "Desired capacity:5 must be between the specified min size:1 and max size:2")]:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            asg.create_auto_scaling_group(**base, **extra)
+        assert e.value.response["Error"]["Code"] == "ValidationError" and e.value.response["Error"]["Message"] == text
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        asg.create_auto_scaling_group(**dict(base, LaunchTemplate={"LaunchTemplateName": "missing"}), MinSize=0, MaxSize=1)
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        asg.create_auto_scaling_group(**base, MinSize=0, MaxSize=1,
+                                      TargetGroupARNs=["arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/none/0123456789abcdef"])
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    asg.create_auto_scaling_group(**base, MinSize=0, MaxSize=1)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        asg.create_auto_scaling_group(**base, MinSize=0, MaxSize=1)
+    assert e.value.response["Error"]["Code"] == "AlreadyExists"
+
+
+def test_cpu_load_scales_the_group_out(start_kumo):
+    # A minute of AWS time is 1.2 s: metrics, alarm periods and cooldowns all follow.
+    kumo = start_kumo("--time-scale", "0.02")
+    ec2, elb, asg, subnets, lt, lb, tg = app(kumo, user_data=BUSY)
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="cpu", MinSize=1, MaxSize=3, DesiredCapacity=1, VPCZoneIdentifier=",".join(s["SubnetId"] for s in subnets),
+        LaunchTemplate={"LaunchTemplateName": "app"}, TargetGroupARNs=[tg["TargetGroupArn"]])
+    policy = asg.put_scaling_policy(AutoScalingGroupName="cpu", PolicyName="cpu50", PolicyType="TargetTrackingScaling",
+                                    TargetTrackingConfiguration={"TargetValue": 50.0, "PredefinedMetricSpecification": {
+                                        "PredefinedMetricType": "ASGAverageCPUUtilization"}})
+    names = [a["AlarmName"] for a in policy["Alarms"]]
+    assert any("AlarmHigh" in n for n in names) and any("AlarmLow" in n for n in names)
+    cw = kumo.client("cloudwatch")
+    assert len(cw.describe_alarms(AlarmNames=names)["MetricAlarms"]) == 2
+
+    # Each instance burns a full vCPU: the group's average CPU stays far above 50%, so it grows to its maximum.
+    assert wait_for(lambda: len(in_service(asg, "cpu")) == 3, timeout=60)
+    causes = [a["Cause"] for a in asg.describe_scaling_activities(AutoScalingGroupName="cpu")["Activities"]]
+    assert any("AlarmHigh" in c and "triggered policy cpu50" in c for c in causes)
+    high = [n for n in names if "AlarmHigh" in n][0]
+    assert cw.describe_alarms(AlarmNames=[high])["MetricAlarms"][0]["StateValue"] == "ALARM"
+    assert wait_for(lambda: len(healthy(elb, tg)) == 3, timeout=30)
