@@ -95,7 +95,8 @@ def test_health_metrics_and_reset_endpoints(kumo):
     assert health["services"]["route53"] == "running"
     assert health["services"]["cloudfront"] == "running"
     assert health["services"]["ec2"] == "running"
-    assert health["services"]["autoscaling"] == "not implemented"
+    assert health["services"]["autoscaling"] == "running"
+    assert health["services"]["kms"] == "not implemented"
     listeners = {l["name"]: l["address"] for l in health["listeners"]}
     assert listeners == {"edge": kumo.url, "dns": "udp://127.0.0.1:%d" % kumo.dns_port}
     metrics = requests.get(kumo.url + "/_kumo/metrics", timeout=10).text
