@@ -2,6 +2,7 @@ import GRDB
 import KumoCore
 import KumoProtocols
 import KumoStore
+import Synchronization
 public import ServiceLifecycle
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -15,6 +16,8 @@ import Foundation
 /// draining and terminating the instances the termination policy picks.
 public struct Reconciler: Service {
     let asg: AutoScaling
+    /// Instances draining out of their target groups, and when they may be terminated.
+    let draining = DrainBoard()
 
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
@@ -98,8 +101,19 @@ public struct Reconciler: Service {
         }
     }
 
+    /// Deregisters the instance (its in-flight requests finish while it drains), then, once the
+    /// deregistration delay has passed, terminates it.
     func finishTermination(_ m: MemberRecord, _ g: GroupRecord, targetGroups: [String]) async {
-        for tg in targetGroups { await asg.registrar.deregister(instanceId: m.instanceId, targetGroupArn: tg) }
+        let now = asg.now
+        if let until = draining.until(m.instanceId) {
+            guard now >= until else { return }
+        } else if !targetGroups.isEmpty {
+            var delay = 0.0
+            for tg in targetGroups { delay = max(delay, await asg.registrar.deregister(instanceId: m.instanceId, targetGroupArn: tg)) }
+            draining.start(m.instanceId, until: now + delay * asg.clock.timeScale)
+            if delay > 0 { return }
+        }
+        draining.finish(m.instanceId)
         await asg.launcher.terminate(instanceId: m.instanceId)
         _ = try? await asg.store.write { db in try m.delete(db) }
     }
@@ -161,4 +175,12 @@ public struct Reconciler: Service {
             }
         }
     }
+}
+
+/// When each draining instance may be terminated (seconds since 1970).
+final class DrainBoard: Sendable {
+    private let until = Mutex<[String: Double]>([:])
+    func until(_ id: String) -> Double? { until.withLock { $0[id] } }
+    func start(_ id: String, until t: Double) { until.withLock { $0[id] = t } }
+    func finish(_ id: String) { _ = until.withLock { $0.removeValue(forKey: id) } }
 }

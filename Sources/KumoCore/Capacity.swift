@@ -15,7 +15,9 @@ public protocol InstanceLauncher: Sendable {
 /// Registers Auto Scaling instances with load balancer target groups (ELB provides it).
 public protocol TargetRegistrar: Sendable {
     func register(instanceId: String, targetGroupArn: String) async throws
-    func deregister(instanceId: String, targetGroupArn: String) async
+    /// Starts draining the instance out of the group; returns the deregistration delay in AWS seconds.
+    @discardableResult
+    func deregister(instanceId: String, targetGroupArn: String) async -> Double
     func exists(targetGroupArn: String) async -> Bool
     /// The target's health state in the group (`healthy`, `unhealthy`, `initial`...), nil when not registered.
     func health(instanceId: String, targetGroupArn: String) async -> String?

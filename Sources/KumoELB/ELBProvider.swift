@@ -77,16 +77,17 @@ extension ELBProvider: TargetRegistrar {
         router.health.registered(group: targetGroupArn, id: instanceId, port: port)
     }
 
-    public func deregister(instanceId: String, targetGroupArn: String) async {
+    @discardableResult
+    public func deregister(instanceId: String, targetGroupArn: String) async -> Double {
         let removed = try? await elb.write { db -> (Int, Double)? in
             guard let group = try ResourceRecord.fetchOne(db, key: targetGroupArn) else { return nil }
             let port = ELB.stored(group.body)["Port"]?.int ?? 80
             try TargetRecord.filter(Column("targetGroupArn") == targetGroupArn && Column("targetId") == instanceId).deleteAll(db)
             return (port, Double(ELB.attributes(group.attributes)["deregistration_delay.timeout_seconds"] ?? "300") ?? 300)
         }
-        if let (port, delay) = removed ?? nil {
-            router.health.draining(group: targetGroupArn, id: instanceId, port: port, for: elb.clock.duration(awsSeconds: delay))
-        }
+        guard let (port, delay) = removed ?? nil else { return 0 }
+        router.health.draining(group: targetGroupArn, id: instanceId, port: port, for: elb.clock.duration(awsSeconds: delay))
+        return delay
     }
 
     public func exists(targetGroupArn: String) async -> Bool { router.snapshot.groups[targetGroupArn] != nil }

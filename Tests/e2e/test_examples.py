@@ -39,3 +39,17 @@ def test_load_balanced_app_example(start_kumo):
     assert "Target.InvalidState" in step6
     after = [line for line in step6.splitlines() if line.startswith("<h1>Hello from")]
     assert len(after) == 4 and len(set(after)) == 1
+
+
+def test_autoscaling_example(start_kumo):
+    kumo = start_kumo("--time-scale", "0.02")
+    env = dict(os.environ, KUMO_URL=kumo.url)
+    out = subprocess.run(["python3", os.path.join(ROOT, "examples", "autoscaling", "run.py"), "--load-seconds", "20", "--after-seconds", "30"],
+                         env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    summary = [line for line in out.stdout.splitlines() if line.startswith("peak instances")][0]
+    peak = int(summary.split("peak instances: ")[1].split(",")[0])
+    failed = int(summary.split("failed requests: ")[1])
+    assert peak >= 2, out.stdout  # CPU load on one instance scales the group out
+    assert failed == 0, out.stdout
+    assert "triggered policy cpu50" in out.stdout

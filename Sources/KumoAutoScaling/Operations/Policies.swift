@@ -133,11 +133,13 @@ extension AutoScaling {
             case "TargetTrackingScaling":
                 guard let value, let target = c["TargetTrackingConfiguration"]?["TargetValue"]?.double, target > 0 else { return }
                 let wanted = Int((Double(Swift.max(current, 1)) * value / target).rounded(.up))
-                if value > target { desired = Swift.max(wanted, current + 1) }
-                else if c["TargetTrackingConfiguration"]?["DisableScaleIn"]?.bool != true {
-                    // Scale in slowly, and only after the cooldown of the last scaling.
-                    guard g.cooldownUntil <= t else { return }
-                    desired = Swift.min(Swift.max(wanted, current - 1), current - 1)
+                // Until new instances have warmed up (and their CPU counts), no further step either way.
+                guard g.cooldownUntil <= t else { return }
+                if value > target {
+                    desired = Swift.max(wanted, current + 1)
+                } else if c["TargetTrackingConfiguration"]?["DisableScaleIn"]?.bool != true, wanted < current {
+                    // Scale in one instance at a time, and only when the metric says the rest can carry the load.
+                    desired = Swift.max(wanted, current - 1)
                 }
             case "StepScaling":
                 let diff = (value ?? 0) - (threshold ?? 0)
@@ -157,7 +159,9 @@ extension AutoScaling {
             guard desired != current else { return }
             config["DesiredCapacity"] = .integer(Int64(desired))
             g.config = Self.storable(.structure(config))
-            let cooldown = Double(c["Cooldown"]?.int ?? config["DefaultCooldown"]?.int ?? 300)
+            let cooldown = c["PolicyType"]?.string == "TargetTrackingScaling"
+                ? Double(c["EstimatedInstanceWarmup"]?.int ?? config["DefaultInstanceWarmup"]?.int ?? config["DefaultCooldown"]?.int ?? 300)
+                : Double(c["Cooldown"]?.int ?? config["DefaultCooldown"]?.int ?? 300)
             g.cooldownUntil = t + cooldown * self.clock.timeScale
             try g.update(db)
             let trigger = alarmName.map { "a monitor alarm \($0) in state ALARM triggered policy \(policy.name)" } ?? cause

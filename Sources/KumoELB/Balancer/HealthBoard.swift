@@ -15,6 +15,8 @@ final class HealthBoard: Sendable {
         var address: String?
         var drainingUntil: ContinuousClock.Instant?
         var outstanding = 0
+        /// A check of this target is running (checks of one target never overlap).
+        var checking = false
     }
 
     private let entries = Mutex<[String: Entry]>([:])

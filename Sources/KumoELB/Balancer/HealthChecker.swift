@@ -25,9 +25,13 @@ public struct HealthChecker: Service {
                         let interval = router.clock.duration(awsSeconds: Double(group.healthCheck["HealthCheckIntervalSeconds"]?.int ?? 30))
                         for target in group.targets {
                             let entry = router.health.entry(group: group.arn, id: target.id, port: target.port)
+                            if entry?.checking == true { continue }
                             if let last = entry?.lastCheck, ContinuousClock.now - last < interval { continue }
-                            router.health.update(group: group.arn, id: target.id, port: target.port) { $0.lastCheck = .now }
-                            tasks.addTask { await check(group, target) }
+                            router.health.update(group: group.arn, id: target.id, port: target.port) { $0.lastCheck = .now; $0.checking = true }
+                            tasks.addTask {
+                                await check(group, target)
+                                router.health.update(group: group.arn, id: target.id, port: target.port) { $0.checking = false }
+                            }
                         }
                     }
                 }
@@ -61,7 +65,9 @@ public struct HealthChecker: Service {
         guard let address else { return }
         let portText = hc["HealthCheckPort"]?.string ?? "traffic-port"
         let port = portText == "traffic-port" ? target.port : Int(portText) ?? target.port
-        let timeout = router.clock.duration(awsSeconds: Double(hc["HealthCheckTimeoutSeconds"]?.int ?? 5))
+        // The timeout is a network wait, not an AWS period: it is not shortened by --time-scale
+        // (a busy target must not fail its checks because the clock runs fast).
+        let timeout = Duration.seconds(hc["HealthCheckTimeoutSeconds"]?.int ?? 5)
         let request = UpstreamRequest(
             method: "GET", target: hc["HealthCheckPath"]?.string ?? "/",
             headers: [("Host", "\(address):\(port)"), ("User-Agent", "ELB-HealthChecker/2.0"), ("Connection", "close")])
