@@ -162,3 +162,23 @@ def test_api_errors_and_the_cli(kumo):
     elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
     assert elb.describe_load_balancers()["LoadBalancers"] == []
     assert requests.get(kumo.url + "/", headers={"Host": lb["DNSName"]}, timeout=10).status_code != 200
+
+
+def test_cloudfront_in_front_of_the_load_balancer(start_kumo):
+    """The dynamic path: CloudFront → ALB (by its DNS name) → instances."""
+    kumo = start_kumo("--time-scale", "0.05")
+    ec2, elb, ids, lb, group, listener = setup_app(kumo)
+    assert wait_for(lambda: all(h["State"] == "healthy" for h in health(elb, group).values()))
+    cf = kumo.client("cloudfront")
+    d = cf.create_distribution(DistributionConfig={
+        "CallerReference": "alb", "Comment": "", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{"Id": "alb", "DomainName": lb["DNSName"], "CustomOriginConfig": {
+            "HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "http-only"}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "alb", "ViewerProtocolPolicy": "allow-all",
+                                 "CachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"}})["Distribution"]
+    answers = collections.Counter()
+    for _ in range(4):
+        r = requests.get(kumo.url + "/", headers={"Host": d["DomainName"]}, timeout=10)
+        assert r.status_code == 200 and r.headers["X-Cache"] == "Miss from cloudfront"
+        answers[r.text.strip()] += 1
+    assert set(answers) == {"hello from " + i for i in ids}
