@@ -132,6 +132,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "KumoLogs",
+            dependencies: ["KumoCore", "KumoProtocols", "KumoStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
         // The system zlib, for CloudFront's gzip compression at the edge.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
@@ -184,6 +189,7 @@ let package = Package(
                 "KumoELB",
                 "KumoCloudWatch",
                 "KumoAutoScaling",
+                "KumoLogs",
                 "KumoDNS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

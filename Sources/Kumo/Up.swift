@@ -9,6 +9,7 @@ import KumoEC2
 import KumoELB
 import KumoCloudWatch
 import KumoAutoScaling
+import KumoLogs
 import KumoDNS
 import KumoServer
 import KumoStore
@@ -128,7 +129,7 @@ struct Up: AsyncParsableCommand {
             directory: directory,
             migrations: STSProvider.migrations + S3Provider.migrations + SQSProvider.migrations + Route53Provider.migrations
                 + CloudFrontProvider.migrations + EC2Provider.migrations + ELBProvider.migrations + CloudWatchProvider.migrations
-                + AutoScalingProvider.migrations,
+                + AutoScalingProvider.migrations + LogsProvider.migrations,
             durability: durability)
         let sts = STSProvider(store: store, clock: clock)
         let serviceMetrics = ServiceMetrics()
@@ -152,7 +153,8 @@ struct Up: AsyncParsableCommand {
                 signingSecret: cloudfrontKey.secretAccessKey),
             metrics: serviceMetrics, logger: logger)
         try await cloudfront.start()
-        let ec2 = EC2Provider(store: store, clock: clock, logger: logger, metrics: serviceMetrics)
+        let logs = LogsProvider(store: store, clock: clock)
+        let ec2 = EC2Provider(store: store, clock: clock, logger: logger, metrics: serviceMetrics, logs: logs)
         let listeners = ListenerBoard()
         let elb = ELBProvider(store: store, clock: clock, hostSuffix: hostSuffix, directory: ec2, metrics: serviceMetrics, logger: logger)
         try await elb.start()
@@ -164,7 +166,7 @@ struct Up: AsyncParsableCommand {
         let autoscaling = AutoScalingProvider(store: store, clock: clock, launcher: ec2, registrar: elb, network: ec2, alarms: cloudwatch)
         cloudwatch.addActionHandler(ec2)
         cloudwatch.addActionHandler(autoscaling)
-        let registry = try ServiceRegistry(providers: [sts, s3, sqs, route53, cloudfront, ec2, elb, cloudwatch, autoscaling])
+        let registry = try ServiceRegistry(providers: [sts, s3, sqs, route53, cloudfront, ec2, elb, cloudwatch, autoscaling, logs])
         // DNS: the port asked for; 53 needs privileges, so fall back to 10053 and say so.
         let dnsChannel: DNSServer.Channel
         var dnsNote = ""

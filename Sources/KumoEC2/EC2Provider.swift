@@ -15,8 +15,8 @@ public struct EC2Provider: ServiceProvider {
     public let metadataRoute: PathRoute
     let ec2: EC2
 
-    public init(store: Store, clock: KumoClock, logger: Logger, metrics: ServiceMetrics? = nil) {
-        let supervisor = InstanceSupervisor(store: store, clock: clock, logger: logger)
+    public init(store: Store, clock: KumoClock, logger: Logger, metrics: ServiceMetrics? = nil, logs: (any LogSink)? = nil) {
+        let supervisor = InstanceSupervisor(store: store, clock: clock, logger: logger, logs: logs)
         let ec2 = EC2(store: store, clock: clock, supervisor: supervisor)
         self.supervisor = supervisor
         self.ec2 = ec2

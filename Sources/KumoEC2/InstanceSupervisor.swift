@@ -2,6 +2,9 @@ import GRDB
 import KumoCore
 import KumoStore
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 public import ServiceLifecycle
 import Synchronization
 #if canImport(FoundationEssentials)
@@ -24,8 +27,13 @@ public final class InstanceSupervisor: Service, Sendable {
     /// Instance → its Auto Scaling group (the `aws:autoscaling:groupName` tag), for group CPU metrics.
     private let autoScalingGroups = Mutex<[String: String]>([:])
     let meter = CPUMeter()
+    /// Where console output goes as it is written (`/kumo/ec2/<instance-id>` in CloudWatch Logs).
+    let logs: (any LogSink)?
+    /// Console bytes already sent, and each running instance's account and region.
+    private let shipped = Mutex<[String: (offset: UInt64, account: String, region: String)]>([:])
 
-    init(store: Store, clock: KumoClock, logger: Logger) {
+    init(store: Store, clock: KumoClock, logger: Logger, logs: (any LogSink)?) {
+        self.logs = logs
         self.store = store
         self.clock = clock
         self.logger = logger
@@ -57,6 +65,10 @@ public final class InstanceSupervisor: Service, Sendable {
             let group = try ProcessGroup.spawn(script: script, directory: folder(instance.id), environment: environment, log: consoleLog(instance.id))
             FileManager.default.createFile(atPath: pidFile, contents: Data(String(group.pid).utf8))
             groups.withLock { $0[instance.id] = group }
+            shipped.withLock { state in
+                let offset = state[instance.id]?.offset ?? 0
+                state[instance.id] = (offset, instance.accountId, instance.region)
+            }
             types.withLock { $0[instance.id] = instance.instanceType }
             let groupTag = try? await store.read { db in
                 try TagRecord.filter(Column("resourceId") == instance.id && Column("key") == "aws:autoscaling:groupName").fetchOne(db)?.value
@@ -100,6 +112,34 @@ public final class InstanceSupervisor: Service, Sendable {
         }
     }
 
+    /// Sends new console lines of every instance to CloudWatch Logs.
+    func shipConsoleOutput() async {
+        guard let logs else { return }
+        for (id, state) in shipped.withLock({ $0 }) {
+            let data = Self.read(consoleLog(id), from: state.offset)
+            guard !data.isEmpty else { continue }
+            // Only whole lines; a partial last line waits for its end.
+            guard let lastNewline = data.lastIndex(of: 10) else { continue }
+            let complete = data[data.startIndex...lastNewline]
+            let now = Int64(clock.now.timeIntervalSince1970 * 1000)
+            let lines = String(decoding: complete, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+            await logs.append(
+                accountId: state.account, region: state.region, group: "/kumo/ec2/" + id, stream: "console",
+                events: lines.map { (timestamp: now, message: String($0)) })
+            shipped.withLock { $0[id]?.offset = state.offset + UInt64(complete.count) }
+        }
+    }
+
+    /// The bytes of a file from an offset to its end (at most 1 MiB at a time).
+    static func read(_ path: String, from offset: UInt64) -> [UInt8] {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var out = [UInt8](repeating: 0, count: 1 << 20)
+        let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+        return n > 0 ? Array(out.prefix(n)) : []
+    }
+
     /// Whether an instance's processes still run (its reachability status check).
     func isAlive(_ id: String) -> Bool { groups.withLock { $0[id] }?.isAlive ?? false }
 
@@ -113,6 +153,7 @@ public final class InstanceSupervisor: Service, Sendable {
             while !Task.isCancelled {
                 try await Task.sleep(for: .seconds(1))
                 for (_, group) in self.groups.withLock({ $0 }) { group.reap() }
+                await self.shipConsoleOutput()
                 let now = self.clock.now
                 _ = try? await self.store.write { db in
                     try InstanceRecord.filter(Column("state") == "terminated" && Column("forgetAt") < now).deleteAll(db)
