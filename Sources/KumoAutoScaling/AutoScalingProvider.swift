@@ -32,6 +32,9 @@ public struct AutoScalingProvider: ServiceProvider {
             "DescribePolicies": AutoScaling.describePolicies,
             "DeletePolicy": AutoScaling.deletePolicy,
             "ExecutePolicy": AutoScaling.executePolicy,
+            "StartInstanceRefresh": AutoScaling.startInstanceRefresh,
+            "DescribeInstanceRefreshes": AutoScaling.describeInstanceRefreshes,
+            "CancelInstanceRefresh": AutoScaling.cancelInstanceRefresh,
         ])
     }
 

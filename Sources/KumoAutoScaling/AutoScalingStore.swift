@@ -58,6 +58,22 @@ struct PolicyRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
     var alarms: String
 }
 
+/// An instance refresh (`asg_refreshes`): every instance launched before `started` is replaced.
+struct RefreshRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "asg_refreshes"
+    var id: String
+    var accountId: String
+    var region: String
+    var groupName: String
+    var status: String
+    var statusReason: String?
+    var started: Double
+    var ended: Double?
+    var toUpdate: Int
+    var preferences: String
+    var desiredConfiguration: String?
+}
+
 extension AutoScalingProvider {
     public static let migrations: [StoreMigration] = [
         StoreMigration("autoscaling.v1") { db in
@@ -105,8 +121,23 @@ extension AutoScalingProvider {
                 t.column("config", .text).notNull()
                 t.column("alarms", .text).notNull()
             }
-        }
+        },
+        StoreMigration("autoscaling.v2") { db in
+            try db.create(table: "asg_refreshes") { t in
+                t.primaryKey("id", .text)
+                t.column("accountId", .text).notNull()
+                t.column("region", .text).notNull()
+                t.column("groupName", .text).notNull()
+                t.column("status", .text).notNull()
+                t.column("statusReason", .text)
+                t.column("started", .double).notNull()
+                t.column("ended", .double)
+                t.column("toUpdate", .integer).notNull()
+                t.column("preferences", .text).notNull()
+                t.column("desiredConfiguration", .text)
+            }
+        },
     ]
 
-    public static let tables = ["asg_policies", "asg_activities", "asg_instances", "asg_groups"]
+    public static let tables = ["asg_refreshes", "asg_policies", "asg_activities", "asg_instances", "asg_groups"]
 }

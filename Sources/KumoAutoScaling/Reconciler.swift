@@ -76,16 +76,25 @@ public struct Reconciler: Service {
         }
 
         let active = members.filter { $0.lifecycleState == "Pending" || $0.lifecycleState == "InService" }
-        let desired = c["DesiredCapacity"]?.int ?? 0
+        // During an instance refresh the group runs one instance over its desired capacity while a replacement comes up.
+        let surge = await refreshStep(g, members: members, targetGroups: targetGroups)
+        let desired = (c["DesiredCapacity"]?.int ?? 0) + surge
         if active.count < desired {
             await launch(desired - active.count, g, c, active: active)
-        } else if active.count > desired {
+        } else if active.count > desired, surge == 0, !(await refreshActive(g)) {
             for m in victims(active, count: active.count - desired) {
                 await takeOut(
                     m, g,
                     cause: "At \(AutoScaling.iso(now)) an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from \(active.count) to \(desired). At \(AutoScaling.iso(now)) instance \(m.instanceId) was selected for termination.")
             }
         }
+    }
+
+    func refreshActive(_ g: GroupRecord) async -> Bool {
+        ((try? await asg.store.read { db in
+            try RefreshRecord.filter(Column("accountId") == g.accountId && Column("region") == g.region && Column("groupName") == g.name
+                && AutoScaling.activeRefresh.contains(Column("status"))).fetchCount(db)
+        }) ?? 0) > 0
     }
 
     func save(_ m: MemberRecord) async throws { try await asg.store.write { db in try m.update(db) } }
