@@ -33,6 +33,9 @@ public struct AutoScalingProvider: ServiceProvider {
             "DeletePolicy": AutoScaling.deletePolicy,
             "ExecutePolicy": AutoScaling.executePolicy,
             "StartInstanceRefresh": AutoScaling.startInstanceRefresh,
+            "SuspendProcesses": AutoScaling.suspendProcesses,
+            "ResumeProcesses": AutoScaling.resumeProcesses,
+            "SetInstanceProtection": AutoScaling.setInstanceProtection,
             "DescribeInstanceRefreshes": AutoScaling.describeInstanceRefreshes,
             "CancelInstanceRefresh": AutoScaling.cancelInstanceRefresh,
         ])
@@ -51,6 +54,10 @@ extension AutoScalingProvider: AlarmActionHandler {
         guard action.hasPrefix("arn:aws:autoscaling:"), action.contains(":scalingPolicy:") else { return nil }
         guard let policy = try? await asg.store.read({ db in try PolicyRecord.fetchOne(db, key: action) }) else {
             return "Failed to execute AutoScaling action: no scaling policy \(action)"
+        }
+        let group = try? await asg.store.read { db in try asg.group(db, policy.groupName, account: policy.accountId, region: policy.region) }
+        if let group, AutoScaling.suspended(AutoScaling.stored(group.config)).contains("AlarmNotification") {
+            return "Skipped AutoScaling action \(action): the AlarmNotification process is suspended"
         }
         do {
             try await asg.apply(policy, cause: "", value: alarm.value, threshold: alarm.threshold, honorCooldown: true, alarmName: alarm.alarmName)

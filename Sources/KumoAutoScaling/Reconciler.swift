@@ -34,6 +34,7 @@ public struct Reconciler: Service {
         let targetGroups = (c["TargetGroupARNs"]?.list ?? []).compactMap(\.string)
         let grace = Double(c["HealthCheckGracePeriod"]?.int ?? 300) * asg.clock.timeScale
         let elbHealth = c["HealthCheckType"]?.string == "ELB"
+        let suspended = AutoScaling.suspended(c)
         var members = (try? await asg.store.read { db in
             try MemberRecord.filter(Column("accountId") == g.accountId && Column("region") == g.region && Column("groupName") == g.name).fetchAll(db)
         }) ?? []
@@ -52,6 +53,7 @@ public struct Reconciler: Service {
                     try? await save(m)
                 }
             case "InService":
+                guard !suspended.contains("HealthCheck") || m.healthStatus == "Unhealthy", !suspended.contains("ReplaceUnhealthy") else { break }
                 var reason: String?
                 if status == nil || ["stopped", "stopping", "terminated", "shutting-down"].contains(status?.state ?? "") {
                     reason = "an EC2 health check indicating it has been terminated or stopped"
@@ -79,9 +81,9 @@ public struct Reconciler: Service {
         // During an instance refresh the group runs one instance over its desired capacity while a replacement comes up.
         let surge = await refreshStep(g, members: members, targetGroups: targetGroups)
         let desired = (c["DesiredCapacity"]?.int ?? 0) + surge
-        if active.count < desired {
+        if active.count < desired, !suspended.contains("Launch") {
             await launch(desired - active.count, g, c, active: active)
-        } else if active.count > desired, surge == 0, !(await refreshActive(g)) {
+        } else if active.count > desired, surge == 0, !suspended.contains("Terminate"), !(await refreshActive(g)) {
             for m in victims(active, count: active.count - desired) {
                 await takeOut(
                     m, g,

@@ -173,3 +173,29 @@ def test_instance_refresh_replaces_every_instance_without_failed_requests(start_
     assert len(after) == 2 and not (after & before)
     assert {requests.get(kumo.url + "/", headers={"Host": lb["DNSName"]}, timeout=10).text.split()[0] for _ in range(4)} == {"v2"}
     assert results["ok"] > 20 and sum(v for k, v in results.items() if k != "ok") == 0, results
+
+
+def test_suspended_processes_and_scale_in_protection(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    ec2, asg = kumo.client("ec2"), kumo.client("autoscaling")
+    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:2]
+    ec2.create_launch_template(LaunchTemplateName="plain", LaunchTemplateData={"ImageId": "ami-kumo-linux", "UserData": base64.b64encode(b"#!/bin/sh\nsleep 600\n").decode()})
+    asg.create_auto_scaling_group(AutoScalingGroupName="g", MinSize=0, MaxSize=4, DesiredCapacity=2, LaunchTemplate={"LaunchTemplateName": "plain"},
+                                  VPCZoneIdentifier=",".join(s["SubnetId"] for s in subnets))
+    assert wait_for(lambda: len(in_service(asg, "g")) == 2)
+    asg.suspend_processes(AutoScalingGroupName="g", ScalingProcesses=["Launch"])
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["g"])["AutoScalingGroups"][0]
+    assert [p["ProcessName"] for p in group["SuspendedProcesses"]] == ["Launch"]
+    asg.set_desired_capacity(AutoScalingGroupName="g", DesiredCapacity=3)
+    time.sleep(1)
+    assert len(in_service(asg, "g")) == 2
+    asg.resume_processes(AutoScalingGroupName="g", ScalingProcesses=["Launch"])
+    assert wait_for(lambda: len(in_service(asg, "g")) == 3)
+
+    keep = in_service(asg, "g")[0]["InstanceId"]
+    asg.set_instance_protection(AutoScalingGroupName="g", InstanceIds=[keep], ProtectedFromScaleIn=True)
+    asg.set_desired_capacity(AutoScalingGroupName="g", DesiredCapacity=1)
+    assert wait_for(lambda: [i["InstanceId"] for i in asg.describe_auto_scaling_groups(AutoScalingGroupNames=["g"])["AutoScalingGroups"][0]["Instances"]] == [keep])
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        asg.suspend_processes(AutoScalingGroupName="g", ScalingProcesses=["Nap"])
+    assert e.value.response["Error"]["Code"] == "ValidationError"

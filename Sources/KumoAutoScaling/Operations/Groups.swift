@@ -24,7 +24,9 @@ extension AutoScaling {
         m["AutoScalingGroupARN"] = .string(g.arn)
         m["CreatedTime"] = .timestamp(Date(timeIntervalSince1970: g.created))
         m["Instances"] = .list(members.filter { $0.groupName == g.name }.map { memberShape($0, group: false) })
-        m["SuspendedProcesses"] = []
+        m["SuspendedProcesses"] = .list((m["SuspendedProcesses"]?.list ?? []).map {
+            ["ProcessName": $0, "SuspensionReason": .string("User suspended at \(Self.iso(g.created))")]
+        })
         m["EnabledMetrics"] = []
         m["Tags"] = .list((m["Tags"]?.list ?? []).map { t in
             var tag = t.members ?? [:]
@@ -266,5 +268,56 @@ extension AutoScaling {
             return .structure(out)
         }
         return ["Activities": .list(items)]
+    }
+}
+
+extension AutoScaling {
+    static let processes = [
+        "Launch", "Terminate", "AddToLoadBalancer", "AlarmNotification", "AZRebalance", "HealthCheck", "InstanceRefresh",
+        "ReplaceUnhealthy", "ScheduledActions",
+    ]
+
+    /// The processes a group has suspended (`Launch`, `Terminate`, `HealthCheck`, ...).
+    static func suspended(_ config: ShapeValue) -> Set<String> { Set((config["SuspendedProcesses"]?.list ?? []).compactMap(\.string)) }
+
+    func changeProcesses(_ call: OperationCall, suspend: Bool) async throws -> ShapeValue {
+        let name = call.input["AutoScalingGroupName"]?.string ?? ""
+        let asked = (call.input["ScalingProcesses"]?.list ?? []).compactMap(\.string)
+        for p in asked where !Self.processes.contains(p) {
+            throw AWSError.asgValidation("Process \(p) is not a valid scaling process; valid processes are \(Self.processes.joined(separator: ", ")).")
+        }
+        let account = call.context.accountId, region = call.context.region
+        try await store.write { db in
+            var g = try self.group(db, name, account: account, region: region)
+            var c = Self.stored(g.config).members ?? [:]
+            var current = Self.suspended(.structure(c))
+            let names = asked.isEmpty ? Set(Self.processes) : Set(asked)
+            if suspend { current.formUnion(names) } else { current.subtract(names) }
+            c["SuspendedProcesses"] = .list(current.sorted().map { .string($0) })
+            g.config = Self.storable(.structure(c))
+            try g.update(db)
+        }
+        return .empty
+    }
+
+    func suspendProcesses(_ call: OperationCall) async throws -> ShapeValue { try await changeProcesses(call, suspend: true) }
+    func resumeProcesses(_ call: OperationCall) async throws -> ShapeValue { try await changeProcesses(call, suspend: false) }
+
+    func setInstanceProtection(_ call: OperationCall) async throws -> ShapeValue {
+        let name = call.input["AutoScalingGroupName"]?.string ?? ""
+        let ids = (call.input["InstanceIds"]?.list ?? []).compactMap(\.string)
+        let protected = call.input["ProtectedFromScaleIn"]?.bool ?? false
+        let account = call.context.accountId, region = call.context.region
+        try await store.write { db in
+            _ = try self.group(db, name, account: account, region: region)
+            for id in ids {
+                guard var m = try MemberRecord.fetchOne(db, key: id), m.groupName == name else {
+                    throw AWSError.asgValidation("The instance \(id) is not part of Auto Scaling group \(name).")
+                }
+                m.protectedFromScaleIn = protected
+                try m.update(db)
+            }
+        }
+        return .empty
     }
 }
