@@ -32,10 +32,11 @@ struct Up: AsyncParsableCommand {
         discussion: """
             Every flag can also be set with the environment variable named beside it.
             Point any AWS client at the edge: aws --endpoint-url http://localhost:4566 ...
-            S3 buckets are also reached as <bucket>.s3.localhost, and a bucket with website
-            hosting is served at http://<bucket>.s3-website.localhost:<port>/; a CloudFront
-            distribution is served at http://<id>.cloudfront.localhost:<port>/ and on its alternate
-            domain names (with the host suffix below in place of "localhost").
+            Data planes on the same port, by host name (with the host suffix in place of "localhost"):
+            <bucket>.s3.localhost (S3), <bucket>.s3-website.localhost (website hosting),
+            <id>.cloudfront.localhost and its alternate domain names (CloudFront),
+            <name>-<digits>.<region>.elb.localhost (a load balancer; each listener also gets a port).
+            EC2 instances are processes under <data-dir>/instances; each binds its own loopback address.
             """)
 
     @Option(help: "Address to listen on (env KUMO_HOST).")
