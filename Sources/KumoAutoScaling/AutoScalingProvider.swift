@@ -36,6 +36,8 @@ public struct AutoScalingProvider: ServiceProvider {
             "SuspendProcesses": AutoScaling.suspendProcesses,
             "ResumeProcesses": AutoScaling.resumeProcesses,
             "SetInstanceProtection": AutoScaling.setInstanceProtection,
+            "AttachInstances": AutoScaling.attachInstances,
+            "DetachInstances": AutoScaling.detachInstances,
             "DescribeInstanceRefreshes": AutoScaling.describeInstanceRefreshes,
             "CancelInstanceRefresh": AutoScaling.cancelInstanceRefresh,
         ])

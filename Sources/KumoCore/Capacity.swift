@@ -8,8 +8,8 @@ public protocol InstanceLauncher: Sendable {
     /// Throws AWS's ValidationError when the launch template (or version) does not exist.
     func checkTemplate(accountId: String, region: String, templateId: String?, templateName: String?, version: String?) async throws
     func terminate(instanceId: String) async
-    /// The instance's state and whether its processes still run (its status check), nil when it is gone.
-    func status(instanceId: String) async -> (state: String, healthy: Bool)?
+    /// The instance's state, whether its processes still run (its status check) and its zone; nil when it is gone.
+    func status(instanceId: String) async -> (state: String, healthy: Bool, zone: String)?
 }
 
 /// Registers Auto Scaling instances with load balancer target groups (ELB provides it).

@@ -151,8 +151,8 @@ extension EC2Provider: InstanceLauncher {
         await supervisor.halt(instanceId, then: "terminated")
     }
 
-    public func status(instanceId: String) async -> (state: String, healthy: Bool)? {
+    public func status(instanceId: String) async -> (state: String, healthy: Bool, zone: String)? {
         guard let r = try? await ec2.store.read({ db in try InstanceRecord.fetchOne(db, key: instanceId) }) else { return nil }
-        return (r.state, r.state != "running" || supervisor.isAlive(instanceId))
+        return (r.state, r.state != "running" || supervisor.isAlive(instanceId), r.availabilityZone)
     }
 }

@@ -199,3 +199,14 @@ def test_suspended_processes_and_scale_in_protection(start_kumo):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         asg.suspend_processes(AutoScalingGroupName="g", ScalingProcesses=["Nap"])
     assert e.value.response["Error"]["Code"] == "ValidationError"
+
+    # Attach a running instance, then detach it again: it joins and leaves, and keeps running.
+    loose = ec2.run_instances(ImageId="ami-kumo-linux", MinCount=1, MaxCount=1, UserData="#!/bin/sh\nsleep 600\n")["Instances"][0]["InstanceId"]
+    assert wait_for(lambda: ec2.describe_instances(InstanceIds=[loose])["Reservations"][0]["Instances"][0]["State"]["Name"] == "running")
+    asg.attach_instances(AutoScalingGroupName="g", InstanceIds=[loose])
+    assert wait_for(lambda: loose in [i["InstanceId"] for i in in_service(asg, "g")])
+    assert asg.describe_auto_scaling_groups(AutoScalingGroupNames=["g"])["AutoScalingGroups"][0]["DesiredCapacity"] == 2
+    asg.detach_instances(AutoScalingGroupName="g", InstanceIds=[loose], ShouldDecrementDesiredCapacity=True)
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["g"])["AutoScalingGroups"][0]
+    assert group["DesiredCapacity"] == 1 and loose not in [i["InstanceId"] for i in group["Instances"]]
+    assert ec2.describe_instances(InstanceIds=[loose])["Reservations"][0]["Instances"][0]["State"]["Name"] == "running"

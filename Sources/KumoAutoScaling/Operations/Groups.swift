@@ -321,3 +321,82 @@ extension AutoScaling {
         return .empty
     }
 }
+
+extension AutoScaling {
+    /// Running instances join the group (and its target groups); the desired capacity grows with them.
+    func attachInstances(_ call: OperationCall) async throws -> ShapeValue {
+        let name = call.input["AutoScalingGroupName"]?.string ?? ""
+        let ids = (call.input["InstanceIds"]?.list ?? []).compactMap(\.string)
+        let account = call.context.accountId, region = call.context.region
+        var found: [(String, String)] = []
+        for id in ids {
+            guard let status = await launcher.status(instanceId: id), status.state == "running" else {
+                throw AWSError.asgValidation("Instance \(id) is not in correct state (running) to be attached.")
+            }
+            found.append((id, status.zone))
+        }
+        let t = now
+        let joining = found
+        try await store.write { db in
+            var g = try self.group(db, name, account: account, region: region)
+            var c = Self.stored(g.config).members ?? [:]
+            let desired = c["DesiredCapacity"]?.int ?? 0, max = c["MaxSize"]?.int ?? 0
+            guard desired + joining.count <= max else {
+                throw AWSError.asgValidation("AutoScalingGroup \(name) has reached its maximum capacity of \(max); attaching \(joining.count) instance(s) would exceed it.")
+            }
+            for (id, zone) in joining {
+                if try MemberRecord.fetchOne(db, key: id) != nil {
+                    throw AWSError.asgValidation("The instance \(id) is already part of an Auto Scaling group.")
+                }
+                try MemberRecord(
+                    instanceId: id, groupName: name, accountId: account, region: region, availabilityZone: zone, lifecycleState: "Pending",
+                    healthStatus: "Healthy", instanceType: "", launchTemplate: "{}", launched: t, protectedFromScaleIn: false
+                ).insert(db)
+            }
+            c["DesiredCapacity"] = .integer(Int64(desired + joining.count))
+            g.config = Self.storable(.structure(c))
+            try g.update(db)
+            try self.activity(
+                db, g, description: "Attaching EC2 instance(s): \(joining.map(\.0).joined(separator: ", "))",
+                cause: "At \(Self.iso(t)) an instance was added in response to a user request, increasing the capacity from \(desired) to \(desired + joining.count).")
+        }
+        return .empty
+    }
+
+    /// Instances leave the group (and drain out of its target groups) but keep running.
+    func detachInstances(_ call: OperationCall) async throws -> ShapeValue {
+        let name = call.input["AutoScalingGroupName"]?.string ?? ""
+        let ids = (call.input["InstanceIds"]?.list ?? []).compactMap(\.string)
+        guard let decrement = call.input["ShouldDecrementDesiredCapacity"]?.bool else {
+            throw AWSError.asgValidation("ShouldDecrementDesiredCapacity is required.")
+        }
+        let account = call.context.accountId, region = call.context.region
+        let t = now
+        let targetGroups = try await store.write { db -> [String] in
+            var g = try self.group(db, name, account: account, region: region)
+            var c = Self.stored(g.config).members ?? [:]
+            for id in ids {
+                guard let m = try MemberRecord.fetchOne(db, key: id), m.groupName == name else {
+                    throw AWSError.asgValidation("The instance \(id) is not part of Auto Scaling group \(name).")
+                }
+                try m.delete(db)
+            }
+            let desired = c["DesiredCapacity"]?.int ?? 0
+            if decrement {
+                let min = c["MinSize"]?.int ?? 0
+                guard desired - ids.count >= min else {
+                    throw AWSError.asgValidation("Detaching \(ids.count) instance(s) with ShouldDecrementDesiredCapacity would take the group below its minimum size of \(min).")
+                }
+                c["DesiredCapacity"] = .integer(Int64(desired - ids.count))
+                g.config = Self.storable(.structure(c))
+                try g.update(db)
+            }
+            try self.activity(
+                db, g, description: "Detaching EC2 instance(s): \(ids.joined(separator: ", "))",
+                cause: "At \(Self.iso(t)) instance(s) were detached in response to a user request" + (decrement ? ", shrinking the capacity from \(desired) to \(desired - ids.count)." : "."))
+            return (c["TargetGroupARNs"]?.list ?? []).compactMap(\.string)
+        }
+        for id in ids { for tg in targetGroups { await registrar.deregister(instanceId: id, targetGroupArn: tg) } }
+        return .empty
+    }
+}
