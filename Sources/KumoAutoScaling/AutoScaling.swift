@@ -18,8 +18,6 @@ struct AutoScaling: Sendable {
     let network: any InstanceDirectory
     let alarms: any AlarmRegistry
 
-    static func stored(_ text: String) -> ShapeValue { (try? JSONValue.parse(text)).map { ShapeValue(storageJSON: $0) } ?? .empty }
-    static func storable(_ value: ShapeValue) -> String { value.storageJSON.serialized() }
 
     var now: Double { clock.now.timeIntervalSince1970 }
 

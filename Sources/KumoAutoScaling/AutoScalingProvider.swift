@@ -58,7 +58,7 @@ extension AutoScalingProvider: AlarmActionHandler {
             return "Failed to execute AutoScaling action: no scaling policy \(action)"
         }
         let group = try? await asg.store.read { db in try asg.group(db, policy.groupName, account: policy.accountId, region: policy.region) }
-        if let group, AutoScaling.suspended(AutoScaling.stored(group.config)).contains("AlarmNotification") {
+        if let group, AutoScaling.suspended(ShapeValue(storageText: group.config)).contains("AlarmNotification") {
             return "Skipped AutoScaling action \(action): the AlarmNotification process is suspended"
         }
         do {

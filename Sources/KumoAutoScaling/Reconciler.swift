@@ -30,7 +30,7 @@ public struct Reconciler: Service {
     }
 
     func reconcile(_ g: GroupRecord) async {
-        let c = AutoScaling.stored(g.config)
+        let c = ShapeValue(storageText: g.config)
         let targetGroups = (c["TargetGroupARNs"]?.list ?? []).compactMap(\.string)
         let grace = Double(c["HealthCheckGracePeriod"]?.int ?? 300) * asg.clock.timeScale
         let elbHealth = c["HealthCheckType"]?.string == "ELB"
@@ -166,7 +166,7 @@ public struct Reconciler: Service {
                 let member = MemberRecord(
                     instanceId: launched.instanceId, groupName: g.name, accountId: g.accountId, region: g.region,
                     availabilityZone: launched.availabilityZone, lifecycleState: "Pending", healthStatus: "Healthy", instanceType: launched.instanceType,
-                    launchTemplate: AutoScaling.storable(template), launched: asg.now,
+                    launchTemplate: template.storageText, launched: asg.now,
                     protectedFromScaleIn: c["NewInstancesProtectedFromScaleIn"]?.bool ?? false)
                 let now = asg.now
                 _ = try? await asg.store.write { db in

@@ -70,11 +70,7 @@ struct CloudFront: Sendable {
         return .structure(out)
     }
 
-    static func stored(_ text: String) -> ShapeValue {
-        (try? JSONValue.parse(text)).map { ShapeValue(storageJSON: $0) } ?? .empty
-    }
 
-    static func storable(_ value: ShapeValue) -> String { value.storageJSON.serialized() }
 }
 
 extension AWSError {

@@ -25,7 +25,7 @@ public final class AlarmEvaluator: Service, Sendable {
                 let alarms = (try? await cw.store.read { db in try AlarmRecord.fetchAll(db) }) ?? []
                 let now = cw.clock.now.timeIntervalSince1970
                 for alarm in alarms {
-                    let window = Double(CloudWatch.stored(alarm.config)["Period"]?.int ?? 60) * cw.clock.timeScale
+                    let window = Double(ShapeValue(storageText: alarm.config)["Period"]?.int ?? 60) * cw.clock.timeScale
                     let key = alarm.accountId + "|" + alarm.region + "|" + alarm.name
                     let last = evaluated.withLock { $0[key] } ?? 0
                     guard now - last >= window else { continue }
@@ -37,7 +37,7 @@ public final class AlarmEvaluator: Service, Sendable {
     }
 
     func evaluate(_ alarm: AlarmRecord, now: Double, window: Double) async {
-        let c = CloudWatch.stored(alarm.config)
+        let c = ShapeValue(storageText: alarm.config)
         let periods = max(1, c["EvaluationPeriods"]?.int ?? 1)
         let needed = c["DatapointsToAlarm"]?.int ?? periods
         let statistic = c["Statistic"]?.string ?? c["ExtendedStatistic"]?.string ?? "Average"

@@ -86,6 +86,10 @@ final class ActionHandlers: Sendable {
     var all: [any AlarmActionHandler] { list.withLock { $0 } }
 }
 
+extension CloudWatch {
+    static var invalidToken: AWSError { .cwInvalidParameter("The value for parameter NextToken is invalid.") }
+}
+
 extension AWSError {
     static func cwInvalidParameter(_ message: String) -> AWSError { AWSError(code: "InvalidParameterValue", message: message) }
     static func cwMissingParameter(_ message: String) -> AWSError { AWSError(code: "MissingParameter", message: message) }

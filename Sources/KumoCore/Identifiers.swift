@@ -79,8 +79,11 @@ public enum ResourceID {
 
     /// EC2-style ids: `i-0123456789abcdef0` (`prefix` + 17 hex digits).
     public static func ec2(_ prefix: String, length: Int = 17) -> String {
-        prefix + "-" + UniqueRandom.characters(length, from: hex)
+        prefix + "-" + hex(length: length)
     }
+
+    /// Lower-case hex digits (the ids inside load balancer ARNs, trace ids).
+    public static func hex(length: Int) -> String { UniqueRandom.characters(length, from: hex) }
 
     /// IAM-style unique ids and access keys: `AKIA` + 16 upper-case base32 characters.
     public static func iam(_ prefix: String, length: Int = 16) -> String {

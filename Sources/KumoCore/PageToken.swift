@@ -22,3 +22,19 @@ public enum PageToken {
         return String(text.dropFirst(tag.count))
     }
 }
+
+extension PageToken {
+    /// One page of a list paginated by position (`NextToken`, `Marker`): the items after the
+    /// token's position, at most `limit`, and the token of the next page when there is one.
+    public static func page<T>(_ items: [T], after token: String?, limit: Int, invalid: @autoclosure () -> any Error) throws -> (
+        items: [T], next: String?
+    ) {
+        var start = 0
+        if let token {
+            guard let p = decode(token), let n = Int(p), n >= 0 else { throw invalid() }
+            start = n
+        }
+        let slice = Array(items.dropFirst(start).prefix(max(0, limit)))
+        return (slice, start + slice.count < items.count ? encode(String(start + slice.count)) : nil)
+    }
+}

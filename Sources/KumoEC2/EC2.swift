@@ -36,7 +36,7 @@ struct EC2: Sendable {
             "CidrBlockAssociationSet": [["CidrBlock": "172.31.0.0/16", "AssociationId": .string(ResourceID.ec2("vpc-cidr-assoc")),
                                         "CidrBlockState": ["State": "associated"]]],
         ]
-        try ResourceRecord(id: vpcId, accountId: account, region: region, type: "vpc", vpcId: vpcId, body: Self.storable(vpc)).insert(db)
+        try ResourceRecord(id: vpcId, accountId: account, region: region, type: "vpc", vpcId: vpcId, body: vpc.storageText).insert(db)
         for (i, suffix) in Self.zoneSuffixes.enumerated() {
             let subnetId = ResourceID.ec2("subnet")
             let subnet: ShapeValue = [
@@ -45,7 +45,7 @@ struct EC2: Sendable {
                 "AvailableIpAddressCount": 4091, "DefaultForAz": true, "MapPublicIpOnLaunch": true, "State": "available",
                 "OwnerId": .string(account), "SubnetArn": .string("arn:aws:ec2:\(region):\(account):subnet/\(subnetId)"),
             ]
-            try ResourceRecord(id: subnetId, accountId: account, region: region, type: "subnet", vpcId: vpcId, body: Self.storable(subnet)).insert(db)
+            try ResourceRecord(id: subnetId, accountId: account, region: region, type: "subnet", vpcId: vpcId, body: subnet.storageText).insert(db)
         }
         let groupId = ResourceID.ec2("sg")
         let group: ShapeValue = [
@@ -54,7 +54,7 @@ struct EC2: Sendable {
             "IpPermissions": [["IpProtocol": "-1", "UserIdGroupPairs": [["GroupId": .string(groupId), "UserId": .string(account)]]]],
             "IpPermissionsEgress": [["IpProtocol": "-1", "IpRanges": [["CidrIp": "0.0.0.0/0"]]]],
         ]
-        try ResourceRecord(id: groupId, accountId: account, region: region, type: "security-group", vpcId: vpcId, body: Self.storable(group)).insert(db)
+        try ResourceRecord(id: groupId, accountId: account, region: region, type: "security-group", vpcId: vpcId, body: group.storageText).insert(db)
     }
 
     /// Resources of one type in the caller's account and region (made on first use).
@@ -67,7 +67,7 @@ struct EC2: Sendable {
         }
         let tags = try await tags(for: rows.map(\.id))
         return rows.map { r in
-            var shape = Self.stored(r.body)
+            var shape = ShapeValue(storageText: r.body)
             if case .structure(var m) = shape {
                 m["Tags"] = Self.tagList(tags[r.id] ?? [:])
                 shape = .structure(m)
@@ -95,11 +95,7 @@ struct EC2: Sendable {
         }
     }
 
-    static func stored(_ text: String) -> ShapeValue {
-        (try? JSONValue.parse(text)).map { ShapeValue(storageJSON: $0) } ?? .empty
-    }
 
-    static func storable(_ value: ShapeValue) -> String { value.storageJSON.serialized() }
 
     /// The ids a Describe call asked for, answering AWS's not-found error for the first missing one.
     static func requireIds(_ asked: [String], found: Set<String>, notFound: (String) -> AWSError) throws {
@@ -108,17 +104,9 @@ struct EC2: Sendable {
 
     /// One page of a Describe result (MaxResults, NextToken).
     static func page<T>(_ items: [T], _ input: ShapeValue) throws -> (items: [T], next: String?) {
-        var start = 0
-        if let token = input["NextToken"]?.string {
-            guard let p = PageToken.decode(token), let n = Int(p) else {
-                throw AWSError(code: "InvalidParameterValue", message: "Unable to parse pagination token")
-            }
-            start = n
-        }
-        guard let max = input["MaxResults"]?.int else { return (Array(items.dropFirst(start)), nil) }
-        let slice = Array(items.dropFirst(start).prefix(max))
-        let next = start + slice.count < items.count ? PageToken.encode(String(start + slice.count)) : nil
-        return (slice, next)
+        try PageToken.page(
+            items, after: input["NextToken"]?.string, limit: input["MaxResults"]?.int ?? items.count,
+            invalid: AWSError(code: "InvalidParameterValue", message: "Unable to parse pagination token"))
     }
 }
 

@@ -75,7 +75,7 @@ extension EC2Provider: InstanceDirectory {
             return try ResourceRecord.fetchOne(db, key: id)
         }
         guard let row, row.type == "subnet", row.accountId == account, row.region == region else { return nil }
-        return (row.vpcId ?? "", EC2.stored(row.body)["AvailabilityZone"]?.string ?? "")
+        return (row.vpcId ?? "", ShapeValue(storageText: row.body)["AvailabilityZone"]?.string ?? "")
     }
 
     public func bindAddress(privateIp: String) async -> String? {

@@ -27,13 +27,9 @@ struct ELB: Sendable {
         "arn:aws:elasticloadbalancing:\(call.context.region):\(call.context.accountId):\(resource)"
     }
 
-    static func hex16() -> String { String(ResourceID.ec2("x", length: 16).dropFirst(2)) }
+    static func hex16() -> String { ResourceID.hex(length: 16) }
 
-    static func stored(_ text: String) -> ShapeValue {
-        (try? JSONValue.parse(text)).map { ShapeValue(storageJSON: $0) } ?? .empty
-    }
 
-    static func storable(_ value: ShapeValue) -> String { value.storageJSON.serialized() }
 
     static func attributes(_ text: String) -> [String: String] {
         var out: [String: String] = [:]
@@ -57,14 +53,7 @@ struct ELB: Sendable {
 
     /// A page by `Marker` (an opaque position) and `PageSize`.
     static func page<T>(_ items: [T], _ input: ShapeValue) throws -> (items: [T], next: String?) {
-        var start = 0
-        if let marker = input["Marker"]?.string {
-            guard let p = PageToken.decode(marker), let n = Int(p) else { throw AWSError.elbValidation("Invalid Marker") }
-            start = n
-        }
-        let size = input["PageSize"]?.int ?? 400
-        let slice = Array(items.dropFirst(start).prefix(size))
-        return (slice, start + slice.count < items.count ? PageToken.encode(String(start + slice.count)) : nil)
+        try PageToken.page(items, after: input["Marker"]?.string, limit: input["PageSize"]?.int ?? 400, invalid: AWSError.elbValidation("Invalid Marker"))
     }
 
     static func listOutput(_ member: String, _ items: [ShapeValue], next: String?) -> ShapeValue {

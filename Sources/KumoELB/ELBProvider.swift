@@ -72,7 +72,7 @@ extension ELBProvider: TargetRegistrar {
     public func register(instanceId: String, targetGroupArn: String) async throws {
         let group = try await elb.store.read { db in try ResourceRecord.fetchOne(db, key: targetGroupArn) }
         guard let group, group.kind == "targetgroup" else { throw AWSError.targetGroupNotFound() }
-        let port = ELB.stored(group.body)["Port"]?.int ?? 80
+        let port = ShapeValue(storageText: group.body)["Port"]?.int ?? 80
         try await elb.write { db in try TargetRecord(targetGroupArn: targetGroupArn, targetId: instanceId, port: port, availabilityZone: nil).insert(db, onConflict: .replace) }
         router.health.registered(group: targetGroupArn, id: instanceId, port: port)
     }
@@ -81,7 +81,7 @@ extension ELBProvider: TargetRegistrar {
     public func deregister(instanceId: String, targetGroupArn: String) async -> Double {
         let removed = try? await elb.write { db -> (Int, Double)? in
             guard let group = try ResourceRecord.fetchOne(db, key: targetGroupArn) else { return nil }
-            let port = ELB.stored(group.body)["Port"]?.int ?? 80
+            let port = ShapeValue(storageText: group.body)["Port"]?.int ?? 80
             try TargetRecord.filter(Column("targetGroupArn") == targetGroupArn && Column("targetId") == instanceId).deleteAll(db)
             return (port, Double(ELB.attributes(group.attributes)["deregistration_delay.timeout_seconds"] ?? "300") ?? 300)
         }

@@ -41,13 +41,8 @@ struct Logs: Sendable {
     }
 
     static func page<T>(_ items: [T], token: String?, limit: Int) throws -> ([T], String?) {
-        var start = 0
-        if let token {
-            guard let p = PageToken.decode(token), let n = Int(p) else { throw invalid("The specified nextToken is invalid.") }
-            start = n
-        }
-        let slice = Array(items.dropFirst(start).prefix(limit))
-        return (slice, start + slice.count < items.count ? PageToken.encode(String(start + slice.count)) : nil)
+        let page = try PageToken.page(items, after: token, limit: limit, invalid: invalid("The specified nextToken is invalid."))
+        return (page.items, page.next)
     }
 
     // MARK: groups
@@ -109,29 +104,27 @@ struct Logs: Sendable {
     }
 
     func putRetentionPolicy(_ call: OperationCall) async throws -> ShapeValue {
-        let name = Self.groupName(call.input)
         let days = call.input["retentionInDays"]?.int ?? 0
         guard Self.retentionValues.contains(days) else {
             throw Self.invalid("1 validation error detected: Value '\(days)' at 'retentionInDays' failed to satisfy constraint: Member must satisfy enum value set: [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]")
         }
+        try await setRetention(call, days: days)
+        return .empty
+    }
+
+    func deleteRetentionPolicy(_ call: OperationCall) async throws -> ShapeValue {
+        try await setRetention(call, days: nil)
+        return .empty
+    }
+
+    func setRetention(_ call: OperationCall, days: Int?) async throws {
+        let name = Self.groupName(call.input)
         let account = call.context.accountId, region = call.context.region
         try await store.write { db in
             var g = try self.group(db, name, account: account, region: region)
             g.retentionDays = days
             try g.update(db)
         }
-        return .empty
-    }
-
-    func deleteRetentionPolicy(_ call: OperationCall) async throws -> ShapeValue {
-        let name = Self.groupName(call.input)
-        let account = call.context.accountId, region = call.context.region
-        try await store.write { db in
-            var g = try self.group(db, name, account: account, region: region)
-            g.retentionDays = nil
-            try g.update(db)
-        }
-        return .empty
     }
 
     // MARK: streams

@@ -55,9 +55,7 @@ public struct EdgeServer: Service {
         metrics.requestStarted()
         var request = request
         let head = request.head
-        // HTTP types move `Host` into the authority pseudo-header; SigV4 signs it, so put it back.
-        var headers = head.authority.map { [(name: "Host", value: $0)] } ?? []
-        headers += head.headerFields.map { (name: $0.name.rawName, value: $0.value) }
+        let headers = head.headerList
         var answer: EdgeResponse
         do {
             if head.headerFields[.expect]?.lowercased() == "100-continue" {
@@ -68,11 +66,8 @@ public struct EdgeServer: Service {
                 remoteAddress: channel.remoteAddress?.ipAddress)
             if let (route, name) = edge.hostRoute(edgeRequest) {
                 let body = try await request.collectBody(upTo: 1 << 20)
-                let query = FormEncoding.decode(Substring(edgeRequest.rawQuery)).map { (name: $0.0, value: $0.1) }
                 let response = await route.handle(
-                    HostRoute.Request(
-                        method: edgeRequest.method, path: edgeRequest.rawPath, query: query, headers: headers,
-                        remoteAddress: edgeRequest.remoteAddress, name: name, body: Array(buffer: body)))
+                    HostRoute.Request(head: head, remoteAddress: edgeRequest.remoteAddress, name: name, body: Array(buffer: body)))
                 answer = EdgeResponse(response: response, service: route.label, operation: edgeRequest.method)
             } else {
                 if edge.streamsBody(edgeRequest) {

@@ -63,16 +63,8 @@ public final class ListenerHost: Service, PortBinder {
         let channel = HTTP1Channel(responder: { request, writer, channel in
             var request = request
             let head = request.head
-            var headers = head.authority.map { [(name: "Host", value: $0)] } ?? []
-            headers += head.headerFields.map { (name: $0.name.rawName, value: $0.value) }
-            let target = head.path ?? "/"
-            let path = String(target.prefix { $0 != "?" })
-            let rawQuery = target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) } ?? ""
             let body = (try? await request.collectBody(upTo: 1 << 20)).map { Array(buffer: $0) } ?? []
-            let response = await handle(
-                HostRoute.Request(
-                    method: head.method.rawValue, path: path, query: FormEncoding.decode(Substring(rawQuery)).map { (name: $0.0, value: $0.1) },
-                    headers: headers, remoteAddress: channel.remoteAddress?.ipAddress, name: label, body: body))
+            let response = await handle(HostRoute.Request(head: head, remoteAddress: channel.remoteAddress?.ipAddress, name: label, body: body))
             try? await EdgeServer.write(response, method: head.method, to: writer)
         })
         // A listener closed by its deletion is cancelled; the server would log that as an error.

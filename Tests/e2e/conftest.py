@@ -97,6 +97,17 @@ def start_kumo():
         d.cleanup()
 
 
+def wait_for(predicate, timeout=15):
+    """Polls `predicate` until it returns something truthy (returned) or `timeout` seconds pass (None)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    return None
+
+
 def aws_cli(kumo, *args, key="test", secret="test", check=True):
     env = dict(os.environ, AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret, AWS_DEFAULT_REGION="us-east-1")
     env.pop("AWS_SESSION_TOKEN", None)

@@ -9,7 +9,8 @@ import botocore.exceptions
 import pytest
 import requests
 
-from test_ec2 import SERVER, wait_for
+from conftest import wait_for
+from test_ec2 import SERVER
 
 BUSY = """#!/bin/sh
 python3 -c 'while True: pass' &

@@ -9,7 +9,7 @@ import botocore.exceptions
 import pytest
 import requests
 
-from conftest import aws_cli
+from conftest import aws_cli, wait_for
 from origin import Origin
 
 OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
@@ -71,15 +71,6 @@ def allow_distribution(s3, bucket, arn):
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
         "Resource": "arn:aws:s3:::%s/*" % bucket, "Condition": {"StringEquals": {"AWS:SourceArn": arn}}}]}))
-
-
-def wait_for(predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_distribution_lifecycle_and_errors(start_kumo, origin):

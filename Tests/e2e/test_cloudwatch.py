@@ -8,7 +8,7 @@ import botocore.exceptions
 import pytest
 
 from conftest import aws_cli
-from test_ec2 import wait_for
+from conftest import wait_for
 
 
 def now():

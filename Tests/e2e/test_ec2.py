@@ -3,29 +3,18 @@ processes (their user data runs; they serve on their own loopback address)."""
 import base64
 import json
 import re
-import time
 
 import botocore.exceptions
 import pytest
 import requests
 
-from conftest import aws_cli
+from conftest import aws_cli, wait_for
 
 SERVER = """#!/bin/sh
 echo "bind $KUMO_BIND_ADDRESS"
 mkdir -p www && echo "hello from $KUMO_INSTANCE_ID" > www/index.html
 cd www && exec python3 -m http.server 8080 --bind "$KUMO_BIND_ADDRESS"
 """
-
-
-def wait_for(predicate, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return None
 
 
 def bind_address(ec2, instance_id):

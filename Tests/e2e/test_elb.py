@@ -2,7 +2,6 @@
 real traffic through the balancer to EC2 instances (real processes) and IP targets."""
 import collections
 import json
-import time
 
 import botocore.exceptions
 import pytest
@@ -10,7 +9,8 @@ import requests
 
 from conftest import aws_cli
 from origin import Origin
-from test_ec2 import SERVER, wait_for
+from conftest import wait_for
+from test_ec2 import SERVER
 
 
 def setup_app(kumo, count=2, **tg):

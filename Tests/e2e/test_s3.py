@@ -6,13 +6,9 @@ import signal
 import time
 import uuid
 
-import botocore.config
-import boto3
 import pytest
 import requests
 from botocore.exceptions import ClientError
-
-from conftest import Kumo
 
 
 def code(e):

@@ -1,14 +1,7 @@
 """Lifecycle rules act, on a clock shortened by --time-scale (one AWS day ≈ 0.9 s here)."""
 import time
 
-
-def wait_for(predicate, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
+from conftest import wait_for
 
 
 def test_expiration_and_noncurrent_versions(start_kumo):

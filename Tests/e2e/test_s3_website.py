@@ -1,6 +1,5 @@
 """The client-rendered path: `aws s3 sync` a site into a bucket, serve it from the website endpoint, fetch it with curl."""
 import json
-import os
 import subprocess
 
 import pytest

@@ -20,11 +20,11 @@ extension AutoScaling {
             "InstanceRefreshId": .string(r.id), "AutoScalingGroupName": .string(r.groupName), "Status": .string(r.status),
             "StartTime": .timestamp(Date(timeIntervalSince1970: r.started)), "InstancesToUpdate": .integer(Int64(remaining)),
             "PercentageComplete": .integer(Int64(r.toUpdate == 0 ? 100 : 100 * (r.toUpdate - remaining) / r.toUpdate)),
-            "Preferences": Self.stored(r.preferences), "Strategy": "Rolling",
+            "Preferences": ShapeValue(storageText: r.preferences), "Strategy": "Rolling",
         ]
         if let reason = r.statusReason { out["StatusReason"] = .string(reason) }
         if let end = r.ended { out["EndTime"] = .timestamp(Date(timeIntervalSince1970: end)) }
-        if let d = r.desiredConfiguration { out["DesiredConfiguration"] = Self.stored(d) }
+        if let d = r.desiredConfiguration { out["DesiredConfiguration"] = ShapeValue(storageText: d) }
         return .structure(out)
     }
 
@@ -41,17 +41,17 @@ extension AutoScaling {
                 throw AWSError(code: "InstanceRefreshInProgress", message: "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.")
             }
             if let template = input["DesiredConfiguration"]?["LaunchTemplate"] {
-                var c = Self.stored(g.config).members ?? [:]
+                var c = ShapeValue(storageText: g.config).members ?? [:]
                 c["LaunchTemplate"] = template
-                g.config = Self.storable(.structure(c))
+                g.config = ShapeValue.structure(c).storageText
                 try g.update(db)
             }
             let members = try MemberRecord.filter(Column("accountId") == account && Column("region") == region && Column("groupName") == name
                 && ["Pending", "InService"].contains(Column("lifecycleState"))).fetchCount(db)
             try RefreshRecord(
                 id: id, accountId: account, region: region, groupName: name, status: "InProgress", statusReason: nil, started: t, ended: nil,
-                toUpdate: members, preferences: Self.storable(input["Preferences"] ?? .empty),
-                desiredConfiguration: input["DesiredConfiguration"].map(Self.storable)
+                toUpdate: members, preferences: (input["Preferences"] ?? .empty).storageText,
+                desiredConfiguration: input["DesiredConfiguration"].map(\.storageText)
             ).insert(db)
         }
         return ["InstanceRefreshId": .string(id)]
@@ -109,8 +109,8 @@ extension Reconciler {
             }
             return 0
         }
-        let preferences = AutoScaling.stored(refresh.preferences)
-        let warmup = Double(preferences["InstanceWarmup"]?.int ?? AutoScaling.stored(g.config)["DefaultInstanceWarmup"]?.int ?? 0) * asg.clock.timeScale
+        let preferences = ShapeValue(storageText: refresh.preferences)
+        let warmup = Double(preferences["InstanceWarmup"]?.int ?? ShapeValue(storageText: g.config)["DefaultInstanceWarmup"]?.int ?? 0) * asg.clock.timeScale
         let fresh = members.filter { $0.launched >= refresh.started && $0.lifecycleState != "Terminating" }
         var ready = 0
         for m in fresh where m.lifecycleState == "InService" && asg.now - m.launched >= warmup {
@@ -119,7 +119,7 @@ extension Reconciler {
             if healthy { ready += 1 }
         }
         let active = members.filter { $0.lifecycleState == "InService" || $0.lifecycleState == "Pending" }.count
-        let desired = AutoScaling.stored(g.config)["DesiredCapacity"]?.int ?? 0
+        let desired = ShapeValue(storageText: g.config)["DesiredCapacity"]?.int ?? 0
         // A replacement is serving: the oldest remaining old instance drains and goes.
         if active > desired, ready > 0, fresh.allSatisfy({ $0.lifecycleState == "InService" }) {
             if let victim = old.min(by: { $0.launched < $1.launched }) {

@@ -10,7 +10,7 @@ import Foundation
 
 extension AutoScaling {
     func policyShape(_ p: PolicyRecord) -> ShapeValue {
-        var m = Self.stored(p.config).members ?? [:]
+        var m = ShapeValue(storageText: p.config).members ?? [:]
         m["PolicyARN"] = .string(p.arn)
         m["AutoScalingGroupName"] = .string(p.groupName)
         let region = p.region, account = p.accountId
@@ -73,7 +73,7 @@ extension AutoScaling {
             }
         }
         let record = PolicyRecord(
-            arn: arn, accountId: account, region: region, groupName: g.name, name: name, config: Self.storable(.structure(config)),
+            arn: arn, accountId: account, region: region, groupName: g.name, name: name, config: ShapeValue.structure(config).storageText,
             alarms: JSONValue.array(owned.map { .string($0) }).serialized())
         try await store.write { db in try record.insert(db, onConflict: .replace) }
         let alarmsOut: [ShapeValue] = owned.map { ["AlarmName": .string($0), "AlarmARN": .string("arn:aws:cloudwatch:\(region):\(account):alarm:\($0)")] }
@@ -121,11 +121,11 @@ extension AutoScaling {
 
     /// Runs a policy: the new desired capacity, bounded by min and max, and the activity that says why.
     func apply(_ policy: PolicyRecord, cause: String, value: Double?, threshold: Double?, honorCooldown: Bool, alarmName: String? = nil) async throws {
-        let c = Self.stored(policy.config)
+        let c = ShapeValue(storageText: policy.config)
         let t = now
         try await store.write { db in
             var g = try self.group(db, policy.groupName, account: policy.accountId, region: policy.region)
-            var config = Self.stored(g.config).members ?? [:]
+            var config = ShapeValue(storageText: g.config).members ?? [:]
             let current = config["DesiredCapacity"]?.int ?? 0
             let min = config["MinSize"]?.int ?? 0, max = config["MaxSize"]?.int ?? 0
             var desired = current
@@ -158,7 +158,7 @@ extension AutoScaling {
             desired = Swift.min(Swift.max(desired, min), max)
             guard desired != current else { return }
             config["DesiredCapacity"] = .integer(Int64(desired))
-            g.config = Self.storable(.structure(config))
+            g.config = ShapeValue.structure(config).storageText
             let cooldown = c["PolicyType"]?.string == "TargetTrackingScaling"
                 ? Double(c["EstimatedInstanceWarmup"]?.int ?? config["DefaultInstanceWarmup"]?.int ?? config["DefaultCooldown"]?.int ?? 300)
                 : Double(c["Cooldown"]?.int ?? config["DefaultCooldown"]?.int ?? 300)

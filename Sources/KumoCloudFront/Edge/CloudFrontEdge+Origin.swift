@@ -11,12 +11,6 @@ import Foundation
 #endif
 
 extension CloudFrontEdge {
-    /// Headers that belong to one connection and never cross a proxy.
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate",
-        "proxy-connection",
-    ]
-
     /// Asks the behavior's origin (or each member of its origin group, in order, failing over
     /// on the group's status codes and on connection failures).
     func fetch(
@@ -62,7 +56,7 @@ extension CloudFrontEdge {
         } catch {
             return .failed(status: 502, message: "The origin's response could not be read.")
         }
-        var headers = upstream.headers.filter { !Self.hopByHop.contains($0.name.lowercased()) && !$0.name.caseInsensitiveEquals("Content-Length") }
+        var headers = upstream.headers.filter { !hopByHopHeaders.contains($0.name.lowercased()) && !$0.name.caseInsensitiveEquals("Content-Length") }
         if case .none = behavior.cacheKey.cookies, case .none = behavior.forwarded.cookies {
             // Cookies are not part of this behavior: CloudFront drops the origin's Set-Cookie.
             headers.removeAll { $0.name.caseInsensitiveEquals("Set-Cookie") }
@@ -125,7 +119,7 @@ extension CloudFrontEdge {
         var forwardsHost = false
         for h in request.headers {
             let name = h.name.lowercased()
-            guard !Self.hopByHop.contains(name), name != "cookie", name != "content-length" else { continue }
+            guard !hopByHopHeaders.contains(name), name != "cookie", name != "content-length" else { continue }
             let selected = keyed.headers.includes(name) || extra.headers.includes(name)
             if name == "host" {
                 if selected, case .custom = origin.target { host = h.value; forwardsHost = true }

@@ -35,7 +35,7 @@ final class DistributionSnapshot: Sendable {
         let suffix = hostSuffix
         let (plans, aliases) = try await store.read { db -> ([String: DistributionPlan], [String: String]) in
             var custom: [String: ShapeValue] = [:]
-            for r in try ConfigRecord.fetchAll(db) { custom[r.kind + "/" + r.id] = CloudFront.stored(r.config) }
+            for r in try ConfigRecord.fetchAll(db) { custom[r.kind + "/" + r.id] = ShapeValue(storageText: r.config) }
             func policy(_ kind: String, _ id: String) -> ShapeValue? {
                 if let v = custom[kind + "/" + id] { return v }
                 let managed = kind == "cache-policy" ? ManagedPolicies.cache
@@ -46,7 +46,7 @@ final class DistributionSnapshot: Sendable {
             var aliases: [String: String] = [:]
             for d in try DistributionRecord.fetchAll(db) {
                 let plan = DistributionPlan(
-                    id: d.id, arn: "arn:aws:cloudfront::\(d.accountId):distribution/\(d.id)", config: CloudFront.stored(d.config),
+                    id: d.id, arn: "arn:aws:cloudfront::\(d.accountId):distribution/\(d.id)", config: ShapeValue(storageText: d.config),
                     hostSuffix: suffix, policies: policy)
                 plans[d.id] = plan
                 if plan.enabled { for a in plan.aliases { aliases[a] = d.id } }

@@ -55,7 +55,7 @@ struct ViewerHeaders {
 
     /// Streams an origin's answer that is not cached.
     func passthrough(_ upstream: UpstreamResponse, method: String) async -> ProtocolResponse {
-        let headers = upstream.headers.filter { !CloudFrontEdge.hopByHop.contains($0.name.lowercased()) } + identity(xCache: upstream.status >= 400 ? "Error" : "Miss")
+        let headers = upstream.headers.filter { !hopByHopHeaders.contains($0.name.lowercased()) } + identity(xCache: upstream.status >= 400 ? "Error" : "Miss")
         var response = ProtocolResponse(status: upstream.status, headers: headers, body: [])
         if method == "HEAD" || upstream.status == 204 || upstream.status == 304 {
             await upstream.discard()

@@ -73,7 +73,7 @@ extension CloudFront {
     func configRecord(_ db: Database, _ kind: ConfigKind, id: String, account: String) throws -> ConfigRecord {
         if let m = kind.managed.first(where: { $0.id == id }) {
             return ConfigRecord(
-                kind: kind.kind, id: id, accountId: account, name: m.config["Name"]?.string ?? "", config: Self.storable(m.config),
+                kind: kind.kind, id: id, accountId: account, name: m.config["Name"]?.string ?? "", config: m.config.storageText,
                 etag: "E23ZP02F085DFQ", lastModified: ConfigKind.epoch)
         }
         guard let r = try ConfigRecord.fetchOne(db, key: ["kind": kind.kind, "id": id]), r.accountId == account else { throw kind.noSuch() }
@@ -86,7 +86,7 @@ extension CloudFront {
         try validate(kind, config)
         let record = ConfigRecord(
             kind: kind.kind, id: kind.isOAC ? Self.newId("E") : UUID().uuidString.lowercased(), accountId: call.context.accountId,
-            name: name, config: Self.storable(config), etag: Self.newETag(), lastModified: clock.now)
+            name: name, config: config.storageText, etag: Self.newETag(), lastModified: clock.now)
         try await write { db in
             let taken = try ConfigRecord.filter(Column("kind") == kind.kind && Column("accountId") == record.accountId && Column("name") == name)
                 .fetchCount(db) > 0
@@ -103,7 +103,7 @@ extension CloudFront {
         let id = call.input["Id"]?.string ?? ""
         let account = call.context.accountId
         let r = try await store.read { db in try self.configRecord(db, kind, id: id, account: account) }
-        let config = Self.stored(r.config)
+        let config = ShapeValue(storageText: r.config)
         if configOnly { return [kind.configMember: config, "ETag": .string(r.etag)] }
         return [kind.resource: resourceShape(kind, id: r.id, config: config, lastModified: r.lastModified), "ETag": .string(r.etag)]
     }
@@ -119,7 +119,7 @@ extension CloudFront {
         let updated = try await write { db -> ConfigRecord in
             var r = try self.configRecord(db, kind, id: id, account: account)
             try Self.checkIfMatch(ifMatch, current: r.etag)
-            r.config = Self.storable(config)
+            r.config = config.storageText
             r.name = config["Name"]?.string ?? r.name
             r.etag = Self.newETag()
             r.lastModified = now
@@ -155,7 +155,7 @@ extension CloudFront {
             all += kind.managed.map { ($0.id, summaryShape(kind, id: $0.id, config: $0.config, lastModified: ConfigKind.epoch, managed: true)) }
         }
         if type != "managed" {
-            all += records.map { ($0.id, summaryShape(kind, id: $0.id, config: Self.stored($0.config), lastModified: $0.lastModified, managed: false)) }
+            all += records.map { ($0.id, summaryShape(kind, id: $0.id, config: ShapeValue(storageText: $0.config), lastModified: $0.lastModified, managed: false)) }
         }
         let marker = call.input["Marker"]?.string
         let page = try Self.page(all, id: \.id, marker: marker, maxItems: call.input["MaxItems"]?.string)

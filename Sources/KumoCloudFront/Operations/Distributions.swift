@@ -17,13 +17,13 @@ extension CloudFront {
             "LastModifiedTime": .timestamp(d.lastModified), "InProgressInvalidationBatches": .integer(Int64(inProgressInvalidations)),
             "DomainName": .string(domainName(d.id)),
             "ActiveTrustedSigners": ["Enabled": false, "Quantity": 0], "ActiveTrustedKeyGroups": ["Enabled": false, "Quantity": 0],
-            "DistributionConfig": Self.stored(d.config),
+            "DistributionConfig": ShapeValue(storageText: d.config),
         ]
     }
 
     /// A `DistributionSummary`: the config's members with AWS's defaults for the ones left out.
     func summaryShape(_ d: DistributionRecord) -> ShapeValue {
-        var out = Self.stored(d.config).members ?? [:]
+        var out = ShapeValue(storageText: d.config).members ?? [:]
         for member in ["CallerReference", "DefaultRootObject", "Logging", "ContinuousDeploymentPolicyId"] { out[member] = nil }
         let defaults: [String: ShapeValue] = [
             "Aliases": ["Quantity": 0], "CacheBehaviors": ["Quantity": 0], "CustomErrorResponses": ["Quantity": 0], "Comment": "",
@@ -125,7 +125,7 @@ extension CloudFront {
             }
             let aliases = try self.validate(config, db, account: account, distribution: nil)
             let record = DistributionRecord(
-                id: id, accountId: account, callerReference: reference, config: Self.storable(config), etag: Self.newETag(),
+                id: id, accountId: account, callerReference: reference, config: config.storageText, etag: Self.newETag(),
                 enabled: config["Enabled"]?.bool ?? false, aliases: JSONValue.array(aliases.map { .string($0) }).serialized(),
                 lastModified: now, deployedAt: self.deployedAt(from: now))
             try record.insert(db)
@@ -162,7 +162,7 @@ extension CloudFront {
         let id = call.input["Id"]?.string ?? ""
         let account = call.context.accountId
         let d = try await store.read { db in try self.distribution(db, id, account: account) }
-        return ["DistributionConfig": Self.stored(d.config), "ETag": .string(d.etag)]
+        return ["DistributionConfig": ShapeValue(storageText: d.config), "ETag": .string(d.etag)]
     }
 
     func updateDistribution(_ call: OperationCall) async throws -> ShapeValue {
@@ -178,7 +178,7 @@ extension CloudFront {
                 throw AWSError(code: "IllegalUpdate", message: "The update contains modifications that are not allowed: CallerReference cannot be changed.")
             }
             let aliases = try self.validate(config, db, account: account, distribution: id)
-            d.config = Self.storable(config)
+            d.config = config.storageText
             d.enabled = config["Enabled"]?.bool ?? false
             d.aliases = JSONValue.array(aliases.map { .string($0) }).serialized()
             d.etag = Self.newETag()

@@ -21,7 +21,7 @@ extension CloudWatch {
     func alarmArn(_ account: String, _ region: String, _ name: String) -> String { "arn:aws:cloudwatch:\(region):\(account):alarm:\(name)" }
 
     func alarmShape(_ r: AlarmRecord) -> ShapeValue {
-        var m = Self.stored(r.config).members ?? [:]
+        var m = ShapeValue(storageText: r.config).members ?? [:]
         m["AlarmArn"] = .string(alarmArn(r.accountId, r.region, r.name))
         m["StateValue"] = .string(r.state)
         m["StateReason"] = .string(r.stateReason)
@@ -35,7 +35,6 @@ extension CloudWatch {
         return .structure(m)
     }
 
-    static func stored(_ text: String) -> ShapeValue { (try? JSONValue.parse(text)).map { ShapeValue(storageJSON: $0) } ?? .empty }
 
     func putMetricAlarm(_ call: OperationCall) async throws -> ShapeValue {
         try await putAlarm(call.input, account: call.context.accountId, region: call.context.region)
@@ -66,7 +65,7 @@ extension CloudWatch {
         var members = input.members ?? [:]
         members["Tags"] = nil
         members["ActionsEnabled"] = nil
-        let config = ShapeValue.structure(members).storageJSON.serialized()
+        let config = ShapeValue.structure(members).storageText
         let now = clock.now.timeIntervalSince1970
         let enabled = input["ActionsEnabled"]?.bool ?? true
         try await store.write { db in
@@ -101,19 +100,13 @@ extension CloudWatch {
         if let state = input["StateValue"]?.string { rows = rows.filter { $0.state == state } }
         if let prefix = input["ActionPrefix"]?.string {
             rows = rows.filter { r in
-                let c = Self.stored(r.config)
+                let c = ShapeValue(storageText: r.config)
                 return ["AlarmActions", "OKActions", "InsufficientDataActions"].contains { (c[$0]?.list ?? []).contains { $0.string?.hasPrefix(prefix) == true } }
             }
         }
-        var start = 0
-        if let token = input["NextToken"]?.string {
-            guard let p = PageToken.decode(token), let n = Int(p) else { throw AWSError.cwInvalidParameter("The value for parameter NextToken is invalid.") }
-            start = n
-        }
-        let max = input["MaxRecords"]?.int ?? 50
-        let page = Array(rows.dropFirst(start).prefix(max))
-        var out: [String: ShapeValue] = ["MetricAlarms": .list(page.map(alarmShape)), "CompositeAlarms": []]
-        if start + page.count < rows.count { out["NextToken"] = .string(PageToken.encode(String(start + page.count))) }
+        let page = try PageToken.page(rows, after: input["NextToken"]?.string, limit: input["MaxRecords"]?.int ?? 50, invalid: Self.invalidToken)
+        var out: [String: ShapeValue] = ["MetricAlarms": .list(page.items.map(alarmShape)), "CompositeAlarms": []]
+        if let next = page.next { out["NextToken"] = .string(next) }
         return .structure(out)
     }
 
@@ -125,7 +118,7 @@ extension CloudWatch {
             try AlarmRecord.filter(Column("accountId") == account && Column("region") == region).order(Column("name")).fetchAll(db)
         }
         let matching = rows.filter { r in
-            let c = Self.stored(r.config)
+            let c = ShapeValue(storageText: r.config)
             return c["Namespace"]?.string == input["Namespace"]?.string && c["MetricName"]?.string == input["MetricName"]?.string
                 && (input["Dimensions"] == nil || Self.dimensionKey(c["Dimensions"]?.list ?? []) == dims)
         }
@@ -190,7 +183,7 @@ extension CloudWatch {
 
     func repeatScalingActions(_ alarm: AlarmRecord, value: Double?) async {
         guard alarm.actionsEnabled else { return }
-        let config = Self.stored(alarm.config)
+        let config = ShapeValue(storageText: alarm.config)
         let scaling = (config["AlarmActions"]?.list ?? []).compactMap(\.string).filter { $0.hasPrefix("arn:aws:autoscaling:") }
         guard !scaling.isEmpty else { return }
         let notice = AlarmNotice(
@@ -224,7 +217,7 @@ extension CloudWatch {
             if changed { try history.insert(db) }
         }
         guard changed, alarm.actionsEnabled else { return }
-        let config = Self.stored(alarm.config)
+        let config = ShapeValue(storageText: alarm.config)
         let member = ["ALARM": "AlarmActions", "OK": "OKActions", "INSUFFICIENT_DATA": "InsufficientDataActions"][state] ?? ""
         let notice = AlarmNotice(
             alarmName: alarm.name, alarmArn: alarmArn(alarm.accountId, alarm.region, alarm.name), accountId: alarm.accountId, region: alarm.region,

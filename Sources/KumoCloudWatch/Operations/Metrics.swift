@@ -127,14 +127,9 @@ extension CloudWatch {
             guard wantedDims.allSatisfy({ w in pairs.contains { $0.0 == w.0 && (w.1 == nil || $0.1 == w.1) } }) else { continue }
             metrics.append(["Namespace": .string(namespace), "MetricName": .string(name), "Dimensions": .list(Self.dimensionShapes(dims))])
         }
-        var start = 0
-        if let token = input["NextToken"]?.string {
-            guard let p = PageToken.decode(token), let n = Int(p) else { throw AWSError.cwInvalidParameter("The value for parameter NextToken is invalid.") }
-            start = n
-        }
-        let page = Array(metrics.dropFirst(start).prefix(500))
-        var out: [String: ShapeValue] = ["Metrics": .list(page)]
-        if start + page.count < metrics.count { out["NextToken"] = .string(PageToken.encode(String(start + page.count))) }
+        let page = try PageToken.page(metrics, after: input["NextToken"]?.string, limit: 500, invalid: Self.invalidToken)
+        var out: [String: ShapeValue] = ["Metrics": .list(page.items)]
+        if let next = page.next { out["NextToken"] = .string(next) }
         return .structure(out)
     }
 

@@ -37,7 +37,7 @@ extension EC2 {
     func groupNames(_ db: Database, account: String, region: String) throws -> [String: String] {
         var out: [String: String] = [:]
         for r in try ResourceRecord.filter(Column("accountId") == account && Column("region") == region && Column("type") == "security-group").fetchAll(db) {
-            out[r.id] = Self.stored(r.body)["GroupName"]?.string ?? ""
+            out[r.id] = ShapeValue(storageText: r.body)["GroupName"]?.string ?? ""
         }
         return out
     }
@@ -68,14 +68,14 @@ extension EC2 {
                 subnet = s
             } else {
                 let zone = input["Placement"]?["AvailabilityZone"]?.string
-                let defaults = subnets.filter { Self.stored($0.body)["DefaultForAz"]?.bool == true }
-                    .sorted { (Self.stored($0.body)["AvailabilityZone"]?.string ?? "") < (Self.stored($1.body)["AvailabilityZone"]?.string ?? "") }
-                guard let s = defaults.first(where: { zone == nil || Self.stored($0.body)["AvailabilityZone"]?.string == zone }) else {
+                let defaults = subnets.filter { ShapeValue(storageText: $0.body)["DefaultForAz"]?.bool == true }
+                    .sorted { (ShapeValue(storageText: $0.body)["AvailabilityZone"]?.string ?? "") < (ShapeValue(storageText: $1.body)["AvailabilityZone"]?.string ?? "") }
+                guard let s = defaults.first(where: { zone == nil || ShapeValue(storageText: $0.body)["AvailabilityZone"]?.string == zone }) else {
                     throw AWSError(code: "InvalidParameterValue", message: "Invalid availability zone: [\(zone ?? "")]")
                 }
                 subnet = s
             }
-            let subnetShape = Self.stored(subnet.body)
+            let subnetShape = ShapeValue(storageText: subnet.body)
             let names = try self.groupNames(db, account: account, region: region)
             var groupIds = (input["SecurityGroupIds"]?.list ?? []).compactMap(\.string)
             for id in groupIds where names[id] == nil { throw AWSError.invalidGroupId(id) }
@@ -87,7 +87,7 @@ extension EC2 {
             }
             if groupIds.isEmpty {
                 let vpcGroups = try ResourceRecord.filter(Column("type") == "security-group" && Column("vpcId") == subnet.vpcId).fetchAll(db)
-                groupIds = vpcGroups.filter { Self.stored($0.body)["GroupName"]?.string == "default" }.map(\.id)
+                groupIds = vpcGroups.filter { ShapeValue(storageText: $0.body)["GroupName"]?.string == "default" }.map(\.id)
             }
             var used = Set(try InstanceRecord.filter(Column("subnetId") == subnet.id).fetchAll(db).map(\.privateIp))
             var bound = Set(try String.fetchAll(db, sql: "SELECT bindAddress FROM ec2_instances"))

@@ -19,7 +19,7 @@ extension EC2 {
             }
             return r
         }
-        guard let r = rows.first(where: { Self.stored($0.body)["LaunchTemplateName"]?.string == name }) else {
+        guard let r = rows.first(where: { ShapeValue(storageText: $0.body)["LaunchTemplateName"]?.string == name }) else {
             throw AWSError(
                 code: "InvalidLaunchTemplateName.NotFoundException", message: "The specified launch template, with template name \(name ?? ""), does not exist.")
         }
@@ -28,7 +28,7 @@ extension EC2 {
 
     /// A version by number, `$Latest` or `$Default` (the default when nil).
     func version(_ db: Database, template: ResourceRecord, _ asked: String?) throws -> ResourceRecord {
-        let shape = Self.stored(template.body)
+        let shape = ShapeValue(storageText: template.body)
         let number: Int
         switch asked {
         case nil, "$Default": number = shape["DefaultVersionNumber"]?.int ?? 1
@@ -67,12 +67,12 @@ extension EC2 {
         let tags = Self.specifiedTags(call.input, resourceType: "launch-template")
         try await store.write { db in
             let taken = try ResourceRecord.filter(Column("accountId") == account && Column("region") == region && Column("type") == "launch-template")
-                .fetchAll(db).contains { Self.stored($0.body)["LaunchTemplateName"]?.string == name }
+                .fetchAll(db).contains { ShapeValue(storageText: $0.body)["LaunchTemplateName"]?.string == name }
             if taken {
                 throw AWSError(code: "InvalidLaunchTemplateName.AlreadyExistsException", message: "Launch template name already in use.")
             }
-            try ResourceRecord(id: id, accountId: account, region: region, type: "launch-template", vpcId: nil, body: Self.storable(template)).insert(db)
-            try ResourceRecord(id: id + "#1", accountId: account, region: region, type: "launch-template-version", vpcId: nil, body: Self.storable(version))
+            try ResourceRecord(id: id, accountId: account, region: region, type: "launch-template", vpcId: nil, body: template.storageText).insert(db)
+            try ResourceRecord(id: id + "#1", accountId: account, region: region, type: "launch-template-version", vpcId: nil, body: version.storageText)
                 .insert(db)
             for (k, v) in tags { try TagRecord(resourceId: id, key: k, value: v).insert(db, onConflict: .replace) }
         }
@@ -86,12 +86,12 @@ extension EC2 {
         let creator = call.context.identity?.arn ?? "arn:aws:iam::\(account):root"
         let version = try await store.write { db -> ShapeValue in
             var t = try self.template(db, id: input["LaunchTemplateId"]?.string, name: input["LaunchTemplateName"]?.string, account: account, region: region)
-            var shape = Self.stored(t.body).members ?? [:]
+            var shape = ShapeValue(storageText: t.body).members ?? [:]
             let next = (shape["LatestVersionNumber"]?.int ?? 1) + 1
             var data = input["LaunchTemplateData"]?.members ?? [:]
             if let source = input["SourceVersion"]?.string {
                 // A new version from an old one: the old data, with the new members on top.
-                var base = Self.stored(try self.version(db, template: t, source).body)["LaunchTemplateData"]?.members ?? [:]
+                var base = ShapeValue(storageText: try self.version(db, template: t, source).body)["LaunchTemplateData"]?.members ?? [:]
                 for (k, v) in data { base[k] = v }
                 data = base
             }
@@ -101,9 +101,9 @@ extension EC2 {
                 "VersionDescription": .string(input["VersionDescription"]?.string ?? ""), "DefaultVersion": false,
             ]
             try ResourceRecord(id: t.id + "#" + String(next), accountId: account, region: region, type: "launch-template-version", vpcId: nil,
-                               body: Self.storable(version)).insert(db)
+                               body: version.storageText).insert(db)
             shape["LatestVersionNumber"] = .integer(Int64(next))
-            t.body = Self.storable(.structure(shape))
+            t.body = ShapeValue.structure(shape).storageText
             try t.update(db)
             return version
         }
@@ -115,12 +115,12 @@ extension EC2 {
         let input = call.input
         let template = try await store.write { db -> ShapeValue in
             var t = try self.template(db, id: input["LaunchTemplateId"]?.string, name: input["LaunchTemplateName"]?.string, account: account, region: region)
-            var shape = Self.stored(t.body).members ?? [:]
+            var shape = ShapeValue(storageText: t.body).members ?? [:]
             if let asked = input["DefaultVersion"]?.string {
                 let v = try self.version(db, template: t, asked)
-                shape["DefaultVersionNumber"] = Self.stored(v.body)["VersionNumber"] ?? 1
+                shape["DefaultVersionNumber"] = ShapeValue(storageText: v.body)["VersionNumber"] ?? 1
             }
-            t.body = Self.storable(.structure(shape))
+            t.body = ShapeValue.structure(shape).storageText
             try t.update(db)
             return .structure(shape)
         }
@@ -155,13 +155,13 @@ extension EC2 {
         let input = call.input
         let versions = try await store.read { db -> [ShapeValue] in
             let t = try self.template(db, id: input["LaunchTemplateId"]?.string, name: input["LaunchTemplateName"]?.string, account: account, region: region)
-            let defaultNumber = Self.stored(t.body)["DefaultVersionNumber"]?.int ?? 1
+            let defaultNumber = ShapeValue(storageText: t.body)["DefaultVersionNumber"]?.int ?? 1
             let asked = (input["Versions"]?.list ?? []).compactMap(\.string)
             let rows = asked.isEmpty
                 ? try ResourceRecord.filter(Column("id").like(t.id + "#%")).fetchAll(db)
                 : try asked.map { try self.version(db, template: t, $0) }
             return rows.map { r in
-                var m = Self.stored(r.body).members ?? [:]
+                var m = ShapeValue(storageText: r.body).members ?? [:]
                 m["DefaultVersion"] = .boolean(m["VersionNumber"]?.int == defaultNumber)
                 return .structure(m)
             }.sorted { ($0["VersionNumber"]?.int ?? 0) > ($1["VersionNumber"]?.int ?? 0) }
@@ -177,7 +177,7 @@ extension EC2 {
             try ResourceRecord.filter(Column("id").like(t.id + "#%")).deleteAll(db)
             try t.delete(db)
             try TagRecord.filter(Column("resourceId") == t.id).deleteAll(db)
-            return Self.stored(t.body)
+            return ShapeValue(storageText: t.body)
         }
         return ["LaunchTemplate": shape]
     }
@@ -189,7 +189,7 @@ extension EC2 {
         let account = call.context.accountId, region = call.context.region
         let data = try await store.read { db -> [String: ShapeValue] in
             let t = try self.template(db, id: spec["LaunchTemplateId"]?.string, name: spec["LaunchTemplateName"]?.string, account: account, region: region)
-            return Self.stored(try self.version(db, template: t, spec["Version"]?.string).body)["LaunchTemplateData"]?.members ?? [:]
+            return ShapeValue(storageText: try self.version(db, template: t, spec["Version"]?.string).body)["LaunchTemplateData"]?.members ?? [:]
         }
         var merged = call.input.members ?? [:]
         for key in ["ImageId", "InstanceType", "UserData", "SecurityGroupIds", "SecurityGroups", "KeyName", "Placement", "IamInstanceProfile"]

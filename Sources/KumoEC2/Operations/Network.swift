@@ -69,12 +69,12 @@ extension EC2 {
         try await store.write { db in
             try self.ensureDefaults(db, account: account, region: region)
             let vpcs = try ResourceRecord.filter(Column("accountId") == account && Column("region") == region && Column("type") == "vpc").fetchAll(db)
-            let vpcId = call.input["VpcId"]?.string ?? vpcs.first { Self.stored($0.body)["IsDefault"]?.bool == true }?.id ?? ""
+            let vpcId = call.input["VpcId"]?.string ?? vpcs.first { ShapeValue(storageText: $0.body)["IsDefault"]?.bool == true }?.id ?? ""
             guard vpcs.contains(where: { $0.id == vpcId }) else {
                 throw AWSError(code: "InvalidVpcID.NotFound", message: "The vpc ID '\(vpcId)' does not exist")
             }
             let sameName = try ResourceRecord.filter(Column("type") == "security-group" && Column("vpcId") == vpcId).fetchAll(db)
-                .contains { Self.stored($0.body)["GroupName"]?.string == name }
+                .contains { ShapeValue(storageText: $0.body)["GroupName"]?.string == name }
             if sameName {
                 throw AWSError(code: "InvalidGroup.Duplicate", message: "The security group '\(name)' already exists for VPC '\(vpcId)'")
             }
@@ -83,7 +83,7 @@ extension EC2 {
                 "OwnerId": .string(account), "SecurityGroupArn": .string("arn:aws:ec2:\(region):\(account):security-group/\(groupId)"),
                 "IpPermissions": [], "IpPermissionsEgress": [["IpProtocol": "-1", "IpRanges": [["CidrIp": "0.0.0.0/0"]]]],
             ]
-            try ResourceRecord(id: groupId, accountId: account, region: region, type: "security-group", vpcId: vpcId, body: Self.storable(group))
+            try ResourceRecord(id: groupId, accountId: account, region: region, type: "security-group", vpcId: vpcId, body: group.storageText)
                 .insert(db)
             for (k, v) in tags { try TagRecord(resourceId: groupId, key: k, value: v).insert(db, onConflict: .replace) }
         }
@@ -96,7 +96,7 @@ extension EC2 {
         let rows = try ResourceRecord.filter(
             Column("accountId") == call.context.accountId && Column("region") == call.context.region && Column("type") == "security-group"
         ).fetchAll(db)
-        guard let row = rows.first(where: { $0.id == id || (id == nil && Self.stored($0.body)["GroupName"]?.string == name) }) else {
+        guard let row = rows.first(where: { $0.id == id || (id == nil && ShapeValue(storageText: $0.body)["GroupName"]?.string == name) }) else {
             throw id.map(AWSError.invalidGroupId) ?? AWSError(code: "InvalidGroup.NotFound", message: "The security group '\(name ?? "")' does not exist in default VPC")
         }
         return row
@@ -105,7 +105,7 @@ extension EC2 {
     func deleteSecurityGroup(_ call: OperationCall) async throws -> ShapeValue {
         try await store.write { db in
             let row = try self.group(db, call)
-            if Self.stored(row.body)["GroupName"]?.string == "default" {
+            if ShapeValue(storageText: row.body)["GroupName"]?.string == "default" {
                 throw AWSError(code: "CannotDelete", message: "the specified group: \"\(row.id)\" name: \"default\" cannot be deleted by a user")
             }
             let users = try InstanceRecord.filter(Column("securityGroups").like("%\"\(row.id)\"%") && Column("state") != "terminated").fetchCount(db)
@@ -132,7 +132,7 @@ extension EC2 {
         let changes = permissions + simple
         try await store.write { db in
             var row = try self.group(db, call)
-            var shape = Self.stored(row.body).members ?? [:]
+            var shape = ShapeValue(storageText: row.body).members ?? [:]
             var rules = shape[member]?.list ?? []
             for c in changes {
                 if add {
@@ -150,7 +150,7 @@ extension EC2 {
                 }
             }
             shape[member] = .list(rules)
-            row.body = Self.storable(.structure(shape))
+            row.body = ShapeValue.structure(shape).storageText
             try row.update(db)
         }
         return ["Return": true]

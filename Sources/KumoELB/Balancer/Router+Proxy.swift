@@ -10,11 +10,6 @@ import Foundation
 #endif
 
 extension Router {
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate",
-        "proxy-connection", "content-length",
-    ]
-
     /// Routes one request: the listener (by the port in Host, else 80, else the first), its
     /// rules in priority order, then the first matching rule's actions.
     func handle(_ request: HostRoute.Request, listenerPort: Int?) async -> ProtocolResponse {
@@ -109,13 +104,13 @@ extension Router {
         guard let arn = chosen, let group = snapshot.groups[arn],
             var target = health.pick(group: arn, targets: group.targets, leastOutstanding: group.leastOutstanding)
         else { return Self.errorPage(503) }
-        var headers = request.headers.filter { !Self.hopByHop.contains($0.name.lowercased()) }
+        var headers = request.headers.filter { !hopByHopHeaders.contains($0.name.lowercased()) && !$0.name.caseInsensitiveEquals("Content-Length") }
         let forwardedFor = [request.header("X-Forwarded-For"), request.remoteAddress].compactMap { $0 }.joined(separator: ", ")
         headers.removeAll { ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-port"].contains($0.name.lowercased()) }
         headers += [("X-Forwarded-For", forwardedFor), ("X-Forwarded-Proto", "http"), ("X-Forwarded-Port", String(port))]
         if request.header("X-Amzn-Trace-Id") == nil {
             let epoch = String(Int(clock.now.timeIntervalSince1970), radix: 16)
-            headers.append(("X-Amzn-Trace-Id", "Root=1-\(epoch)-\(ResourceID.ec2("x", length: 24).dropFirst(2))"))
+            headers.append(("X-Amzn-Trace-Id", "Root=1-\(epoch)-\(ResourceID.hex(length: 24))"))
         }
         let query = request.query.map { FormEncoding.escape($0.name) + "=" + FormEncoding.escape($0.value) }.joined(separator: "&")
         let upstream = UpstreamRequest(
@@ -139,7 +134,7 @@ extension Router {
             let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
             metrics?.add(seconds, to: MetricKey(namespace: "AWS/ApplicationELB", name: "TargetResponseTime", dimensions: [("LoadBalancer", Self.dimension(lb.arn))]))
             var response = ProtocolResponse(
-                status: answer.status, headers: answer.headers.filter { !Self.hopByHop.contains($0.name.lowercased()) || $0.name.caseInsensitiveEquals("Content-Length") },
+                status: answer.status, headers: answer.headers.filter { !hopByHopHeaders.contains($0.name.lowercased()) },
                 body: [])
             let group = health
             let body = answer.body

@@ -103,13 +103,13 @@ public final class Router: Sendable {
             let rules = all.filter { $0.kind == "rule" }
             var used = Set<String>()
             for lb in all where lb.kind == "loadbalancer" {
-                let shape = ELB.stored(lb.body)
+                let shape = ShapeValue(storageText: lb.body)
                 var listeners: [Int: [(conditions: [ShapeValue], actions: [ShapeValue])]] = [:]
                 for l in all where l.kind == "listener" && l.parent == lb.arn {
-                    let port = ELB.stored(l.body)["Port"]?.int ?? 80
+                    let port = ShapeValue(storageText: l.body)["Port"]?.int ?? 80
                     s.listenerPorts[l.arn] = (lb.arn, lb.name, port)
                     listeners[port] = ELB.ordered(rules.filter { $0.parent == l.arn }).map { r in
-                        let body = ELB.stored(r.body)
+                        let body = ShapeValue(storageText: r.body)
                         used.formUnion(ELB.forwardedGroups(body["Actions"]?.list ?? []))
                         return (body["Conditions"]?.list ?? [], body["Actions"]?.list ?? [])
                     }
@@ -122,7 +122,7 @@ public final class Router: Sendable {
             }
             let targets = try TargetRecord.fetchAll(db)
             for g in all where g.kind == "targetgroup" {
-                let shape = ELB.stored(g.body)
+                let shape = ShapeValue(storageText: g.body)
                 s.groups[g.arn] = Group(
                     arn: g.arn, port: shape["Port"]?.int ?? 80, targetType: shape["TargetType"]?.string ?? "instance", healthCheck: shape,
                     leastOutstanding: ELB.attributes(g.attributes)["load_balancing.algorithm.type"] == "least_outstanding_requests",

@@ -66,12 +66,12 @@ extension ELB {
             if proto == "HTTPS" { shape["SslPolicy"] = .string(input["SslPolicy"]?.string ?? "ELBSecurityPolicy-2016-08") }
             try ResourceRecord(
                 arn: arn, kind: "listener", accountId: account, region: region, name: String(port), parent: lbArn,
-                body: Self.storable(.structure(shape)), attributes: "{}", created: now
+                body: ShapeValue.structure(shape).storageText, attributes: "{}", created: now
             ).insert(db)
             let ruleArn = "arn:aws:elasticloadbalancing:\(region):\(account):listener-rule/\(lbPath)/\(listenerHex)/\(Self.hex16())"
             let rule: ShapeValue = ["RuleArn": .string(ruleArn), "Priority": "default", "IsDefault": true, "Conditions": [], "Actions": .list(actions)]
             try ResourceRecord(
-                arn: ruleArn, kind: "rule", accountId: account, region: region, name: "default", parent: arn, body: Self.storable(rule),
+                arn: ruleArn, kind: "rule", accountId: account, region: region, name: "default", parent: arn, body: rule.storageText,
                 attributes: "{}", created: now
             ).insert(db)
             return .structure(shape)
@@ -93,7 +93,7 @@ extension ELB {
             rows = rows.filter { arns.contains($0.arn) }
         }
         let page = try Self.page(rows, call.input)
-        return Self.listOutput("Listeners", page.items.map { Self.stored($0.body) }, next: page.next)
+        return Self.listOutput("Listeners", page.items.map { ShapeValue(storageText: $0.body) }, next: page.next)
     }
 
     func modifyListener(_ call: OperationCall) async throws -> ShapeValue {
@@ -102,14 +102,14 @@ extension ELB {
         let input = call.input
         let shape = try await write { db -> ShapeValue in
             var r = try self.record(db, arn, kind: "listener", account: account, notFound: .listenerNotFound())
-            var m = Self.stored(r.body).members ?? [:]
+            var m = ShapeValue(storageText: r.body).members ?? [:]
             if let actions = input["DefaultActions"]?.list {
                 try self.checkActions(db, actions, account: account)
                 m["DefaultActions"] = .list(actions)
                 if var rule = try ResourceRecord.filter(Column("parent") == arn && Column("name") == "default").fetchOne(db) {
-                    var rm = Self.stored(rule.body).members ?? [:]
+                    var rm = ShapeValue(storageText: rule.body).members ?? [:]
                     rm["Actions"] = .list(actions)
-                    rule.body = Self.storable(.structure(rm))
+                    rule.body = ShapeValue.structure(rm).storageText
                     try rule.update(db)
                 }
             }
@@ -119,7 +119,7 @@ extension ELB {
             }
             if let p = input["Protocol"] { m["Protocol"] = p }
             if let c = input["Certificates"] { m["Certificates"] = c }
-            r.body = Self.storable(.structure(m))
+            r.body = ShapeValue.structure(m).storageText
             try r.update(db)
             return .structure(m)
         }
@@ -156,7 +156,7 @@ extension ELB {
         }
     }
 
-    func ruleShape(_ r: ResourceRecord) -> ShapeValue { Self.stored(r.body) }
+    func ruleShape(_ r: ResourceRecord) -> ShapeValue { ShapeValue(storageText: r.body) }
 
     func createRule(_ call: OperationCall) async throws -> ShapeValue {
         let input = call.input
@@ -182,7 +182,7 @@ extension ELB {
             ]
             try ResourceRecord(
                 arn: arn, kind: "rule", accountId: account, region: region, name: String(priority), parent: listenerArn,
-                body: Self.storable(shape), attributes: "{}", created: now
+                body: shape.storageText, attributes: "{}", created: now
             ).insert(db)
             for t in input["Tags"]?.list ?? [] {
                 try TagRecord(resourceArn: arn, key: t["Key"]?.string ?? "", value: t["Value"]?.string ?? "").insert(db, onConflict: .replace)
@@ -220,7 +220,7 @@ extension ELB {
         let input = call.input
         let shape = try await write { db -> ShapeValue in
             var r = try self.record(db, arn, kind: "rule", account: account, notFound: .ruleNotFound())
-            var m = Self.stored(r.body).members ?? [:]
+            var m = ShapeValue(storageText: r.body).members ?? [:]
             if let conditions = input["Conditions"]?.list {
                 guard r.name != "default" else { throw AWSError(code: "OperationNotPermitted", message: "Conditions cannot be set on a default rule") }
                 try Self.checkConditions(conditions)
@@ -230,7 +230,7 @@ extension ELB {
                 try self.checkActions(db, actions, account: account)
                 m["Actions"] = .list(actions)
             }
-            r.body = Self.storable(.structure(m))
+            r.body = ShapeValue.structure(m).storageText
             try r.update(db)
             return .structure(m)
         }
@@ -257,9 +257,9 @@ extension ELB {
                 var r = try self.record(db, arn, kind: "rule", account: account, notFound: .ruleNotFound())
                 guard r.name != "default" else { throw AWSError(code: "OperationNotPermitted", message: "Default rule '\(arn)' cannot be reprioritized") }
                 r.name = String(priority)
-                var m = Self.stored(r.body).members ?? [:]
+                var m = ShapeValue(storageText: r.body).members ?? [:]
                 m["Priority"] = .string(String(priority))
-                r.body = Self.storable(.structure(m))
+                r.body = ShapeValue.structure(m).storageText
                 changed.append(r)
             }
             for r in changed {
@@ -269,7 +269,7 @@ extension ELB {
                 }
             }
             for r in changed { try r.update(db) }
-            return changed.map { Self.stored($0.body) }
+            return changed.map { ShapeValue(storageText: $0.body) }
         }
         return ["Rules": .list(rules)]
     }

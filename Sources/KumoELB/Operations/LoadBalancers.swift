@@ -19,7 +19,7 @@ extension ELB {
 
     /// The stored shape with its State as the clock says (provisioning, then active).
     func loadBalancerShape(_ r: ResourceRecord) -> ShapeValue {
-        var m = Self.stored(r.body).members ?? [:]
+        var m = ShapeValue(storageText: r.body).members ?? [:]
         let active = clock.now.timeIntervalSince1970 >= r.created + Self.provisioningSeconds * clock.timeScale
         m["State"] = ["Code": .string(active ? "active" : "provisioning")]
         return .structure(m)
@@ -66,13 +66,13 @@ extension ELB {
         ]
         let tags = input["Tags"]?.list ?? []
         let record = ResourceRecord(
-            arn: arn, kind: "loadbalancer", accountId: account, region: region, name: name, parent: nil, body: Self.storable(shape),
+            arn: arn, kind: "loadbalancer", accountId: account, region: region, name: name, parent: nil, body: shape.storageText,
             attributes: Self.attributesText(Self.defaultLoadBalancerAttributes), created: now.timeIntervalSince1970)
         let zoneCount = zones.count
         let result = try await write { db -> ResourceRecord in
             if let same = try self.records(db, kind: "loadbalancer", account: account, region: region).first(where: { $0.name == name }) {
                 // The same request again answers the existing load balancer, as AWS does.
-                let old = Self.stored(same.body)
+                let old = ShapeValue(storageText: same.body)
                 guard old["Scheme"]?.string == scheme, (old["AvailabilityZones"]?.list ?? []).count == zoneCount else {
                     throw AWSError(code: "DuplicateLoadBalancerName", message: "A load balancer with the same name '\(name)' exists, but with different settings")
                 }

@@ -17,7 +17,7 @@ extension ELB {
 
     /// The target group as described: with the load balancers whose listeners or rules forward to it.
     func targetGroupShape(_ r: ResourceRecord, users: [String: Set<String>]) -> ShapeValue {
-        var m = Self.stored(r.body).members ?? [:]
+        var m = ShapeValue(storageText: r.body).members ?? [:]
         m["LoadBalancerArns"] = .list((users[r.arn] ?? []).sorted().map { .string($0) })
         return .structure(m)
     }
@@ -30,7 +30,7 @@ extension ELB {
         let lbOfListener = Dictionary(uniqueKeysWithValues: listeners.map { ($0.arn, $0.parent ?? "") })
         for rule in rules {
             guard let lb = lbOfListener[rule.parent ?? ""] else { continue }
-            for tg in Self.forwardedGroups(Self.stored(rule.body)["Actions"]?.list ?? []) { out[tg, default: []].insert(lb) }
+            for tg in Self.forwardedGroups(ShapeValue(storageText: rule.body)["Actions"]?.list ?? []) { out[tg, default: []].insert(lb) }
         }
         return out
     }
@@ -76,11 +76,11 @@ extension ELB {
         }
         let record = ResourceRecord(
             arn: shape["TargetGroupArn"]?.string ?? "", kind: "targetgroup", accountId: account, region: region, name: name, parent: nil,
-            body: Self.storable(shape), attributes: Self.attributesText(Self.defaultTargetGroupAttributes), created: clock.now.timeIntervalSince1970)
+            body: shape.storageText, attributes: Self.attributesText(Self.defaultTargetGroupAttributes), created: clock.now.timeIntervalSince1970)
         let tags = input["Tags"]?.list ?? []
         let result = try await write { db -> ResourceRecord in
             if let same = try self.records(db, kind: "targetgroup", account: account, region: region).first(where: { $0.name == name }) {
-                let old = Self.stored(same.body)
+                let old = ShapeValue(storageText: same.body)
                 guard old["Port"] == shape["Port"], old["Protocol"] == shape["Protocol"], old["VpcId"] == shape["VpcId"] else {
                     throw AWSError(code: "DuplicateTargetGroupName", message: "A target group with the same name '\(name)' exists, but with different settings")
                 }
@@ -122,12 +122,12 @@ extension ELB {
         let input = call.input
         let (updated, users) = try await write { db -> (ResourceRecord, [String: Set<String>]) in
             var r = try self.record(db, arn, kind: "targetgroup", account: account, notFound: .targetGroupNotFound())
-            var m = Self.stored(r.body).members ?? [:]
+            var m = ShapeValue(storageText: r.body).members ?? [:]
             for key in ["HealthCheckProtocol", "HealthCheckPort", "HealthCheckEnabled", "HealthCheckIntervalSeconds", "HealthCheckTimeoutSeconds",
                         "HealthyThresholdCount", "UnhealthyThresholdCount", "HealthCheckPath", "Matcher"] {
                 if let v = input[key] { m[key] = v }
             }
-            r.body = Self.storable(.structure(m))
+            r.body = ShapeValue.structure(m).storageText
             try r.update(db)
             return (r, try self.targetGroupUsers(db, account: account, region: region))
         }
@@ -163,7 +163,7 @@ extension ELB {
         let arn = call.input["TargetGroupArn"]?.string ?? ""
         let account = call.context.accountId
         let group = try await store.read { db in try self.record(db, arn, kind: "targetgroup", account: account, notFound: .targetGroupNotFound()) }
-        let shape = Self.stored(group.body)
+        let shape = ShapeValue(storageText: group.body)
         let defaultPort = shape["Port"]?.int ?? 80
         var records: [TargetRecord] = []
         for t in call.input["Targets"]?.list ?? [] {
@@ -191,7 +191,7 @@ extension ELB {
         let targets = (call.input["Targets"]?.list ?? [])
         let (group, removed) = try await write { db -> (ResourceRecord, [TargetRecord]) in
             let group = try self.record(db, arn, kind: "targetgroup", account: account, notFound: .targetGroupNotFound())
-            let defaultPort = Self.stored(group.body)["Port"]?.int ?? 80
+            let defaultPort = ShapeValue(storageText: group.body)["Port"]?.int ?? 80
             var removed: [TargetRecord] = []
             for t in targets {
                 let id = t["Id"]?.string ?? ""
@@ -221,7 +221,7 @@ extension ELB {
              try self.targetGroupUsers(db, account: account, region: region))
         }
         let inUse = !(users[arn] ?? []).isEmpty
-        let healthPort = Self.stored(group.body)["HealthCheckPort"]?.string ?? "traffic-port"
+        let healthPort = ShapeValue(storageText: group.body)["HealthCheckPort"]?.string ?? "traffic-port"
         var out: [ShapeValue] = []
         var listed = targets.map { ($0.targetId, $0.port, $0.availabilityZone) }
         for (id, port) in router.health.drainingTargets(group: arn) where !listed.contains(where: { $0.0 == id && $0.1 == port }) {

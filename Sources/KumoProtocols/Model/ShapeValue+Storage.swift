@@ -47,3 +47,13 @@ extension ShapeValue {
         }
     }
 }
+
+extension ShapeValue {
+    /// The storage form as text, for a database column.
+    public var storageText: String { storageJSON.serialized() }
+
+    /// A value read back from `storageText`; an empty structure when the text is not storage JSON.
+    public init(storageText text: String) {
+        self = (try? JSONValue.parse(text)).map { ShapeValue(storageJSON: $0) } ?? .empty
+    }
+}

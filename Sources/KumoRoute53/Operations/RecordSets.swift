@@ -169,8 +169,8 @@ extension Route53 {
     func aliasAnswers(snap: ZoneCache.Snapshot, zone: String, owner: String, type: String, as query: String) -> [DNSRecordSet] {
         let aliases = (snap.records[zone + "|" + owner] ?? []).filter { $0.alias != nil && ($0.type == type || type == "ANY") }
         return aliases.compactMap { r in
-            guard let text = r.alias, let json = try? JSONValue.parse(text) else { return nil }
-            let target = Self.fqdn(ShapeValue(storageJSON: json)["DNSName"]?.string ?? "")
+            guard let text = r.alias else { return nil }
+            let target = Self.fqdn(ShapeValue(storageText: text)["DNSName"]?.string ?? "")
             var values = (snap.records[zone + "|" + target] ?? []).filter { $0.alias == nil && $0.type == r.type }.flatMap(\.values)
             if values.isEmpty { values = aliasTargets(target, r.type) }
             return values.isEmpty ? nil : DNSRecordSet(name: query, type: r.type, ttl: 60, values: values)

@@ -1,0 +1,22 @@
+import HTTPTypes
+import KumoProtocols
+
+extension HTTPRequest {
+    /// The headers as a list, with `Host` back in it (HTTP types move it into the authority
+    /// pseudo-header; SigV4 signs it and host routes read it).
+    var headerList: [(name: String, value: String)] {
+        (authority.map { [(name: "Host", value: $0)] } ?? []) + headerFields.map { (name: $0.name.rawName, value: $0.value) }
+    }
+}
+
+extension HostRoute.Request {
+    /// A request for a host route (or a listener port) from an HTTP request head and its body.
+    init(head: HTTPRequest, remoteAddress: String?, name: String, body: [UInt8]) {
+        let target = head.path ?? "/"
+        let rawQuery = target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) } ?? ""
+        self.init(
+            method: head.method.rawValue, path: String(target.prefix { $0 != "?" }),
+            query: FormEncoding.decode(Substring(rawQuery)).map { (name: $0.0, value: $0.1) }, headers: head.headerList,
+            remoteAddress: remoteAddress, name: name, body: body)
+    }
+}
