@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
+        // The Swift runtime's global-executor hook, so Swift concurrency can run on the NIO event loops.
+        .target(name: "CKumoRuntime"),
         .target(
             name: "KumoCore",
             dependencies: [
@@ -191,11 +193,13 @@ let package = Package(
                 "KumoAutoScaling",
                 "KumoLogs",
                 "KumoDNS",
+                "CKumoRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

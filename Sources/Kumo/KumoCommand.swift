@@ -1,6 +1,13 @@
 import ArgumentParser
 
 @main
+enum Main {
+    static func main() async {
+        EventLoopExecutor.install()
+        await KumoCommand.main()
+    }
+}
+
 struct KumoCommand: AsyncParsableCommand {
     static let version = "0.1.0"
 

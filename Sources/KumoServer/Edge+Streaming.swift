@@ -2,13 +2,25 @@ import KumoCore
 import KumoProtocols
 
 extension Edge {
+    /// What the edge reads off a request before its body: the query and the signature claim,
+    /// parsed once for both the body decision and the operation.
+    public struct Preamble: Sendable {
+        let query: [(name: String, value: String)]
+        let claim: Result<SigV4.Claim?, AWSError>
+    }
+
+    public func preamble(_ request: EdgeRequest) -> Preamble {
+        let query = FormEncoding.decode(Substring(request.rawQuery)).map { (name: $0.0, value: $0.1) }
+        return Preamble(query: query, claim: Result { () throws(AWSError) in try SigV4.claim(headers: request.headers, query: query) })
+    }
+
     /// Whether the operation a request addresses takes its body as a stream (S3
     /// PutObject, UploadPart): then the edge must not read the body before
     /// dispatching, so a 5 GiB upload never sits in memory.
-    public func streamsBody(_ request: EdgeRequest) -> Bool {
+    public func streamsBody(_ request: EdgeRequest, preamble: Preamble) -> Bool {
         guard request.method == "PUT" || request.method == "POST" else { return false }
-        let query = FormEncoding.decode(Substring(request.rawQuery)).map { (name: $0.0, value: $0.1) }
-        let claim = try? SigV4.claim(headers: request.headers, query: query)
+        let query = preamble.query
+        let claim = try? preamble.claim.get()
         guard let (service, bucket) = resolveService(request, query: query, claim: claim),
             let model = try? registry.model(service)
         else { return false }

@@ -95,13 +95,14 @@ public final class Edge: Sendable {
         var request: ProtocolRequest
     }
 
-    public func handle(_ edgeRequest: EdgeRequest) async -> EdgeResponse {
+    public func handle(_ edgeRequest: EdgeRequest, preamble: Preamble? = nil) async -> EdgeResponse {
         var edgeRequest = edgeRequest
         let requestId = RequestID.make()
-        let query = FormEncoding.decode(Substring(edgeRequest.rawQuery)).map { (name: $0.0, value: $0.1) }
+        let preamble = preamble ?? self.preamble(edgeRequest)
+        let query = preamble.query
         let claim: SigV4.Claim?
         do {
-            claim = try SigV4.claim(headers: edgeRequest.headers, query: query)
+            claim = try preamble.claim.get()
         } catch {
             claim = nil
             return genericError(error, requestId: requestId, service: resolveService(edgeRequest, query: query, claim: nil)?.service)
@@ -210,7 +211,7 @@ public final class Edge: Sendable {
         if let target = request.header("X-Amz-Target"), let dot = target.lastIndex(of: ".") {
             if let s = registry.service(targetPrefix: String(target[..<dot])) { return (s, nil) }
         }
-        let parts = request.rawPath.split(separator: "/")
+        let parts = request.rawPath.asciiSplit(UInt8(ascii: "/"))
         if parts.count >= 4, parts[0] == "service", parts[2] == "operation",
             let s = registry.service(targetPrefix: String(parts[1]))
         {
@@ -219,7 +220,7 @@ public final class Edge: Sendable {
         if virtualBucket != nil { return ("s3", virtualBucket) }
         let suffix = "." + configuration.hostSuffix
         if host.hasSuffix(suffix) {
-            let first = String(host.dropLast(suffix.count).split(separator: ".").first ?? "")
+            let first = String(host.dropLast(suffix.count).asciiSplit(UInt8(ascii: ".")).first ?? "")
             if let s = registry.service(endpointPrefix: first) { return (s, nil) }
         }
         if let action = query.first(where: { $0.name == "Action" })?.value ?? formAction(request),
@@ -244,7 +245,7 @@ public final class Edge: Sendable {
     func s3VirtualHostBucket(_ host: String) -> String? {
         let suffix = "." + configuration.hostSuffix
         guard host.hasSuffix(suffix) else { return nil }
-        let labels = host.dropLast(suffix.count).split(separator: ".", omittingEmptySubsequences: false)
+        let labels = host.dropLast(suffix.count).asciiSplit(UInt8(ascii: "."), omittingEmpty: false)
         guard let s3 = labels.lastIndex(where: { $0 == "s3" }), s3 > 0 else { return nil }
         let rest = labels[(s3 + 1)...]
         guard rest.count <= 1 else { return nil }

@@ -70,7 +70,8 @@ public struct EdgeServer: Service {
                     HostRoute.Request(head: head, remoteAddress: edgeRequest.remoteAddress, name: name, body: Array(buffer: body)))
                 answer = EdgeResponse(response: response, service: route.label, operation: edgeRequest.method)
             } else {
-                if edge.streamsBody(edgeRequest) {
+                let preamble = edge.preamble(edgeRequest)
+                if edge.streamsBody(edgeRequest, preamble: preamble) {
                     let body = request.body
                     let length = head.headerFields[.contentLength].flatMap { Int64($0) }
                     edgeRequest.bodyStream = ByteStream(length: length) { sink in
@@ -82,7 +83,7 @@ public struct EdgeServer: Service {
                 if edgeRequest.rawPath.hasPrefix("/_kumo/") {
                     answer = EdgeResponse(response: await internalEndpoints.handle(edgeRequest), service: "kumo", operation: edgeRequest.rawPath)
                 } else {
-                    answer = await edge.handle(edgeRequest)
+                    answer = await edge.handle(edgeRequest, preamble: preamble)
                 }
             }
         } catch is NIOTooManyBytesError {

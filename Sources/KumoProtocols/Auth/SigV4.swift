@@ -49,9 +49,11 @@ public enum SigV4 {
                 throw AWSError.incompleteSignature("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
             }
             var fields: [String: String] = [:]
-            for part in auth.dropFirst(algorithm.count + 1).split(separator: ",") {
-                let kv = String(part).trimmingSpaces.split(separator: "=", maxSplits: 1)
-                if kv.count == 2 { fields[String(kv[0])] = String(kv[1]) }
+            let list = auth[auth.utf8.index(auth.startIndex, offsetBy: algorithm.utf8.count + 1)...]
+            for part in list.asciiSplit(UInt8(ascii: ",")) {
+                let field = part.asciiTrimmed
+                guard let eq = field.asciiIndex(of: UInt8(ascii: "=")) else { continue }
+                fields[String(field[..<eq])] = String(field[field.utf8.index(after: eq)...])
             }
             guard let credential = fields["Credential"], let signed = fields["SignedHeaders"], let signature = fields["Signature"] else {
                 var missing: [String] = []
@@ -91,14 +93,14 @@ public enum SigV4 {
         credential: String, signedHeaders: String, signature: String, amzDate: String, presigned: Bool, expires: Int?,
         token: String?
     ) throws(AWSError) -> Claim {
-        let parts = credential.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        let parts = credential.asciiSplit(UInt8(ascii: "/"), omittingEmpty: false).map(String.init)
         guard parts.count == 5, parts[4] == "aws4_request", parts[1].count == 8 else {
             throw AWSError.incompleteSignature(
                 "Credential should be scoped to a valid region, not '\(parts.count > 2 ? parts[2] : "")'. Credential=\(credential)")
         }
         return Claim(
             accessKeyId: parts[0], scopeDate: parts[1], region: parts[2], service: parts[3],
-            signedHeaders: signedHeaders.split(separator: ";").map { $0.lowercased() }, signature: signature,
+            signedHeaders: signedHeaders.asciiSplit(UInt8(ascii: ";")).map { $0.lowercased() }, signature: signature,
             amzDate: amzDate, isPresigned: presigned, expires: expires, securityToken: token)
     }
 

@@ -102,9 +102,9 @@ struct QueryShapeDecoder {
 public enum FormEncoding {
     public static func decode(_ text: Substring) -> [(String, String)] {
         guard !text.isEmpty else { return [] }
-        return text.split(separator: "&", omittingEmptySubsequences: true).map { pair in
-            if let eq = pair.firstIndex(of: "=") {
-                return (unescape(pair[..<eq], plus: true), unescape(pair[pair.index(after: eq)...], plus: true))
+        return text.asciiSplit(UInt8(ascii: "&")).map { pair in
+            if let eq = pair.asciiIndex(of: UInt8(ascii: "=")) {
+                return (unescape(pair[..<eq], plus: true), unescape(pair[pair.utf8.index(after: eq)...], plus: true))
             }
             return (unescape(pair, plus: true), "")
         }
@@ -112,7 +112,7 @@ public enum FormEncoding {
 
     /// Percent-decoding; invalid escapes are kept as written.
     public static func unescape(_ s: Substring, plus: Bool) -> String {
-        guard s.contains("%") || (plus && s.contains("+")) else { return String(s) }
+        guard s.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plus && $0 == UInt8(ascii: "+")) }) else { return String(s) }
         var out: [UInt8] = []
         let u = Array(s.utf8)
         var i = 0

@@ -77,10 +77,47 @@ enum ScalarText {
 
 extension StringProtocol {
     /// Without leading and trailing spaces, tabs and line breaks.
-    public var trimmingSpaces: String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\n" || f == "\t" || f == "\r" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\n" || l == "\t" || l == "\r" { s.removeLast() }
-        return String(s)
+    public var trimmingSpaces: String { String(Substring(self).asciiTrimmed) }
+}
+
+// Header, query and form syntax is ASCII: splitting and trimming on UTF-8 bytes skips the
+// grapheme breaking that `Character`-based `split` and `first`/`last` pay on every step.
+extension Substring {
+    static func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D }
+
+    /// Without leading and trailing spaces, tabs and line breaks.
+    public var asciiTrimmed: Substring {
+        let u = utf8
+        var start = u.startIndex, end = u.endIndex
+        while start < end, Self.isSpace(u[start]) { start = u.index(after: start) }
+        while end > start, Self.isSpace(u[u.index(before: end)]) { end = u.index(before: end) }
+        return self[start..<end]
+    }
+
+    /// Pieces between occurrences of an ASCII separator byte.
+    public func asciiSplit(_ separator: UInt8, maxSplits: Int = .max, omittingEmpty: Bool = true) -> [Substring] {
+        var parts: [Substring] = []
+        let u = utf8
+        var start = u.startIndex
+        var i = start
+        while i < u.endIndex {
+            if u[i] == separator, parts.count < maxSplits {
+                if !(omittingEmpty && start == i) { parts.append(self[start..<i]) }
+                start = u.index(after: i)
+            }
+            i = u.index(after: i)
+        }
+        if !(omittingEmpty && start == u.endIndex) { parts.append(self[start..<u.endIndex]) }
+        return parts
+    }
+
+    /// The index of the first occurrence of an ASCII byte.
+    public func asciiIndex(of byte: UInt8) -> Index? { utf8.firstIndex(of: byte) }
+}
+
+extension String {
+    /// Pieces between occurrences of an ASCII separator byte.
+    public func asciiSplit(_ separator: UInt8, maxSplits: Int = .max, omittingEmpty: Bool = true) -> [Substring] {
+        Substring(self).asciiSplit(separator, maxSplits: maxSplits, omittingEmpty: omittingEmpty)
     }
 }

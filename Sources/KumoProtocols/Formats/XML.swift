@@ -230,9 +230,12 @@ extension XMLElement {
     }
 
     func write(to out: inout String) {
-        out += "<" + name
+        out += "<"
+        out += name
         for a in attributes {
-            out += " " + a.name + "=\""
+            out += " "
+            out += a.name
+            out += "=\""
             Self.escape(a.value, attribute: true, to: &out)
             out += "\""
         }
@@ -243,10 +246,20 @@ extension XMLElement {
         out += ">"
         Self.escape(text, attribute: false, to: &out)
         for c in children { c.write(to: &out) }
-        out += "</" + name + ">"
+        out += "</"
+        out += name
+        out += ">"
     }
 
     static func escape(_ s: String, attribute: Bool, to out: inout String) {
+        let plain = !s.utf8.contains { c in
+            c == UInt8(ascii: "&") || c == UInt8(ascii: "<") || c == UInt8(ascii: ">") || c == UInt8(ascii: "\r")
+                || (attribute && (c == UInt8(ascii: "\"") || c == UInt8(ascii: "\n")))
+        }
+        if plain {
+            out += s
+            return
+        }
         for u in s.unicodeScalars {
             switch u {
             case "&": out += "&amp;"
