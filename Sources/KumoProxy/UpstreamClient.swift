@@ -53,6 +53,7 @@ public final class UpstreamClient: Sendable {
         public var connectTimeout: TimeAmount
         /// Longest wait for the next bytes of a response (and longest idle time of a pooled connection).
         public var readTimeout: TimeAmount
+        /// Idle connections kept per upstream host and event loop.
         public var maxIdlePerHost: Int
 
         public init(connectTimeout: TimeAmount = .seconds(10), readTimeout: TimeAmount = .seconds(30), maxIdlePerHost: Int = 32) {
@@ -75,12 +76,15 @@ public final class UpstreamClient: Sendable {
     public func execute(
         _ request: UpstreamRequest, host: String, port: Int, readTimeout: TimeAmount? = nil
     ) async throws -> UpstreamResponse {
-        let key = "\(host):\(port)"
+        // Connections are pooled per event loop and made on the caller's loop: a request read on
+        // one loop then reaches its upstream and comes back without crossing threads.
+        let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
+        let key = "\(host):\(port)@\(ObjectIdentifier(loop).hashValue)"
         // A pooled connection may have been closed by the server meanwhile; one retry on a fresh one.
         if let pooled = lease(key) {
             if let response = try? await send(request, on: pooled, key: key) { return response }
         }
-        let fresh = try await connect(host: host, port: port, readTimeout: readTimeout ?? configuration.readTimeout)
+        let fresh = try await connect(host: host, port: port, on: loop, readTimeout: readTimeout ?? configuration.readTimeout)
         return try await send(request, on: fresh, key: key)
     }
 
@@ -103,11 +107,11 @@ public final class UpstreamClient: Sendable {
         if !kept { connection.retire() }
     }
 
-    private func connect(host: String, port: Int, readTimeout: TimeAmount) async throws -> UpstreamConnection {
+    private func connect(host: String, port: Int, on loop: any EventLoop, readTimeout: TimeAmount) async throws -> UpstreamConnection {
         let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
         let timeout = TimeoutFlag()
         do {
-            channel = try await ClientBootstrap(group: group)
+            channel = try await ClientBootstrap(group: loop)
                 .connectTimeout(configuration.connectTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: host, port: port) { channel in

@@ -132,7 +132,8 @@ extension Router {
                 answer = try await client.execute(upstream, host: target.address, port: target.port, readTimeout: .seconds(Int64(lb.idleTimeout)))
             }
             let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
-            metrics?.add(seconds, to: MetricKey(namespace: "AWS/ApplicationELB", name: "TargetResponseTime", dimensions: [("LoadBalancer", Self.dimension(lb.arn))]))
+            let dimension = Self.dimension(lb.arn)
+            metrics?.add(seconds, to: MetricKey(namespace: "AWS/ApplicationELB", name: "TargetResponseTime", dimensions: [("LoadBalancer", dimension)]))
             var response = ProtocolResponse(
                 status: answer.status, headers: answer.headers.filter { !hopByHopHeaders.contains($0.name.lowercased()) },
                 body: [])
@@ -142,6 +143,14 @@ extension Router {
             if request.method == "HEAD" || answer.status == 204 || answer.status == 304 {
                 await answer.discard()
                 group.ended(group: arn, id: target.id, port: target.port)
+            } else if let length = body.length, length <= Self.bufferedBodyLimit {
+                // A small body is read whole, so head and body leave in one write to the client.
+                // (A failure here is counted as ended by the catch below.)
+                var buffer = ByteBuffer()
+                buffer.reserveCapacity(Int(length))
+                try await body.forEach { part in buffer.writeImmutableBuffer(part) }
+                group.ended(group: arn, id: served.id, port: served.port)
+                response.bodyStream = ByteStream(buffer: buffer)
             } else {
                 response.bodyStream = ByteStream(length: body.length) { sink in
                     defer { group.ended(group: arn, id: served.id, port: served.port) }
@@ -149,7 +158,7 @@ extension Router {
                 }
             }
             let family = "HTTPCode_Target_\(answer.status / 100)XX_Count"
-            metrics?.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: family, dimensions: [("LoadBalancer", Self.dimension(lb.arn))]))
+            metrics?.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: family, dimensions: [("LoadBalancer", dimension)]))
             return response
         } catch {
             health.ended(group: arn, id: target.id, port: target.port)
@@ -158,8 +167,15 @@ extension Router {
         }
     }
 
+    /// Responses up to this size with a known length are read whole before they are answered.
+    static let bufferedBodyLimit: Int64 = 64 << 10
+
     /// `app/name/hex` — the LoadBalancer dimension of ALB metrics.
-    static func dimension(_ arn: String) -> String { String(arn.split(separator: ":").last?.dropFirst("loadbalancer/".count) ?? "") }
+    static func dimension(_ arn: String) -> String {
+        let resource = arn.asciiSplit(UInt8(ascii: ":")).last ?? ""
+        let prefix = "loadbalancer/"
+        return resource.hasPrefix(prefix) ? String(resource.utf8.dropFirst(prefix.utf8.count))! : String(resource)
+    }
 
     func count(_ arn: String, _ response: ProtocolResponse) {
         guard let metrics else { return }
