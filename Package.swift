@@ -82,7 +82,15 @@ let package = Package(
         ),
         .target(
             name: "KumoRoute53",
-            dependencies: ["KumoCore", "KumoProtocols", "KumoStore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "KumoCore", "KumoProtocols", "KumoStore", "KumoProxy",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -222,6 +230,11 @@ let package = Package(
         .testTarget(
             name: "KumoCloudFrontTests",
             dependencies: ["KumoCloudFront", "KumoCore", "KumoProtocols", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KumoRoute53Tests",
+            dependencies: ["KumoRoute53", "KumoCore", "KumoProtocols"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -93,7 +93,13 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Load balancer listeners: `own` binds each listener's port (e.g. 80) when it is free and allowed, else a free one; `mapped` always picks a free port. /_kumo/health lists them (env KUMO_LISTENER_PORTS).")
     var listenerPorts: String = Environment.string("KUMO_LISTENER_PORTS") ?? "own"
 
+    @Option(help: "Where DNS clients are, for Route 53 latency and geolocation routing: CIDR=REGION[:CONTINENT[:COUNTRY[:SUBDIVISION]]], comma-separated, e.g. 10.1.0.0/16=eu-west-1:EU:DE. A query's EDNS client subnet counts before its source address (env KUMO_DNS_CLIENT_LOCATIONS).")
+    var dnsClientLocations: String = Environment.string("KUMO_DNS_CLIENT_LOCATIONS") ?? ""
+
     func validate() throws {
+        do { _ = try ClientLocations(dnsClientLocations) } catch {
+            throw ValidationError("--dns-client-locations: \(error.entry) is not like 10.1.0.0/16=eu-west-1:EU:DE")
+        }
         guard listenerPorts == "own" || listenerPorts == "mapped" else { throw ValidationError("--listener-ports must be own or mapped") }
         guard cloudfrontCacheMb > 0 else { throw ValidationError("--cloudfront-cache-mb must be positive") }
         _ = try edgeLocations()
@@ -139,7 +145,10 @@ struct Up: AsyncParsableCommand {
         let edgeAddress = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
         // Alias records to AWS resources (distributions, website endpoints, load balancers) answer with the edge.
         let resourceSuffixes = [".cloudfront.net.", ".amazonaws.com.", "." + hostSuffix.lowercased() + "."]
-        let route53 = Route53Provider(store: store, clock: clock, aliasTargets: { name, type in
+        let route53 = Route53Provider(
+            store: store, clock: clock, region: region, locations: (try? ClientLocations(dnsClientLocations)) ?? ClientLocations(),
+            metrics: serviceMetrics, logger: logger,
+            aliasTargets: { name, type in
             guard resourceSuffixes.contains(where: { name.lowercased().hasSuffix($0) }) else { return [] }
             return type == (edgeAddress.contains(":") ? "AAAA" : "A") ? [edgeAddress] : []
         })
@@ -154,6 +163,7 @@ struct Up: AsyncParsableCommand {
                 signingSecret: cloudfrontKey.secretAccessKey),
             metrics: serviceMetrics, logger: logger)
         try await cloudfront.start()
+        try await route53.start()
         let logs = LogsProvider(store: store, clock: clock)
         let ec2 = EC2Provider(store: store, clock: clock, logger: logger, metrics: serviceMetrics, logs: logs)
         let listeners = ListenerBoard()
@@ -223,7 +233,8 @@ struct Up: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: server), .init(service: dns), .init(service: LifecycleSweeper(provider: s3, logger: logger)),
+                    .init(service: server), .init(service: dns), .init(service: route53.healthChecker),
+                    .init(service: LifecycleSweeper(provider: s3, logger: logger)),
                     .init(service: ec2.supervisor), .init(service: listenerHost), .init(service: elb.healthChecker),
                     .init(service: cloudwatch.evaluator), .init(service: cloudwatch.publisher), .init(service: autoscaling.reconciler),
                 ],

@@ -25,8 +25,26 @@ public enum DNSAnswer: Sendable, Equatable {
     case refused
 }
 
+/// Who asks a DNS question: the query's source address and, when the query carries the EDNS
+/// Client Subnet option (RFC 7871), the subnet of the client the resolver asks for. Routing
+/// by location (latency, geolocation) uses the subnet when there is one.
+public struct DNSClient: Sendable, Equatable {
+    public var address: String?
+    public var subnet: String?
+    public var subnetPrefix: Int
+
+    public init(address: String? = nil, subnet: String? = nil, subnetPrefix: Int = 0) {
+        self.address = address
+        self.subnet = subnet
+        self.subnetPrefix = subnetPrefix
+    }
+
+    /// The address that stands for the client's location.
+    public var locatingAddress: String? { subnet ?? address }
+}
+
 /// Where the DNS server finds answers (Route 53's hosted zones); lets the DNS data plane
 /// and the Route 53 API live in separate modules.
 public protocol DNSAnswerSource: Sendable {
-    func answer(name: String, type: String) async -> DNSAnswer
+    func answer(name: String, type: String, client: DNSClient) async -> DNSAnswer
 }

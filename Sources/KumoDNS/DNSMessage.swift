@@ -29,6 +29,33 @@ public struct DNSMessage: Sendable, Equatable {
     public var hasEDNS = false
     /// The UDP payload size the requester accepts (512 without EDNS).
     public var udpSize = 512
+    /// The EDNS Client Subnet option (RFC 7871) of a query; echoed in the reply with the
+    /// scope set to the source prefix (the answer was chosen for that whole subnet).
+    public var clientSubnet: ClientSubnet?
+
+    public struct ClientSubnet: Sendable, Equatable {
+        /// 1 = IPv4, 2 = IPv6.
+        public var family: UInt16
+        public var sourcePrefix: UInt8
+        /// The address bytes sent (only the prefix's bytes).
+        public var address: [UInt8]
+
+        /// The subnet's address in text form, padded with zero bytes.
+        public var addressText: String? {
+            switch family {
+            case 1:
+                let full = Array((address + [0, 0, 0, 0]).prefix(4))
+                return full.map(String.init).joined(separator: ".")
+            case 2:
+                var full = Array((address + [UInt8](repeating: 0, count: 16)).prefix(16))
+                var text = [CChar](repeating: 0, count: 64)
+                return full.withUnsafeMutableBytes { raw in
+                    inet_ntop(AF_INET6, raw.baseAddress, &text, 64) == nil ? nil : String(cString: text)
+                }
+            default: return nil
+            }
+        }
+    }
 
     public var isResponse: Bool { flags & 0x8000 != 0 }
     public var opcode: UInt16 { (flags >> 11) & 0xF }
@@ -54,11 +81,32 @@ public struct DNSMessage: Sendable, Equatable {
             let klass = try r.u16()
             _ = try r.u32()
             let length = Int(try r.u16())
-            try r.skip(length)
+            let end = r.at + length
             if i >= Int(an) + Int(ns) && type == 41 {
                 message.hasEDNS = true
                 message.udpSize = max(512, Int(klass))
+                // Options: code, length, data.
+                while r.at + 4 <= end {
+                    let code = try r.u16()
+                    let size = Int(try r.u16())
+                    guard r.at + size <= end, end <= r.bytes.count else { throw ParseError.truncated }
+                    if code == 8, size >= 4 {
+                        let family = try r.u16()
+                        let source = try r.u8()
+                        _ = try r.u8()
+                        let bytes = Array(r.bytes[r.at..<(r.at + size - 4)])
+                        try r.skip(size - 4)
+                        let maxPrefix = family == 1 ? 32 : 128
+                        if (family == 1 || family == 2), Int(source) <= maxPrefix, bytes.count == (Int(source) + 7) / 8 {
+                            message.clientSubnet = ClientSubnet(family: family, sourcePrefix: source, address: bytes)
+                        }
+                    } else {
+                        try r.skip(size)
+                    }
+                }
             }
+            guard end >= r.at else { throw ParseError.truncated }
+            try r.skip(end - r.at)
         }
         return message
     }
@@ -98,7 +146,17 @@ public struct DNSMessage: Sendable, Equatable {
         }
         if hasEDNS {
             // OPT: root name, type 41, class = our UDP payload size, no extended flags.
-            w.bytes += [0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 0]
+            w.bytes += [0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0]
+            if let ecs = clientSubnet {
+                let size = 4 + ecs.address.count
+                w.u16(UInt16(4 + size))
+                w.u16(8)
+                w.u16(UInt16(size))
+                w.u16(ecs.family)
+                w.bytes += [ecs.sourcePrefix, ecs.sourcePrefix] + ecs.address
+            } else {
+                w.u16(0)
+            }
         }
         return w.bytes
     }

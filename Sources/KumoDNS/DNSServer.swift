@@ -56,7 +56,8 @@ public struct DNSServer: Service {
                                 }
                                 running += 1
                                 queries.addTask {
-                                    guard let reply = await respond(Array(buffer: envelope.data), transport: .udp) else { return }
+                                    guard let reply = await respond(Array(buffer: envelope.data), transport: .udp, from: envelope.remoteAddress.ipAddress)
+                                    else { return }
                                     try? await outbound.write(
                                         AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: ByteBuffer(bytes: reply)))
                                 }
@@ -98,7 +99,8 @@ public struct DNSServer: Service {
                     {
                         pending.moveReaderIndex(forwardBy: 2)
                         let message = Array(pending.readSlice(length: Int(length))!.readableBytesView)
-                        guard let reply = await respond(message, transport: .tcp) else { return }
+                        guard let reply = await respond(message, transport: .tcp, from: connection.channel.remoteAddress?.ipAddress)
+                        else { return }
                         var out = ByteBuffer()
                         out.writeInteger(UInt16(reply.count))
                         out.writeBytes(reply)
@@ -114,16 +116,19 @@ public struct DNSServer: Service {
     }
 
     /// The answer to one query, or nil for input that is not a query worth answering.
-    func respond(_ bytes: [UInt8], transport: Transport = .udp) async -> [UInt8]? {
+    func respond(_ bytes: [UInt8], transport: Transport = .udp, from address: String? = nil) async -> [UInt8]? {
         guard let query = try? DNSMessage.parse(bytes), !query.isResponse else { return nil }
         var reply = DNSMessage(id: query.id, flags: 0x8000 | (query.flags & 0x7900), questions: query.questions)
         reply.hasEDNS = query.hasEDNS
+        reply.clientSubnet = query.clientSubnet
+        let client = DNSClient(
+            address: address, subnet: query.clientSubnet?.addressText, subnetPrefix: Int(query.clientSubnet?.sourcePrefix ?? 0))
         guard query.opcode == 0 else { return Self.with(reply, rcode: 4) }
         guard query.questions.count == 1, let q = query.questions.first else { return Self.with(reply, rcode: 1) }
         let typeName = DNSType.name(q.type) ?? (q.type == 255 ? "ANY" : "TYPE\(q.type)")
         reply.flags |= 0x0400  // authoritative
         let limit = transport == .tcp ? 65_535 : query.hasEDNS ? min(query.udpSize, 4096) : 512
-        switch await source.answer(name: q.name.lowercased(), type: typeName) {
+        switch await source.answer(name: q.name.lowercased(), type: typeName, client: client) {
         case .refused:
             reply.flags &= ~0x0400
             return Self.with(reply, rcode: 5)

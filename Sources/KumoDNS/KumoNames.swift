@@ -13,9 +13,9 @@ public struct KumoNames: DNSAnswerSource {
         self.zones = zones
     }
 
-    public func answer(name: String, type: String) async -> DNSAnswer {
+    public func answer(name: String, type: String, client: DNSClient) async -> DNSAnswer {
         let n = name.lowercased()
-        guard n == suffix || n.hasSuffix("." + suffix) else { return await zones.answer(name: name, type: type) }
+        guard n == suffix || n.hasSuffix("." + suffix) else { return await zones.answer(name: name, type: type, client: client) }
         let isV6 = edgeAddress.contains(":")
         let soa = DNSRecordSet(
             name: suffix, type: "SOA", ttl: 60, values: ["ns-1.kumo.\(suffix) hostmaster.kumo.\(suffix) 1 7200 900 1209600 60"])

@@ -30,6 +30,9 @@ struct RecordSetRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
     var values: [String]
     /// An alias target as the client sent it (storage JSON), kept and returned.
     var alias: String?
+    /// The routing policy members (Weight, Failover, Region, GeoLocation, MultiValueAnswer,
+    /// HealthCheckId) as storage JSON; nil for a simple record.
+    var routing: String? = nil
 }
 
 /// Read for every DNS query: decoded by hand (the values column is a JSON array of strings).
@@ -43,6 +46,7 @@ extension RecordSetRecord {
         let text: String = row["values"]
         values = (try? JSONValue.parse(text))?.array?.compactMap(\.string) ?? []
         alias = row["alias"]
+        routing = row["routing"]
     }
 
     func encode(to container: inout PersistenceContainer) throws {
@@ -53,7 +57,19 @@ extension RecordSetRecord {
         container["ttl"] = ttl
         container["values"] = JSONValue.array(values.map { .string($0) }).serialized()
         container["alias"] = alias
+        container["routing"] = routing
     }
+}
+
+/// A health check (`r53_health_checks`): its configuration as the client sent it (storage JSON).
+struct HealthCheckRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "r53_health_checks"
+    var id: String
+    var accountId: String
+    var callerReference: String
+    var config: String
+    var version: Int
+    var created: Date
 }
 
 /// A submitted change batch (`r53_changes`).
@@ -92,8 +108,19 @@ extension Route53Provider {
                 t.column("submitted", .datetime).notNull()
                 t.column("comment", .text)
             }
-        }
+        },
+        StoreMigration("route53.v2") { db in
+            try db.alter(table: "r53_records") { t in t.add(column: "routing", .text) }
+            try db.create(table: "r53_health_checks") { t in
+                t.primaryKey("id", .text)
+                t.column("accountId", .text).notNull()
+                t.column("callerReference", .text).notNull()
+                t.column("config", .text).notNull()
+                t.column("version", .integer).notNull()
+                t.column("created", .datetime).notNull()
+            }
+        },
     ]
 
-    public static let tables = ["r53_changes", "r53_records", "r53_zones"]
+    public static let tables = ["r53_changes", "r53_records", "r53_zones", "r53_health_checks"]
 }

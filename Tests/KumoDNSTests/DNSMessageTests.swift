@@ -49,4 +49,28 @@ import Testing
         #expect(DNSType.rdata(type: "TXT", value: "\"a b\" \"c\"") == [3] + Array("a b".utf8) + [1] + Array("c".utf8))
         #expect(DNSType.rdata(type: "CNAME", value: "x.") == [1, 0x78, 0])
     }
+
+    /// The same query with an EDNS Client Subnet option for 10.1.2.0/24, as `dig +subnet` sends it.
+    static var ecsQuery: [UInt8] {
+        var q = Array(query.dropLast(2))
+        q += [0x00, 0x0b, 0x00, 0x08, 0x00, 0x07, 0x00, 0x01, 24, 0, 10, 1, 2]
+        return q
+    }
+
+    @Test func readsAndEchoesTheClientSubnet() throws {
+        var m = try DNSMessage.parse(Self.ecsQuery)
+        #expect(m.clientSubnet == .init(family: 1, sourcePrefix: 24, address: [10, 1, 2]))
+        #expect(m.clientSubnet?.addressText == "10.1.2.0")
+        m.flags = 0x8400
+        let bytes = m.serialized()
+        // The OPT record carries the option back with the scope prefix set to the source prefix.
+        #expect(Array(bytes.suffix(13)) == [0x00, 0x0b, 0x00, 0x08, 0x00, 0x07, 0x00, 0x01, 24, 24, 10, 1, 2])
+        #expect(try DNSMessage.parse(bytes).clientSubnet?.addressText == "10.1.2.0")
+    }
+
+    @Test func rejectsAClientSubnetLongerThanItsRecord() {
+        var q = Self.ecsQuery
+        q[q.count - 8] = 0x20  // option length past the end of the OPT data
+        #expect(throws: (any Error).self) { try DNSMessage.parse(q) }
+    }
 }

@@ -17,6 +17,9 @@ extension Route53 {
         if !r.values.isEmpty { out["ResourceRecords"] = .list(r.values.map { ["Value": .string($0)] }) }
         if let alias = r.alias, let json = try? JSONValue.parse(alias) { out["AliasTarget"] = ShapeValue(storageJSON: json) }
         if !r.setIdentifier.isEmpty { out["SetIdentifier"] = .string(r.setIdentifier) }
+        if let routing = r.routing, case .structure(let members) = ShapeValue(storageText: routing) {
+            out.merge(members) { current, _ in current }
+        }
         return .structure(out)
     }
 
@@ -47,6 +50,27 @@ extension Route53 {
                     continue
                 }
                 let alias = set["AliasTarget"]
+                let changeText = "Change with [Action=\(action), Name=\(name), Type=\(type), SetIdentifier=\(setId.isEmpty ? "null" : setId)]"
+                let policies = Routing.policies.filter { set[$0] != nil }
+                if policies.count > 1 || (!setId.isEmpty && policies.isEmpty) {
+                    problems.append("Invalid request: Expected exactly one of [Weight, Region, Failover, GeoLocation, MultiValueAnswer, GeoProximityLocation, or CidrRoutingConfig], but found \(policies.isEmpty ? "none" : "more than one") in \(changeText)")
+                    continue
+                }
+                if setId.isEmpty && !policies.isEmpty {
+                    problems.append("Invalid request: Missing field 'SetIdentifier' in \(changeText)")
+                    continue
+                }
+                if let unsupported = policies.first(where: { $0 == "GeoProximityLocation" || $0 == "CidrRoutingConfig" }) {
+                    problems.append("Invalid request: Kumo does not answer \(unsupported) routing yet, in \(changeText)")
+                    continue
+                }
+                var routingMembers: [String: ShapeValue] = [:]
+                for m in Routing.members { if let v = set[m] { routingMembers[m] = v } }
+                let routing = Routing(.structure(routingMembers))
+                if let check = routing.healthCheckId, try HealthCheckRecord.fetchOne(db, key: check)?.accountId != account {
+                    problems.append("Invalid request: no health check exists with the ID \(check), in \(changeText)")
+                    continue
+                }
                 if alias == nil && values.isEmpty { problems.append("Invalid request: Expected exactly one of [AliasTarget, all of [TTL, and ResourceRecords], or TrafficPolicyInstanceId], but found none in Change with [Action=\(action), Name=\(name), Type=\(type), SetIdentifier=\(setId.isEmpty ? "null" : setId)]"); continue }
                 for v in values where type != "TXT" && type != "SPF" && type != "CAA" && type != "NAPTR" && type != "DS" && DNSTextCheck.isValid(type: type, value: v) == false {
                     problems.append("Invalid Resource Record: 'FATAL problem: ARRDATAIllegalIPv4Address (Value is not a valid IPv4 address) encountered with '\(v)''")
@@ -57,10 +81,25 @@ extension Route53 {
                 let others = try RecordSetRecord.filter(Column("zoneId") == zone.id && Column("name") == name && Column("type") != type).fetchAll(db)
                 let record = RecordSetRecord(
                     zoneId: zone.id, name: name, type: type, setIdentifier: setId, ttl: set["TTL"]?.int, values: values,
-                    alias: alias.map { $0.storageJSON.serialized() })
+                    alias: alias.map { $0.storageJSON.serialized() },
+                    routing: routingMembers.isEmpty ? nil : ShapeValue.structure(routingMembers).storageText)
                 switch action {
                 case "CREATE", "UPSERT":
                     if action == "CREATE", existing != nil { problems.append("Tried to create \(describe) but it already exists"); continue }
+                    // Record sets of one name and type share one routing policy.
+                    let siblings = try RecordSetRecord.filter(
+                        Column("zoneId") == zone.id && Column("name") == name && Column("type") == type && Column("setIdentifier") != setId
+                    ).fetchAll(db)
+                    if let sibling = siblings.first(where: { Routing(storageText: $0.routing).policy != routing.policy }) {
+                        let described = "RRSet with DNS name \(name), type \(type)\(setId.isEmpty ? "" : ", SetIdentifier \(setId)")"
+                        if let policy = routing.policy {
+                            problems.append("\(described) cannot be created because a non \(policy) rrset exists with the same name and type.")
+                        } else {
+                            let theirs = Routing(storageText: sibling.routing).policy ?? "simple"
+                            problems.append("\(described) cannot be created because a \(theirs) rrset exists with the same name and type.")
+                        }
+                        continue
+                    }
                     if type == "CNAME" && !others.isEmpty || type != "CNAME" && others.contains(where: { $0.type == "CNAME" }) {
                         problems.append("RRSet of type CNAME with DNS name \(name) is not permitted as it conflicts with other records with the same DNS name in zone \(zone.name)")
                         continue
@@ -117,9 +156,9 @@ extension Route53 {
         return .structure(out)
     }
 
-    /// The DNS server's view: the zone that holds `name`, and what it says — answered from
-    /// the in-memory snapshot of the zones.
-    func answer(name: String, type: String) async throws -> DNSAnswer {
+    /// The DNS server's view: the zone that holds `name`, and what it says to this client —
+    /// answered from the in-memory snapshot of the zones, routing policies applied.
+    func answer(name: String, type: String, client: DNSClient) async throws -> DNSAnswer {
         let query = Self.fqdn(name)
         let snap = try await zoneCache.snapshot(store)
         // The most specific public zone that contains the name.
@@ -133,48 +172,69 @@ extension Route53 {
             labels.removeFirst()
         }
         guard let zone else { return .refused }
-        func sets(_ n: String) -> [RecordSetRecord] { (snap.records[zone.id + "|" + n] ?? []).filter { $0.alias == nil } }
-        guard let soaRecord = sets(zone.name).first(where: { $0.type == "SOA" }) else { return .refused }
+        let decision = RoutingDecision(client: locations.locate(client.locatingAddress), homeRegion: region, healthy: board.isHealthy)
+        func records(_ n: String) -> [RecordSetRecord] { snap.records[zone.id + "|" + n] ?? [] }
+        guard let soaRecord = records(zone.name).first(where: { $0.type == "SOA" && $0.alias == nil }) else { return .refused }
         let soa = DNSRecordSet(name: zone.name, type: "SOA", ttl: UInt32(soaRecord.ttl ?? 900), values: soaRecord.values)
-        func rs(_ r: RecordSetRecord, as name: String) -> DNSRecordSet {
-            DNSRecordSet(name: name, type: r.type, ttl: UInt32(r.ttl ?? 300), values: r.values)
-        }
         var owner = query
-        if (snap.records[zone.id + "|" + query] ?? []).isEmpty {
+        if records(query).isEmpty {
             // Names below this one make it an empty non-terminal (NODATA), not a missing name.
             if snap.ancestors.contains(zone.id + "|" + query) { return .noData(soa: soa) }
             // A wildcard covers names with no records of their own.
             owner = "*." + (query.split(separator: ".", maxSplits: 1).last.map(String.init) ?? "")
-            if (snap.records[zone.id + "|" + owner] ?? []).isEmpty { return .nxDomain(soa: soa) }
+            if records(owner).isEmpty { return .nxDomain(soa: soa) }
         }
-        let here = sets(owner)
-        var matching = here.filter { $0.type == type || type == "ANY" }.map { rs($0, as: query) }
-        matching += aliasAnswers(snap: snap, zone: zone.id, owner: owner, type: type, as: query)
-        if !matching.isEmpty { return .records(matching) }
-        if let cname = here.first(where: { $0.type == "CNAME" }) {
-            // Follow the CNAME inside the zone, as an authoritative server does.
-            var out = [rs(cname, as: query)]
-            if let target = cname.values.first.map(Self.fqdn) {
-                out += sets(target).filter { $0.type == type }.map { rs($0, as: target) }
+        /// The record sets of one name and type that answer this client, as DNS record sets.
+        func routed(_ n: String, _ t: String, as answerName: String) -> [DNSRecordSet] {
+            let chosen = decision.choose(records(n).filter { $0.type == t })
+            return chosen.compactMap { r in
+                guard let text = r.alias else { return DNSRecordSet(name: answerName, type: r.type, ttl: UInt32(r.ttl ?? 300), values: r.values) }
+                // An alias answers with its target: another record of the zone, or an AWS resource's address.
+                let target = Self.fqdn(ShapeValue(storageText: text)["DNSName"]?.string ?? "")
+                var values = decision.choose(records(target).filter { $0.alias == nil && $0.type == r.type }).flatMap(\.values)
+                if values.isEmpty { values = aliasTargets(target, r.type) }
+                return values.isEmpty ? nil : DNSRecordSet(name: answerName, type: r.type, ttl: 60, values: values)
             }
+        }
+        let here = records(owner)
+        let types = type == "ANY" ? Array(Set(here.map(\.type))).sorted() : [type]
+        let matching = types.flatMap { routed(owner, $0, as: query) }
+        if !matching.isEmpty { return .records(matching) }
+        if here.contains(where: { $0.type == "CNAME" }), let cname = routed(owner, "CNAME", as: query).first {
+            // Follow the CNAME inside the zone, as an authoritative server does.
+            var out = [cname]
+            if let target = cname.values.first.map(Self.fqdn) { out += routed(target, type, as: target) }
             return .records(out)
         }
         return .noData(soa: soa)
     }
-}
 
-extension Route53 {
-    /// Alias records of `name` answered as plain records: an alias to another record of the
-    /// zone takes that record's values; one to an AWS resource's name, the address behind it.
-    func aliasAnswers(snap: ZoneCache.Snapshot, zone: String, owner: String, type: String, as query: String) -> [DNSRecordSet] {
-        let aliases = (snap.records[zone + "|" + owner] ?? []).filter { $0.alias != nil && ($0.type == type || type == "ANY") }
-        return aliases.compactMap { r in
-            guard let text = r.alias else { return nil }
-            let target = Self.fqdn(ShapeValue(storageText: text)["DNSName"]?.string ?? "")
-            var values = (snap.records[zone + "|" + target] ?? []).filter { $0.alias == nil && $0.type == r.type }.flatMap(\.values)
-            if values.isEmpty { values = aliasTargets(target, r.type) }
-            return values.isEmpty ? nil : DNSRecordSet(name: query, type: r.type, ttl: 60, values: values)
+    /// TestDNSAnswer: what the DNS server answers for a name and type, as asked by a resolver
+    /// at `resolverip` (or for the client subnet `edns0clientsubnetip`).
+    func testDNSAnswer(_ call: OperationCall) async throws -> ShapeValue {
+        let name = Self.fqdn(call.input["RecordName"]?.string ?? "")
+        let type = call.input["RecordType"]?.string ?? "A"
+        let zoneId = call.input["HostedZoneId"]?.string ?? ""
+        let zone = try await store.read { db in try self.zone(db, zoneId, account: call.context.accountId) }
+        guard name == zone.name || name.hasSuffix("." + zone.name) else {
+            throw Self.invalidInput("The record name \(name) is not in the hosted zone \(zone.name).")
         }
+        let client = DNSClient(
+            address: call.input["ResolverIP"]?.string ?? "127.0.0.1", subnet: call.input["EDNS0ClientSubnetIP"]?.string,
+            subnetPrefix: Int(call.input["EDNS0ClientSubnetMask"]?.string ?? "") ?? 0)
+        let answer = try await self.answer(name: name, type: type, client: client)
+        var code = "NOERROR"
+        var data: [String] = []
+        switch answer {
+        case .records(let sets): data = sets.filter { $0.type == type }.flatMap(\.values)
+        case .noData: break
+        case .nxDomain: code = "NXDOMAIN"
+        case .refused: code = "REFUSED"
+        }
+        return [
+            "Nameserver": .string(String(Self.nameServers[0].dropLast())), "RecordName": .string(name), "RecordType": .string(type),
+            "RecordData": .list(data.map { .string($0) }), "ResponseCode": .string(code), "Protocol": "UDP",
+        ]
     }
 }
 
