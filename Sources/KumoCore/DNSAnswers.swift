@@ -21,6 +21,9 @@ public enum DNSAnswer: Sendable, Equatable {
     case noData(soa: DNSRecordSet)
     /// The name does not exist in the zone.
     case nxDomain(soa: DNSRecordSet)
+    /// The name is in a subdomain the zone delegates: the delegation's NS records, and the
+    /// addresses of those name servers that the zone holds (glue).
+    case referral(ns: DNSRecordSet, glue: [DNSRecordSet])
     /// Not a zone this server is authoritative for.
     case refused
 }

@@ -25,6 +25,7 @@ public struct DNSMessage: Sendable, Equatable {
     public var questions: [Question]
     public var answers: [Record] = []
     public var authority: [Record] = []
+    public var additional: [Record] = []
     /// The requester's EDNS OPT record, echoed (with our own buffer size) when present.
     public var hasEDNS = false
     /// The UDP payload size the requester accepts (512 without EDNS).
@@ -119,6 +120,7 @@ public struct DNSMessage: Sendable, Equatable {
         var truncated = self
         truncated.answers = []
         truncated.authority = []
+        truncated.additional = []
         truncated.flags |= 0x0200
         return truncated.encoded()
     }
@@ -130,13 +132,13 @@ public struct DNSMessage: Sendable, Equatable {
         w.u16(UInt16(questions.count))
         w.u16(UInt16(answers.count))
         w.u16(UInt16(authority.count))
-        w.u16(hasEDNS ? 1 : 0)
+        w.u16(UInt16(additional.count) + (hasEDNS ? 1 : 0))
         for q in questions {
             w.name(q.name)
             w.u16(q.type)
             w.u16(q.klass)
         }
-        for rr in answers + authority {
+        for rr in answers + authority + additional {
             w.name(rr.name)
             w.u16(rr.type)
             w.u16(rr.klass)

@@ -140,6 +140,12 @@ public struct DNSServer: Service {
                 return r
             }
             return reply.serialized(limit: limit)
+        case .referral(let ns, let glue):
+            // Not authoritative below a delegation: the name servers, and their addresses when known.
+            reply.flags &= ~0x0400
+            reply.authority = Self.records(ns)
+            reply.additional = glue.flatMap(Self.records)
+            return reply.serialized(limit: limit)
         case .noData(let soa):
             reply.authority = Self.records(soa)
             return reply.serialized(limit: limit)

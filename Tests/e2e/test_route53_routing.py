@@ -219,3 +219,28 @@ def test_geolocation_and_latency_use_the_client_subnet(start_kumo):
     missing = json.loads(aws_cli(kumo, "route53", "test-dns-answer", "--hosted-zone-id", z, "--record-name", "nope.geo.test",
                                  "--record-type", "A").stdout)
     assert missing["ResponseCode"] == "NXDOMAIN" and missing["RecordData"] == []
+
+
+def simple(name, rtype, values, ttl=60):
+    return {"Action": "CREATE", "ResourceRecordSet": {"Name": name, "Type": rtype, "TTL": ttl, "ResourceRecords": [{"Value": v} for v in values]}}
+
+
+def test_delegation_and_cname_chains(kumo):
+    r53 = kumo.client("route53")
+    parent = zone(r53, "parent.test")
+    other = zone(r53, "other.test")
+    r53.change_resource_record_sets(HostedZoneId=parent, ChangeBatch={"Changes": [
+        simple("sub.parent.test", "NS", ["ns1.sub.parent.test", "ns.elsewhere.example"]),
+        simple("ns1.sub.parent.test", "A", ["192.0.2.53"]),
+        simple("a.parent.test", "CNAME", ["b.parent.test"]),
+        simple("b.parent.test", "CNAME", ["c.other.test"])]})
+    r53.change_resource_record_sets(HostedZoneId=other, ChangeBatch={"Changes": [simple("c.other.test", "A", ["192.0.2.77"])]})
+    # Below the cut: a referral — no answer, not authoritative, the NS set in authority and the glue address.
+    out = dig(kumo, "www.sub.parent.test", "A")
+    flags = out.split("flags:")[1].split(";")[0]
+    assert "status: NOERROR" in out and " aa" not in flags and "ANSWER: 0" in out
+    assert "sub.parent.test.\t60\tIN\tNS\tns1.sub.parent.test." in out
+    assert "ns1.sub.parent.test.\t60\tIN\tA\t192.0.2.53" in out
+    # A chain of CNAMEs is followed through Kumo's zones to the address.
+    chain = dig(kumo, "a.parent.test", "A", "+noall", "+answer")
+    assert "CNAME\tb.parent.test." in chain and "CNAME\tc.other.test." in chain and "A\t192.0.2.77" in chain

@@ -158,7 +158,7 @@ extension Route53 {
 
     /// The DNS server's view: the zone that holds `name`, and what it says to this client —
     /// answered from the in-memory snapshot of the zones, routing policies applied.
-    func answer(name: String, type: String, client: DNSClient) async throws -> DNSAnswer {
+    func answer(name: String, type: String, client: DNSClient, depth: Int = 0) async throws -> DNSAnswer {
         let query = Self.fqdn(name)
         let snap = try await zoneCache.snapshot(store)
         // The most specific public zone that contains the name.
@@ -176,6 +176,23 @@ extension Route53 {
         func records(_ n: String) -> [RecordSetRecord] { snap.records[zone.id + "|" + n] ?? [] }
         guard let soaRecord = records(zone.name).first(where: { $0.type == "SOA" && $0.alias == nil }) else { return .refused }
         let soa = DNSRecordSet(name: zone.name, type: "SOA", ttl: UInt32(soaRecord.ttl ?? 900), values: soaRecord.values)
+        // A subdomain with NS records of its own is delegated: below it, refer (DS stays with the parent).
+        var cut = Substring(query)
+        var delegations: [Substring] = []
+        while cut.count > zone.name.count, let dot = cut.firstIndex(of: ".") {
+            delegations.append(cut)
+            cut = cut[cut.index(after: dot)...]
+        }
+        for point in delegations.reversed() {
+            let name = String(point)
+            guard let ns = records(name).first(where: { $0.type == "NS" && $0.alias == nil }) else { continue }
+            if name == query && type == "DS" { break }
+            let glue = ns.values.map(Self.fqdn).flatMap { server in
+                records(server).filter { ($0.type == "A" || $0.type == "AAAA") && $0.alias == nil }
+                    .map { DNSRecordSet(name: server, type: $0.type, ttl: UInt32($0.ttl ?? 300), values: $0.values) }
+            }
+            return .referral(ns: DNSRecordSet(name: name, type: "NS", ttl: UInt32(ns.ttl ?? 172_800), values: ns.values), glue: glue)
+        }
         var owner = query
         if records(query).isEmpty {
             // Names below this one make it an empty non-terminal (NODATA), not a missing name.
@@ -201,9 +218,13 @@ extension Route53 {
         let matching = types.flatMap { routed(owner, $0, as: query) }
         if !matching.isEmpty { return .records(matching) }
         if here.contains(where: { $0.type == "CNAME" }), let cname = routed(owner, "CNAME", as: query).first {
-            // Follow the CNAME inside the zone, as an authoritative server does.
+            // Follow the CNAME chain through Kumo's zones, as an authoritative server does (at most 8 links).
             var out = [cname]
-            if let target = cname.values.first.map(Self.fqdn) { out += routed(target, type, as: target) }
+            if depth < 8, let target = cname.values.first.map(Self.fqdn),
+                case .records(let more) = try await answer(name: target, type: type, client: client, depth: depth + 1)
+            {
+                out += more
+            }
             return .records(out)
         }
         return .noData(soa: soa)
@@ -227,7 +248,7 @@ extension Route53 {
         var data: [String] = []
         switch answer {
         case .records(let sets): data = sets.filter { $0.type == type }.flatMap(\.values)
-        case .noData: break
+        case .noData, .referral: break
         case .nxDomain: code = "NXDOMAIN"
         case .refused: code = "REFUSED"
         }
