@@ -142,12 +142,14 @@ struct Up: AsyncParsableCommand {
         let serviceMetrics = ServiceMetrics()
         let sqs = SQSProvider(store: store, clock: clock, metrics: serviceMetrics)
         let s3 = try S3Provider(store: store, clock: clock, syncWrites: durability == .full, queues: sqs, logger: logger)
+        let logs = LogsProvider(store: store, clock: clock)
+        let ec2 = EC2Provider(store: store, clock: clock, logger: logger, metrics: serviceMetrics, logs: logs)
         let edgeAddress = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
         // Alias records to AWS resources (distributions, website endpoints, load balancers) answer with the edge.
         let resourceSuffixes = [".cloudfront.net.", ".amazonaws.com.", "." + hostSuffix.lowercased() + "."]
         let route53 = Route53Provider(
             store: store, clock: clock, region: region, locations: (try? ClientLocations(dnsClientLocations)) ?? ClientLocations(),
-            metrics: serviceMetrics, logger: logger,
+            metrics: serviceMetrics, logger: logger, directory: ec2,
             aliasTargets: { name, type in
             guard resourceSuffixes.contains(where: { name.lowercased().hasSuffix($0) }) else { return [] }
             return type == (edgeAddress.contains(":") ? "AAAA" : "A") ? [edgeAddress] : []
@@ -164,8 +166,6 @@ struct Up: AsyncParsableCommand {
             metrics: serviceMetrics, logger: logger)
         try await cloudfront.start()
         try await route53.start()
-        let logs = LogsProvider(store: store, clock: clock)
-        let ec2 = EC2Provider(store: store, clock: clock, logger: logger, metrics: serviceMetrics, logs: logs)
         let listeners = ListenerBoard()
         let elb = ELBProvider(store: store, clock: clock, hostSuffix: hostSuffix, directory: ec2, metrics: serviceMetrics, logger: logger)
         try await elb.start()

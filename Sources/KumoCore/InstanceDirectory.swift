@@ -7,4 +7,9 @@ public protocol InstanceDirectory: Sendable {
     func bindAddress(privateIp: String) async -> String?
     /// A subnet's VPC and availability zone (load balancers are placed in subnets).
     func subnet(id: String, account: String, region: String) async -> (vpcId: String, availabilityZone: String)?
+    /// Whether a VPC exists in the account and region.
+    func vpcExists(id: String, account: String, region: String) async -> Bool
+    /// The VPC of the running instance whose processes bind this loopback address (the address its
+    /// DNS queries come from), for private hosted zones.
+    func vpc(bindAddress: String) async -> String?
 }

@@ -78,6 +78,21 @@ extension EC2Provider: InstanceDirectory {
         return (row.vpcId ?? "", ShapeValue(storageText: row.body)["AvailabilityZone"]?.string ?? "")
     }
 
+    public func vpcExists(id: String, account: String, region: String) async -> Bool {
+        let row = try? await ec2.store.write { db -> ResourceRecord? in
+            try ec2.ensureDefaults(db, account: account, region: region)
+            return try ResourceRecord.fetchOne(db, key: id)
+        }
+        guard let row else { return false }
+        return row.type == "vpc" && row.accountId == account && row.region == region
+    }
+
+    public func vpc(bindAddress: String) async -> String? {
+        try? await ec2.store.read { db in
+            try String.fetchOne(db, sql: "SELECT vpcId FROM ec2_instances WHERE bindAddress = ? AND state = 'running'", arguments: [bindAddress])
+        }
+    }
+
     public func bindAddress(privateIp: String) async -> String? {
         try? await ec2.store.read { db in
             try String.fetchOne(db, sql: "SELECT bindAddress FROM ec2_instances WHERE privateIp = ? AND state = 'running'", arguments: [privateIp])

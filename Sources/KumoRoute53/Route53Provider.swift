@@ -24,11 +24,12 @@ public struct Route53Provider: ServiceProvider {
     /// latency routing sends clients it cannot place.
     public init(
         store: Store, clock: KumoClock, region: String = "us-east-1", locations: ClientLocations = ClientLocations(),
-        metrics: ServiceMetrics? = nil, logger: Logger = Logger(label: "kumo.route53"),
+        metrics: ServiceMetrics? = nil, logger: Logger = Logger(label: "kumo.route53"), directory: (any InstanceDirectory)? = nil,
         aliasTargets: @escaping @Sendable (_ name: String, _ type: String) -> [String] = { _, _ in [] }
     ) {
         let board = HealthBoard()
-        let r53 = Route53(store: store, clock: clock, aliasTargets: aliasTargets, board: board, locations: locations, region: region)
+        let r53 = Route53(
+            store: store, clock: clock, aliasTargets: aliasTargets, board: board, locations: locations, region: region, directory: directory)
         self.r53 = r53
         healthChecker = HealthChecker(board: board, clock: clock, logger: logger)
         // HealthCheckStatus: 1 while a check passes, 0 while it fails (AWS/Route53, per HealthCheckId).
@@ -59,6 +60,9 @@ public struct Route53Provider: ServiceProvider {
             "GetHealthCheckStatus": Route53.getHealthCheckStatus,
             "GetHealthCheckLastFailureReason": Route53.getHealthCheckLastFailureReason,
             "TestDNSAnswer": Route53.testDNSAnswer,
+            "AssociateVPCWithHostedZone": Route53.associateVPCWithHostedZone,
+            "DisassociateVPCFromHostedZone": Route53.disassociateVPCFromHostedZone,
+            "ListHostedZonesByVPC": Route53.listHostedZonesByVPC,
         ])
     }
 
@@ -85,6 +89,8 @@ struct Route53: Sendable {
     let board: HealthBoard
     let locations: ClientLocations
     let region: String
+    /// Where instances and VPCs are, for private hosted zones.
+    let directory: (any InstanceDirectory)?
     let zoneCache = ZoneCache()
 
     /// A write to zones or records; the DNS server's snapshot is dropped after it.

@@ -72,6 +72,14 @@ struct HealthCheckRecord: Codable, FetchableRecord, PersistableRecord, Sendable 
     var created: Date
 }
 
+/// A VPC associated with a private hosted zone (`r53_zone_vpcs`).
+struct ZoneVPCRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "r53_zone_vpcs"
+    var zoneId: String
+    var vpcId: String
+    var vpcRegion: String
+}
+
 /// A submitted change batch (`r53_changes`).
 struct ChangeRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
     static let databaseTableName = "r53_changes"
@@ -120,7 +128,15 @@ extension Route53Provider {
                 t.column("created", .datetime).notNull()
             }
         },
+        StoreMigration("route53.v3") { db in
+            try db.create(table: "r53_zone_vpcs") { t in
+                t.column("zoneId", .text).notNull().references("r53_zones", onDelete: .cascade)
+                t.column("vpcId", .text).notNull()
+                t.column("vpcRegion", .text).notNull()
+                t.primaryKey(["zoneId", "vpcId"])
+            }
+        },
     ]
 
-    public static let tables = ["r53_changes", "r53_records", "r53_zones", "r53_health_checks"]
+    public static let tables = ["r53_changes", "r53_zone_vpcs", "r53_records", "r53_zones", "r53_health_checks"]
 }

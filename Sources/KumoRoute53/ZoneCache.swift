@@ -10,6 +10,8 @@ final class ZoneCache: Sendable {
     struct Snapshot: Sendable {
         /// Public zone name → (id, name); the first created wins when names repeat.
         var zones: [String: (id: String, name: String)] = [:]
+        /// VPC id → private zone name → (id, name): the zones answered to that VPC's instances.
+        var privateZones: [String: [String: (id: String, name: String)]] = [:]
         /// `zoneId|name` → record sets.
         var records: [String: [RecordSetRecord]] = [:]
         /// `zoneId|name` for every name that has records below it (empty non-terminals answer NODATA).
@@ -35,10 +37,15 @@ final class ZoneCache: Sendable {
         if let cached { return cached }
         let fresh = try await store.read { db -> Snapshot in
             var snap = Snapshot()
-            for z in try ZoneRecord.filter(Column("isPrivate") == false).order(Column("created")).fetchAll(db) where snap.zones[z.name] == nil {
-                snap.zones[z.name] = (z.id, z.name)
+            var zoneNames: [String: String] = [:]
+            for z in try ZoneRecord.order(Column("created")).fetchAll(db) {
+                zoneNames[z.id] = z.name
+                if !z.isPrivate && snap.zones[z.name] == nil { snap.zones[z.name] = (z.id, z.name) }
             }
-            let zoneNames = Dictionary(uniqueKeysWithValues: snap.zones.values.map { ($0.id, $0.name) })
+            for a in try ZoneVPCRecord.fetchAll(db) {
+                guard let name = zoneNames[a.zoneId], snap.privateZones[a.vpcId]?[name] == nil else { continue }
+                snap.privateZones[a.vpcId, default: [:]][name] = (a.zoneId, name)
+            }
             for r in try RecordSetRecord.fetchAll(db) {
                 guard let zoneName = zoneNames[r.zoneId] else { continue }
                 snap.records[r.zoneId + "|" + r.name, default: []].append(r)

@@ -244,3 +244,44 @@ def test_delegation_and_cname_chains(kumo):
     # A chain of CNAMEs is followed through Kumo's zones to the address.
     chain = dig(kumo, "a.parent.test", "A", "+noall", "+answer")
     assert "CNAME\tb.parent.test." in chain and "CNAME\tc.other.test." in chain and "A\t192.0.2.77" in chain
+
+
+def test_private_zone_answers_only_its_vpcs_instances(kumo):
+    r53, ec2 = kumo.client("route53"), kumo.client("ec2")
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    created = r53.create_hosted_zone(Name="internal.corp", CallerReference="private",
+                                     VPC={"VPCRegion": "us-east-1", "VPCId": vpc}, HostedZoneConfig={"PrivateZone": True})
+    z = created["HostedZone"]["Id"]
+    assert created["HostedZone"]["Config"]["PrivateZone"] and created["VPC"]["VPCId"] == vpc and "DelegationSet" not in created
+    r53.change_resource_record_sets(HostedZoneId=z, ChangeBatch={"Changes": [simple("db.internal.corp", "A", ["10.0.0.5"])]})
+    assert r53.get_hosted_zone(Id=z)["VPCs"] == [{"VPCRegion": "us-east-1", "VPCId": vpc}]
+    assert [s["Name"] for s in r53.list_hosted_zones_by_vpc(VPCId=vpc, VPCRegion="us-east-1")["HostedZoneSummaries"]] == ["internal.corp."]
+
+    # Outside the VPC the zone does not exist.
+    assert "status: REFUSED" in dig(kumo, "db.internal.corp", "A")
+    # An instance of the VPC asks from its own address and gets the private answer.
+    script = """#!/bin/sh
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  echo "answer: $(dig -b "$KUMO_BIND_ADDRESS" @127.0.0.1 -p %d +time=1 +tries=1 +short db.internal.corp A)"
+  sleep 0.5
+done
+sleep 30
+""" % kumo.dns_port
+    iid = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, UserData=script)["Instances"][0]["InstanceId"]
+
+    def answered():
+        out = ec2.get_console_output(InstanceId=iid).get("Output", "")
+        return "answer: 10.0.0.5" in out
+    assert wait_for(answered, timeout=30)
+    ec2.terminate_instances(InstanceIds=[iid])
+
+    public = zone(r53, "public.test")
+    with pytest.raises(ClientError) as e:
+        r53.associate_vpc_with_hosted_zone(HostedZoneId=public, VPC={"VPCRegion": "us-east-1", "VPCId": vpc})
+    assert e.value.response["Error"]["Code"] == "PublicZoneVPCAssociation"
+    with pytest.raises(ClientError) as e:
+        r53.disassociate_vpc_from_hosted_zone(HostedZoneId=z, VPC={"VPCRegion": "us-east-1", "VPCId": vpc})
+    assert e.value.response["Error"]["Code"] == "LastVPCAssociation"
+    with pytest.raises(ClientError) as e:
+        r53.associate_vpc_with_hosted_zone(HostedZoneId=z, VPC={"VPCRegion": "us-east-1", "VPCId": "vpc-0000000000000dead"})
+    assert e.value.response["Error"]["Code"] == "InvalidVPCId"

@@ -161,11 +161,17 @@ extension Route53 {
     func answer(name: String, type: String, client: DNSClient, depth: Int = 0) async throws -> DNSAnswer {
         let query = Self.fqdn(name)
         let snap = try await zoneCache.snapshot(store)
-        // The most specific public zone that contains the name.
+        // The most specific zone that contains the name: a private zone of the asking instance's
+        // VPC before a public zone of the same name.
+        var privateZones: [String: (id: String, name: String)] = [:]
+        if !snap.privateZones.isEmpty, let address = client.address, let vpc = await directory?.vpc(bindAddress: address) {
+            privateZones = snap.privateZones[vpc] ?? [:]
+        }
         var labels = query.split(separator: ".")
         var zone: (id: String, name: String)?
         while !labels.isEmpty {
-            if let z = snap.zones[labels.joined(separator: ".") + "."] {
+            let candidate = labels.joined(separator: ".") + "."
+            if let z = privateZones[candidate] ?? snap.zones[candidate] {
                 zone = z
                 break
             }

@@ -46,6 +46,9 @@ extension Route53 {
             isPrivate: call.input["VPC"] != nil || call.input["HostedZoneConfig"]?["PrivateZone"]?.bool == true,
             comment: call.input["HostedZoneConfig"]?["Comment"]?.string, created: now)
         let change = ChangeRecord(id: Self.newId("C"), submitted: now, comment: nil)
+        var vpc: (id: String, region: String)?
+        if let requested = call.input["VPC"] { vpc = try await checkedVPC(requested, call: call) }
+        let association = vpc
         try await write { db in
             if try ZoneRecord.filter(Column("accountId") == account && Column("callerReference") == reference).fetchCount(db) > 0 {
                 throw AWSError(
@@ -59,22 +62,33 @@ extension Route53 {
             ).insert(db)
             try RecordSetRecord(zoneId: zone.id, name: name, type: "NS", setIdentifier: "", ttl: 172_800, values: Self.nameServers, alias: nil)
                 .insert(db)
+            if let vpc = association { try ZoneVPCRecord(zoneId: zone.id, vpcId: vpc.id, vpcRegion: vpc.region).insert(db) }
             try change.insert(db)
         }
-        return [
-            "HostedZone": zoneShape(zone, count: 2), "ChangeInfo": changeInfo(change), "DelegationSet": Self.delegationSet,
+        var out: [String: ShapeValue] = [
+            "HostedZone": zoneShape(zone, count: 2), "ChangeInfo": changeInfo(change),
             "Location": .string("https://route53.amazonaws.com/2013-04-01/hostedzone/" + zone.id),
         ]
+        // A private zone has no public name servers; it names its VPC instead.
+        if let vpc { out["VPC"] = ["VPCId": .string(vpc.id), "VPCRegion": .string(vpc.region)] } else { out["DelegationSet"] = Self.delegationSet }
+        return .structure(out)
     }
 
     func getHostedZone(_ call: OperationCall) async throws -> ShapeValue {
         let account = call.context.accountId
         let id = call.input["Id"]?.string ?? ""
-        let (z, count) = try await store.read { db -> (ZoneRecord, Int) in
+        let (z, count, vpcs) = try await store.read { db -> (ZoneRecord, Int, [ZoneVPCRecord]) in
             let z = try self.zone(db, id, account: account)
-            return (z, try RecordSetRecord.filter(Column("zoneId") == z.id).fetchCount(db))
+            return (
+                z, try RecordSetRecord.filter(Column("zoneId") == z.id).fetchCount(db),
+                try ZoneVPCRecord.filter(Column("zoneId") == z.id).order(Column("vpcId")).fetchAll(db)
+            )
         }
-        return ["HostedZone": zoneShape(z, count: count), "DelegationSet": Self.delegationSet]
+        guard z.isPrivate else { return ["HostedZone": zoneShape(z, count: count), "DelegationSet": Self.delegationSet] }
+        return [
+            "HostedZone": zoneShape(z, count: count),
+            "VPCs": .list(vpcs.map { ["VPCId": .string($0.vpcId), "VPCRegion": .string($0.vpcRegion)] }),
+        ]
     }
 
     func listHostedZones(_ call: OperationCall) async throws -> ShapeValue {
