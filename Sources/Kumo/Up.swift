@@ -96,7 +96,13 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Where DNS clients are, for Route 53 latency and geolocation routing: CIDR=REGION[:CONTINENT[:COUNTRY[:SUBDIVISION]]], comma-separated, e.g. 10.1.0.0/16=eu-west-1:EU:DE. A query's EDNS client subnet counts before its source address (env KUMO_DNS_CLIENT_LOCATIONS).")
     var dnsClientLocations: String = Environment.string("KUMO_DNS_CLIENT_LOCATIONS") ?? ""
 
+    @Option(help: "Forward queries for names outside Kumo's zones to this resolver, HOST or HOST:PORT (env KUMO_DNS_UPSTREAM). Off by default: such names are REFUSED.")
+    var dnsUpstream: String? = Environment.string("KUMO_DNS_UPSTREAM")
+
     func validate() throws {
+        if let dnsUpstream, (try? upstreamAddress(dnsUpstream)) == nil {
+            throw ValidationError("--dns-upstream: \(dnsUpstream) is not an address like 192.0.2.53 or 192.0.2.53:5353")
+        }
         do { _ = try ClientLocations(dnsClientLocations) } catch {
             throw ValidationError("--dns-client-locations: \(error.entry) is not like 10.1.0.0/16=eu-west-1:EU:DE")
         }
@@ -191,7 +197,8 @@ struct Up: AsyncParsableCommand {
         let dnsTCP = try? await DNSServer.bindTCP(host: host, port: dnsAddress?.port ?? dnsPort)
         if dnsTCP == nil { dnsNote += " (TCP port busy: answering over UDP only)" }
         let dns = DNSServer(
-            channel: dnsChannel, tcp: dnsTCP, source: KumoNames(suffix: hostSuffix, edgeAddress: edgeAddress, zones: route53), logger: logger)
+            channel: dnsChannel, tcp: dnsTCP, source: KumoNames(suffix: hostSuffix, edgeAddress: edgeAddress, zones: route53),
+            upstream: try dnsUpstream.map(upstreamAddress), logger: logger)
         let credentialChain = CredentialChain([try StaticCredentials(defaultAccount: accountId, file: credentials, services: [cloudfrontKey]), sts])
         let configuration = EdgeConfiguration(
             host: host, port: port, region: region, accountId: accountId, verifySignatures: !noAuth, hostSuffix: hostSuffix)
@@ -247,6 +254,22 @@ struct Up: AsyncParsableCommand {
 }
 
 extension Up {
+    /// `--dns-upstream`: `192.0.2.53`, `192.0.2.53:5353`, `[2001:db8::53]:53`.
+    func upstreamAddress(_ text: String) throws -> SocketAddress {
+        var host = text
+        var port = 53
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            if rest.hasPrefix(":") { port = Int(rest.dropFirst()) ?? -1 }
+        } else if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":") {
+            host = String(text[..<colon])
+            port = Int(text[text.index(after: colon)...]) ?? -1
+        }
+        guard (1...65535).contains(port) else { throw ValidationError("bad port") }
+        return try SocketAddress(ipAddress: host, port: port)
+    }
+
     /// `--cloudfront-edges`: `IAD89-C2,NRT57-P1=10.0.0.0/8+192.168.0.0/16`.
     func edgeLocations() throws -> [(name: String, blocks: [CIDR])] {
         try cloudfrontEdges.split(separator: ",").map { item in

@@ -12,6 +12,8 @@ public struct DNSServer: Service {
     let tcp: TCPChannel?
     let source: any DNSAnswerSource
     let logger: Logger
+    /// Where queries for names outside Kumo's zones go (`--dns-upstream`); nil answers them REFUSED.
+    let upstream: SocketAddress?
 
     /// The TCP listener on the same port as the UDP one (resolvers retry truncated answers there).
     public static func bindTCP(host: String, port: Int) async throws -> TCPChannel {
@@ -32,10 +34,11 @@ public struct DNSServer: Service {
             }
     }
 
-    public init(channel: Channel, tcp: TCPChannel? = nil, source: any DNSAnswerSource, logger: Logger) {
+    public init(channel: Channel, tcp: TCPChannel? = nil, source: any DNSAnswerSource, upstream: SocketAddress? = nil, logger: Logger) {
         self.channel = channel
         self.tcp = tcp
         self.source = source
+        self.upstream = upstream
         self.logger = logger
     }
 
@@ -130,6 +133,7 @@ public struct DNSServer: Service {
         let limit = transport == .tcp ? 65_535 : query.hasEDNS ? min(query.udpSize, 4096) : 512
         switch await source.answer(name: q.name.lowercased(), type: typeName, client: client) {
         case .refused:
+            if let upstream, let forwarded = await forward(bytes, to: upstream) { return forwarded }
             reply.flags &= ~0x0400
             return Self.with(reply, rcode: 5)
         case .records(let sets):
@@ -152,6 +156,39 @@ public struct DNSServer: Service {
         case .nxDomain(let soa):
             reply.authority = Self.records(soa)
             return Self.with(reply, rcode: 3, limit: limit)
+        }
+    }
+
+    /// Asks the upstream resolver over UDP and relays its answer as it is; nil when it does not
+    /// answer within two seconds (the client then gets REFUSED).
+    func forward(_ query: [UInt8], to upstream: SocketAddress) async -> [UInt8]? {
+        do {
+            let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(host: upstream.protocol == .inet6 ? "::" : "0.0.0.0", port: 0) { channel in
+                    channel.eventLoop.makeCompletedFuture { try Channel(wrappingChannelSynchronously: channel) }
+                }
+            return try await channel.executeThenClose { inbound, outbound in
+                try await outbound.write(AddressedEnvelope(remoteAddress: upstream, data: ByteBuffer(bytes: query)))
+                return try await withThrowingTaskGroup(of: [UInt8]?.self) { race in
+                    race.addTask {
+                        for try await envelope in inbound where envelope.remoteAddress == upstream {
+                            let reply = Array(buffer: envelope.data)
+                            if reply.count >= 2, reply[0] == query[0], reply[1] == query[1] { return reply }
+                        }
+                        return nil
+                    }
+                    race.addTask {
+                        try await Task.sleep(for: .seconds(2))
+                        return nil
+                    }
+                    let first = try await race.next() ?? nil
+                    race.cancelAll()
+                    return first
+                }
+            }
+        } catch {
+            logger.debug("DNS upstream did not answer", metadata: ["upstream": "\(upstream)", "error": "\(error)"])
+            return nil
         }
     }
 

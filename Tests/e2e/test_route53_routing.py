@@ -285,3 +285,37 @@ sleep 30
     with pytest.raises(ClientError) as e:
         r53.associate_vpc_with_hosted_zone(HostedZoneId=z, VPC={"VPCRegion": "us-east-1", "VPCId": "vpc-0000000000000dead"})
     assert e.value.response["Error"]["Code"] == "InvalidVPCId"
+
+
+def test_names_outside_kumo_go_to_the_upstream_resolver(start_kumo):
+    """--dns-upstream: a tiny resolver answers example.org; Kumo relays it and still answers its own zones."""
+    import dns.rrset
+    upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    upstream.bind(("127.0.0.1", 0))
+    upstream.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                data, peer = upstream.recvfrom(4096)
+            except socket.timeout:
+                continue
+            q = dns.message.from_wire(data)
+            r = dns.message.make_response(q)
+            r.answer.append(dns.rrset.from_text(q.question[0].name, 300, "IN", "A", "203.0.113.9"))
+            upstream.sendto(r.to_wire(), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        kumo = start_kumo("--dns-upstream", "127.0.0.1:%d" % upstream.getsockname()[1])
+        assert dig(kumo, "example.org", "+short").strip() == "203.0.113.9"
+        r53 = kumo.client("route53")
+        z = zone(r53, "mine.test")
+        r53.change_resource_record_sets(HostedZoneId=z, ChangeBatch={"Changes": [simple("www.mine.test", "A", ["192.0.2.8"])]})
+        assert dig(kumo, "www.mine.test", "+short").strip() == "192.0.2.8"
+    finally:
+        stop.set()
+        thread.join()
+        upstream.close()
