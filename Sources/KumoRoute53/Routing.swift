@@ -97,9 +97,13 @@ struct RoutingDecision {
     let healthy: (String) -> Bool?
     var random: (Int) -> Int = { Int.random(in: 0..<$0) }
 
+    /// Whether an alias with EvaluateTargetHealth has a healthy target (true when not known).
+    var aliasHealthy: (RecordSetRecord) -> Bool = { _ in true }
+
     func isHealthy(_ r: (record: RecordSetRecord, routing: Routing)) -> Bool {
-        guard let id = r.routing.healthCheckId else { return true }
-        return healthy(id) ?? true
+        if let id = r.routing.healthCheckId, healthy(id) == false { return false }
+        if r.record.alias != nil, !aliasHealthy(r.record) { return false }
+        return true
     }
 
     /// The record sets to answer with, out of all those of one name and type.

@@ -138,13 +138,21 @@ def test_failover_follows_a_real_health_check(start_kumo, health):
     z = zone(r53, "failover.test")
     r53.change_resource_record_sets(HostedZoneId=z, ChangeBatch={"Changes": [
         routed("app.failover.test", "main", "192.0.2.10", Failover="PRIMARY", HealthCheckId=hc["Id"]),
-        routed("app.failover.test", "backup", "192.0.2.20", Failover="SECONDARY")]})
+        routed("app.failover.test", "backup", "192.0.2.20", Failover="SECONDARY"),
+        # An alias that evaluates its target's health fails over with the target's health check.
+        routed("origin.failover.test", "only", "192.0.2.11", Weight=1, HealthCheckId=hc["Id"]),
+        {"Action": "CREATE", "ResourceRecordSet": {"Name": "site.failover.test", "Type": "A", "SetIdentifier": "main", "Failover": "PRIMARY",
+                                                   "AliasTarget": {"HostedZoneId": z.split("/")[-1], "DNSName": "origin.failover.test",
+                                                                   "EvaluateTargetHealth": True}}},
+        routed("site.failover.test", "backup", "192.0.2.21", Failover="SECONDARY")]})
     assert wait_for(lambda: "Success: HTTP Status Code 200" in json.dumps(
         r53.get_health_check_status(HealthCheckId=hc["Id"])["HealthCheckObservations"], default=str), timeout=20)
     assert ask(kumo, "app.failover.test") == ["192.0.2.10"]
+    assert ask(kumo, "site.failover.test") == ["192.0.2.11"]
 
     health.stop()
     assert wait_for(lambda: ask(kumo, "app.failover.test") == ["192.0.2.20"], timeout=20)
+    assert ask(kumo, "site.failover.test") == ["192.0.2.21"]
     reason = r53.get_health_check_last_failure_reason(HealthCheckId=hc["Id"])["HealthCheckObservations"][0]
     assert reason["StatusReport"]["Status"].startswith("Failure")
     assert dig(kumo, "app.failover.test", "+short").strip() == "192.0.2.20"

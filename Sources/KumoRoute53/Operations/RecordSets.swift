@@ -178,8 +178,17 @@ extension Route53 {
             labels.removeFirst()
         }
         guard let zone else { return .refused }
-        let decision = RoutingDecision(client: locations.locate(client.locatingAddress), homeRegion: region, healthy: board.isHealthy)
+        var decision = RoutingDecision(client: locations.locate(client.locatingAddress), homeRegion: region, healthy: board.isHealthy)
         func records(_ n: String) -> [RecordSetRecord] { snap.records[zone.id + "|" + n] ?? [] }
+        // An alias that evaluates its target's health is healthy while one of the target's records is.
+        let board = self.board
+        decision.aliasHealthy = { alias in
+            let target = ShapeValue(storageText: alias.alias ?? "")
+            guard target["EvaluateTargetHealth"]?.bool == true else { return true }
+            let records = (snap.records[zone.id + "|" + Self.fqdn(target["DNSName"]?.string ?? "")] ?? []).filter { $0.type == alias.type }
+            guard !records.isEmpty else { return true }
+            return records.contains { r in Routing(storageText: r.routing).healthCheckId.map { board.isHealthy($0) ?? true } ?? true }
+        }
         guard let soaRecord = records(zone.name).first(where: { $0.type == "SOA" && $0.alias == nil }) else { return .refused }
         let soa = DNSRecordSet(name: zone.name, type: "SOA", ttl: UInt32(soaRecord.ttl ?? 900), values: soaRecord.values)
         // A subdomain with NS records of its own is delegated: below it, refer (DS stays with the parent).
