@@ -169,7 +169,7 @@ struct Up: AsyncParsableCommand {
             edgeConfiguration: .init(
                 locations: try edgeLocations(), cacheBudget: cloudfrontCacheMb << 20, signingKeyId: cloudfrontKey.accessKeyId,
                 signingSecret: cloudfrontKey.secretAccessKey),
-            metrics: serviceMetrics, logger: logger)
+            metrics: serviceMetrics, logger: logger, logSink: s3)
         try await cloudfront.start()
         try await route53.start()
         let listeners = ListenerBoard()
@@ -241,6 +241,7 @@ struct Up: AsyncParsableCommand {
             configuration: .init(
                 services: [
                     .init(service: server), .init(service: dns), .init(service: route53.healthChecker),
+                    .init(service: cloudfront.logDelivery!),
                     .init(service: LifecycleSweeper(provider: s3, logger: logger)),
                     .init(service: ec2.supervisor), .init(service: listenerHost), .init(service: elb.healthChecker),
                     .init(service: cloudwatch.evaluator), .init(service: cloudwatch.publisher), .init(service: autoscaling.reconciler),

@@ -15,6 +15,8 @@ struct CloudFront: Sendable {
     let clock: KumoClock
     let hostSuffix: String
     let edge: CloudFrontEdge
+    /// Where standard logs go; checked for the logging bucket when a config enables logging.
+    let logSink: (any LogFileSink)?
 
     /// How long (in AWS seconds) a change takes to reach every edge: Status is InProgress until then.
     static let deploySeconds = 5.0

@@ -9,16 +9,20 @@ public struct CloudFrontProvider: ServiceProvider {
     public let service = "cloudfront"
     public let operations: [String: OperationHandler]
     public let edge: CloudFrontEdge
+    /// Delivers standard logs into their buckets; run it when `logSink` was given.
+    public let logDelivery: StandardLogDelivery?
     let cf: CloudFront
 
+    /// `logSink` is where standard logs go (S3).
     public init(
         store: Store, clock: KumoClock, hostSuffix: String, edgeConfiguration: CloudFrontEdge.Configuration, metrics: ServiceMetrics?,
-        logger: Logger
+        logger: Logger, logSink: (any LogFileSink)? = nil
     ) {
         let edge = CloudFrontEdge(
             configuration: edgeConfiguration, distributions: DistributionSnapshot(store: store, hostSuffix: hostSuffix), clock: clock,
             logger: logger, metrics: metrics, hostSuffix: hostSuffix)
-        let cf = CloudFront(store: store, clock: clock, hostSuffix: hostSuffix, edge: edge)
+        let cf = CloudFront(store: store, clock: clock, hostSuffix: hostSuffix, edge: edge, logSink: logSink)
+        logDelivery = logSink.map { StandardLogDelivery(logs: edge.standardLogs, sink: $0, clock: clock, logger: logger) }
         self.edge = edge
         self.cf = cf
         metrics?.addGauges { edge.gauges() }

@@ -418,3 +418,36 @@ def test_compression_when_the_behavior_says_compress(kumo, origin):
     # curl --compressed decodes it.
     out = subprocess.run(["curl", "-s", "--compressed", "-H", "Host: " + viewer.host, kumo.url + "/app.js"], capture_output=True, timeout=10)
     assert out.stdout == text
+
+
+def test_standard_logs_are_delivered_to_the_bucket(start_kumo, origin):
+    import gzip
+    kumo = start_kumo("--time-scale", "0.05")
+    s3, cf = kumo.client("s3"), kumo.client("cloudfront")
+    origin.set("/page.html", b"<p>hi</p>", headers={"Content-Type": "text/html", "Cache-Control": "max-age=60"})
+    logging = {"Enabled": True, "IncludeCookies": False, "Bucket": "cf-logs.s3.amazonaws.com", "Prefix": "edge/"}
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cf.create_distribution(DistributionConfig=config([http_origin(origin)], ref="nolog", Logging=logging))
+    assert e.value.response["Error"]["Code"] == "InvalidArgument" and "doesn't exist" in e.value.response["Error"]["Message"]
+    s3.create_bucket(Bucket="cf-logs")
+    d, viewer, _ = distribution(kumo, config([http_origin(origin)], ref="logged", Logging=logging))
+    assert viewer.get("/page.html").headers["X-Cache"] == "Miss from cloudfront"
+    assert viewer.get("/page.html", User_Agent="test agent/1.0").headers["X-Cache"] == "Hit from cloudfront"
+    assert viewer.get("/missing").status_code == 404
+
+    def delivered():
+        return s3.list_objects_v2(Bucket="cf-logs", Prefix="edge/").get("Contents")
+    files = wait_for(delivered, timeout=20)
+    assert files and files[0]["Key"].startswith("edge/%s." % d["Id"]) and files[0]["Key"].endswith(".gz")
+    lines = []
+    for f in files:
+        lines += gzip.decompress(s3.get_object(Bucket="cf-logs", Key=f["Key"])["Body"].read()).decode().splitlines()
+    assert lines[0] == "#Version: 1.0" and lines[1].startswith("#Fields: date time x-edge-location sc-bytes c-ip cs-method")
+    rows = [l.split("\t") for l in lines if not l.startswith("#")]
+    assert len(rows) == 3 and all(len(r) == 33 for r in rows)
+    fields = lines[1][len("#Fields: "):].split(" ")
+    by_path = {r[fields.index("cs-uri-stem")] + ":" + r[fields.index("x-edge-result-type")]: dict(zip(fields, r)) for r in rows}
+    assert set(by_path) == {"/page.html:Miss", "/page.html:Hit", "/missing:Error"}
+    hit = by_path["/page.html:Hit"]
+    assert hit["sc-status"] == "200" and hit["cs-method"] == "GET" and hit["c-ip"] == "127.0.0.1"
+    assert hit["cs(User-Agent)"] == "test%20agent/1.0" and hit["cs(Host)"] == d["DomainName"] and hit["sc-bytes"] == "9"

@@ -46,6 +46,7 @@ public final class CloudFrontEdge: Sendable {
 
     let configuration: Configuration
     let distributions: DistributionSnapshot
+    let standardLogs = StandardLogs()
     let caches: [EdgeCache]
     let client = UpstreamClient()
     let clock: KumoClock
@@ -109,6 +110,7 @@ public final class CloudFrontEdge: Sendable {
     // MARK: serving
 
     func handle(_ request: HostRoute.Request) async -> ProtocolResponse {
+        let started = ContinuousClock.now
         let index = location(request)
         let pop = configuration.locations[index].name
         let requestId = ResourceID.opaque(length: 54) + "=="
@@ -136,6 +138,13 @@ public final class CloudFrontEdge: Sendable {
         var response = await serve(plan: plan, behavior: behavior, path: path, request: request, cache: caches[index], pop: pop, requestId: requestId)
         if let policy = behavior.responseHeaders { ViewerHeaders.apply(policy, request: request, to: &response) }
         count(plan.id, response)
+        if plan.logging != nil {
+            let elapsed = ContinuousClock.now - started
+            standardLogs.record(
+                plan, request: request, response: response, pop: pop, requestId: requestId,
+                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, at: clock.now,
+                domainName: "\(plan.id.lowercased()).cloudfront.\(hostSuffix)")
+        }
         return response
     }
 

@@ -15,6 +15,8 @@ struct DistributionPlan: Sendable {
     /// Ordered behaviors first, the default behavior last (pattern `*`).
     var behaviors: [BehaviorPlan]
     var errorResponses: [Int: ErrorResponsePlan]
+    /// Standard logging: the bucket (its name), the key prefix and whether cookies are logged.
+    var logging: (bucket: String, prefix: String, cookies: Bool)?
 
     /// The first behavior whose path pattern matches the path.
     func behavior(for path: String) -> BehaviorPlan {
@@ -143,6 +145,18 @@ extension DistributionPlan {
                 cachingMinTTL: e["ErrorCachingMinTTL"]?.double ?? 10)
         }
         errorResponses = errors
+        if let l = c["Logging"], l["Enabled"]?.bool == true, let bucket = Self.logBucket(l["Bucket"]?.string ?? "") {
+            logging = (bucket, l["Prefix"]?.string ?? "", l["IncludeCookies"]?.bool ?? false)
+        }
+    }
+
+    /// The bucket of a logging config: `name.s3.amazonaws.com`, `name.s3.<region>.amazonaws.com`,
+    /// `name.s3.localhost` or the bare name.
+    static func logBucket(_ domain: String) -> String? {
+        let lower = domain.lowercased()
+        guard !lower.isEmpty else { return nil }
+        if let range = lower.firstRange(of: ".s3.") ?? lower.firstRange(of: ".s3-") { return String(lower[..<range.lowerBound]) }
+        return lower
     }
 
     static func items(_ v: ShapeValue?) -> [ShapeValue] { v?["Items"]?.list ?? [] }

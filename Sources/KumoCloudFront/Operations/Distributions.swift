@@ -41,6 +41,15 @@ extension CloudFront {
         return .structure(out)
     }
 
+    /// Standard logging needs its bucket to exist.
+    func checkLogging(_ config: ShapeValue) async throws {
+        guard let logging = config["Logging"], logging["Enabled"]?.bool == true else { return }
+        let domain = logging["Bucket"]?.string ?? ""
+        guard let bucket = DistributionPlan.logBucket(domain), let logSink, await logSink.bucketOwner(bucket) != nil else {
+            throw AWSError.cloudFrontInvalidArgument("The S3 bucket that you specified for CloudFront logs doesn't exist: \(domain)")
+        }
+    }
+
     /// Checks what AWS checks of a distribution config against the account's other resources.
     func validate(_ config: ShapeValue, _ db: Database, account: String, distribution: String?) throws -> [String] {
         let origins = config["Origins"]?["Items"]?.list ?? []
@@ -116,6 +125,7 @@ extension CloudFront {
         let account = call.context.accountId
         let now = clock.now
         let id = Self.newId("E")
+        try await checkLogging(config)
         let record = try await write { db -> DistributionRecord in
             let reference = config["CallerReference"]?.string ?? ""
             if try DistributionRecord.filter(Column("accountId") == account && Column("callerReference") == reference).fetchCount(db) > 0 {
@@ -171,6 +181,7 @@ extension CloudFront {
         let config = call.input["DistributionConfig"] ?? .empty
         let ifMatch = call.input["IfMatch"]?.string
         let now = clock.now
+        try await checkLogging(config)
         let record = try await write { db -> DistributionRecord in
             var d = try self.distribution(db, id, account: account)
             try Self.checkIfMatch(ifMatch, current: d.etag)
