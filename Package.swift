@@ -96,7 +96,9 @@ let package = Package(
         .target(
             name: "KumoProxy",
             dependencies: [
-                "KumoProtocols",
+                "KumoProtocols", "KumoCore", "CZlib",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -152,7 +154,7 @@ let package = Package(
         .target(
             name: "KumoCloudFront",
             dependencies: [
-                "KumoCore", "KumoProtocols", "KumoStore", "KumoProxy", "CZlib",
+                "KumoCore", "KumoProtocols", "KumoStore", "KumoProxy",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

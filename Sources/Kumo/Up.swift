@@ -173,7 +173,8 @@ struct Up: AsyncParsableCommand {
         try await cloudfront.start()
         try await route53.start()
         let listeners = ListenerBoard()
-        let elb = ELBProvider(store: store, clock: clock, hostSuffix: hostSuffix, directory: ec2, metrics: serviceMetrics, logger: logger)
+        let elb = ELBProvider(
+            store: store, clock: clock, hostSuffix: hostSuffix, directory: ec2, metrics: serviceMetrics, logger: logger, logSink: s3)
         try await elb.start()
         let listenerHost = ListenerHost(host: host, logger: logger) { label, port in
             if let port { listeners.add(.init(name: label, address: "http://\(edgeAddress):\(port)")) } else { listeners.remove(label) }
@@ -241,7 +242,7 @@ struct Up: AsyncParsableCommand {
             configuration: .init(
                 services: [
                     .init(service: server), .init(service: dns), .init(service: route53.healthChecker),
-                    .init(service: cloudfront.logDelivery!),
+                    .init(service: cloudfront.logDelivery!), .init(service: elb.logDelivery!),
                     .init(service: LifecycleSweeper(provider: s3, logger: logger)),
                     .init(service: ec2.supervisor), .init(service: listenerHost), .init(service: elb.healthChecker),
                     .init(service: cloudwatch.evaluator), .init(service: cloudwatch.publisher), .init(service: autoscaling.reconciler),

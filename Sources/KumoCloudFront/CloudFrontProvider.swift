@@ -2,6 +2,7 @@ public import KumoCore
 public import KumoProtocols
 public import KumoStore
 public import Logging
+public import KumoProxy
 
 /// Amazon CloudFront: distributions and their configuration in the store, served for real
 /// by `edge` (a caching reverse proxy in front of S3 buckets and HTTP origins).
@@ -10,7 +11,7 @@ public struct CloudFrontProvider: ServiceProvider {
     public let operations: [String: OperationHandler]
     public let edge: CloudFrontEdge
     /// Delivers standard logs into their buckets; run it when `logSink` was given.
-    public let logDelivery: StandardLogDelivery?
+    public let logDelivery: LogBatchDelivery?
     let cf: CloudFront
 
     /// `logSink` is where standard logs go (S3).
@@ -22,7 +23,7 @@ public struct CloudFrontProvider: ServiceProvider {
             configuration: edgeConfiguration, distributions: DistributionSnapshot(store: store, hostSuffix: hostSuffix), clock: clock,
             logger: logger, metrics: metrics, hostSuffix: hostSuffix)
         let cf = CloudFront(store: store, clock: clock, hostSuffix: hostSuffix, edge: edge, logSink: logSink)
-        logDelivery = logSink.map { StandardLogDelivery(logs: edge.standardLogs, sink: $0, clock: clock, logger: logger) }
+        logDelivery = logSink.map { LogBatchDelivery(batches: edge.standardLogs, sink: $0, clock: clock, interval: 60, logger: logger) }
         self.edge = edge
         self.cf = cf
         metrics?.addGauges { edge.gauges() }

@@ -15,6 +15,8 @@ struct ELB: Sendable {
     let clock: KumoClock
     let hostSuffix: String
     let directory: any InstanceDirectory
+    /// Where access logs go; its buckets are checked when access logs are turned on.
+    let logSink: (any LogFileSink)?
     let router: Router
 
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {

@@ -2,6 +2,7 @@ public import KumoCore
 public import KumoProtocols
 public import KumoStore
 public import Logging
+public import KumoProxy
 import GRDB
 
 /// Elastic Load Balancing v2 (application load balancers): the API in the store, and
@@ -11,11 +12,18 @@ public struct ELBProvider: ServiceProvider {
     public let operations: [String: OperationHandler]
     public let router: Router
     public let healthChecker: HealthChecker
+    /// Delivers access logs into their buckets; run it when `logSink` was given.
+    public let logDelivery: LogBatchDelivery?
     let elb: ELB
 
-    public init(store: Store, clock: KumoClock, hostSuffix: String, directory: any InstanceDirectory, metrics: ServiceMetrics?, logger: Logger) {
+    /// `logSink` is where access logs go (S3).
+    public init(
+        store: Store, clock: KumoClock, hostSuffix: String, directory: any InstanceDirectory, metrics: ServiceMetrics?, logger: Logger,
+        logSink: (any LogFileSink)? = nil
+    ) {
         let router = Router(store: store, directory: directory, clock: clock, logger: logger, metrics: metrics)
-        let elb = ELB(store: store, clock: clock, hostSuffix: hostSuffix, directory: directory, router: router)
+        let elb = ELB(store: store, clock: clock, hostSuffix: hostSuffix, directory: directory, logSink: logSink, router: router)
+        logDelivery = logSink.map { LogBatchDelivery(batches: router.accessLogs, sink: $0, clock: clock, interval: 300, logger: logger) }
         self.router = router
         self.elb = elb
         healthChecker = HealthChecker(router: router)

@@ -182,3 +182,33 @@ def test_cloudfront_in_front_of_the_load_balancer(start_kumo):
         assert r.status_code == 200 and r.headers["X-Cache"] == "Miss from cloudfront"
         answers[r.text.strip()] += 1
     assert set(answers) == {"hello from " + i for i in ids}
+
+
+def test_access_logs_are_delivered_to_the_bucket(start_kumo):
+    import gzip
+    kumo = start_kumo("--time-scale", "0.02")
+    ec2, elb, ids, lb, group, listener = setup_app(kumo, count=1)
+    s3 = kumo.client("s3")
+    attrs = [{"Key": "access_logs.s3.enabled", "Value": "true"}, {"Key": "access_logs.s3.bucket", "Value": "alb-logs"},
+             {"Key": "access_logs.s3.prefix", "Value": "web"}]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        elb.modify_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"], Attributes=attrs)
+    assert e.value.response["Error"]["Code"] == "InvalidConfigurationRequest"
+    s3.create_bucket(Bucket="alb-logs")
+    elb.modify_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"], Attributes=attrs)
+    assert wait_for(lambda: get(kumo, lb, "/").status_code == 200, timeout=30)
+    assert get(kumo, lb, "/index.html?x=1", User_Agent="probe/2").status_code == 200
+
+    def delivered():
+        return s3.list_objects_v2(Bucket="alb-logs", Prefix="web/AWSLogs/000000000000/elasticloadbalancing/us-east-1/").get("Contents")
+    files = wait_for(delivered, timeout=30)
+    assert files and files[0]["Key"].endswith(".log.gz") and "_elasticloadbalancing_us-east-1_app.web." in files[0]["Key"]
+    lines = []
+    for f in files:
+        lines += gzip.decompress(s3.get_object(Bucket="alb-logs", Key=f["Key"])["Body"].read()).decode().splitlines()
+    probe = [l for l in lines if '"probe/2"' in l]
+    assert len(probe) == 1, lines
+    fields = probe[0].split(" ")
+    assert fields[0] == "http" and fields[2].startswith("app/web/") and fields[8] == "200" and fields[9] == "200"
+    assert '"GET http://%s:80/index.html?x=1 HTTP/1.1"' % lb["DNSName"] in probe[0]
+    assert group["TargetGroupArn"] in fields and '"forward"' in probe[0] and '"Root=1-' in probe[0]

@@ -46,7 +46,8 @@ public final class CloudFrontEdge: Sendable {
 
     let configuration: Configuration
     let distributions: DistributionSnapshot
-    let standardLogs = StandardLogs()
+    /// Standard log lines waiting for delivery.
+    let standardLogs = StandardLogs.batches()
     let caches: [EdgeCache]
     let client = UpstreamClient()
     let clock: KumoClock
@@ -138,12 +139,13 @@ public final class CloudFrontEdge: Sendable {
         var response = await serve(plan: plan, behavior: behavior, path: path, request: request, cache: caches[index], pop: pop, requestId: requestId)
         if let policy = behavior.responseHeaders { ViewerHeaders.apply(policy, request: request, to: &response) }
         count(plan.id, response)
-        if plan.logging != nil {
+        if let logging = plan.logging {
             let elapsed = ContinuousClock.now - started
-            standardLogs.record(
+            let line = StandardLogs.line(
                 plan, request: request, response: response, pop: pop, requestId: requestId,
                 seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, at: clock.now,
-                domainName: "\(plan.id.lowercased()).cloudfront.\(hostSuffix)")
+                domainName: "\(plan.id.lowercased()).cloudfront.\(hostSuffix)", cookies: logging.cookies)
+            standardLogs.append(line, to: .init(bucket: logging.bucket, prefix: logging.prefix, source: plan.id))
         }
         return response
     }

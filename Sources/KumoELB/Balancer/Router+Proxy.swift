@@ -13,6 +13,8 @@ extension Router {
     /// Routes one request: the listener (by the port in Host, else 80, else the first), its
     /// rules in priority order, then the first matching rule's actions.
     func handle(_ request: HostRoute.Request, listenerPort: Int?) async -> ProtocolResponse {
+        let received = clock.now
+        let started = ContinuousClock.now
         guard let lb = snapshot.balancers[request.name] else { return Self.errorPage(503) }
         let hostPort = request.header("Host")?.split(separator: ":").last.flatMap { Int($0) }
         let port = listenerPort ?? hostPort.flatMap { lb.listeners[$0] != nil ? $0 : nil } ?? (lb.listeners[80] != nil ? 80 : lb.listeners.keys.sorted().first)
@@ -20,6 +22,7 @@ extension Router {
         let rule = rules.first { Self.matches($0.conditions, request) } ?? rules.last
         let action = (rule?.actions ?? []).sorted { ($0["Order"]?.int ?? 0) < ($1["Order"]?.int ?? 0) }.first
         let response: ProtocolResponse
+        var trace = ForwardTrace()
         switch action?["Type"]?.string {
         case "fixed-response":
             let c = action?["FixedResponseConfig"]
@@ -30,11 +33,19 @@ extension Router {
         case "redirect":
             response = Self.redirect(action?["RedirectConfig"] ?? .empty, request: request, port: port)
         case "forward":
-            response = await forward(action ?? .empty, request: request, lb: lb, port: port)
+            response = await forward(action ?? .empty, request: request, lb: lb, port: port, trace: &trace)
         default:
             response = Self.errorPage(503)
         }
         count(lb.arn, response)
+        if let logs = lb.accessLogs {
+            let elapsed = ContinuousClock.now - started
+            let line = AccessLogs.line(
+                request: request, response: response, lb: lb, port: port, action: action?["Type"]?.string ?? "-",
+                priority: rules.firstIndex { Self.matches($0.conditions, request) }.map { $0 == rules.count - 1 ? "0" : String($0 + 1) } ?? "0",
+                trace: trace, received: received, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            accessLogs.append(line, to: .init(bucket: logs.bucket, prefix: logs.prefix, source: lb.arn))
+        }
         return response
     }
 
@@ -89,7 +100,7 @@ extension Router {
     }
 
     /// Sends the request to a healthy target of the action's target group (weighted when several).
-    func forward(_ action: ShapeValue, request: HostRoute.Request, lb: Balancer, port: Int) async -> ProtocolResponse {
+    func forward(_ action: ShapeValue, request: HostRoute.Request, lb: Balancer, port: Int, trace: inout ForwardTrace) async -> ProtocolResponse {
         var weighted = (action["ForwardConfig"]?["TargetGroups"]?.list ?? []).compactMap { t -> (String, Int)? in
             t["TargetGroupArn"]?.string.map { ($0, t["Weight"]?.int ?? 1) }
         }
@@ -108,10 +119,14 @@ extension Router {
         let forwardedFor = [request.header("X-Forwarded-For"), request.remoteAddress].compactMap { $0 }.joined(separator: ", ")
         headers.removeAll { ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-port"].contains($0.name.lowercased()) }
         headers += [("X-Forwarded-For", forwardedFor), ("X-Forwarded-Proto", "http"), ("X-Forwarded-Port", String(port))]
-        if request.header("X-Amzn-Trace-Id") == nil {
+        if let given = request.header("X-Amzn-Trace-Id") {
+            trace.traceId = given
+        } else {
             let epoch = String(Int(clock.now.timeIntervalSince1970), radix: 16)
-            headers.append(("X-Amzn-Trace-Id", "Root=1-\(epoch)-\(ResourceID.hex(length: 24))"))
+            trace.traceId = "Root=1-\(epoch)-\(ResourceID.hex(length: 24))"
+            headers.append(("X-Amzn-Trace-Id", trace.traceId))
         }
+        trace.group = arn
         let query = request.query.map { FormEncoding.escape($0.name) + "=" + FormEncoding.escape($0.value) }.joined(separator: "&")
         let upstream = UpstreamRequest(
             method: request.method, target: request.path + (query.isEmpty ? "" : "?" + query), headers: headers, body: request.body)
@@ -132,6 +147,9 @@ extension Router {
                 answer = try await client.execute(upstream, host: target.address, port: target.port, readTimeout: .seconds(Int64(lb.idleTimeout)))
             }
             let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+            trace.target = "\(target.id):\(target.port)"
+            trace.targetStatus = answer.status
+            trace.targetSeconds = seconds
             let dimension = Self.dimension(lb.arn)
             metrics?.add(seconds, to: MetricKey(namespace: "AWS/ApplicationELB", name: "TargetResponseTime", dimensions: [("LoadBalancer", dimension)]))
             var response = ProtocolResponse(
@@ -161,6 +179,7 @@ extension Router {
             metrics?.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: family, dimensions: [("LoadBalancer", dimension)]))
             return response
         } catch {
+            trace.target = "\(target.id):\(target.port)"
             health.ended(group: arn, id: target.id, port: target.port)
             logger.debug("target request failed", metadata: ["target": "\(target.address):\(target.port)", "error": "\(error)"])
             return Self.errorPage(error as? UpstreamError == .timedOut ? 504 : 502)

@@ -21,6 +21,8 @@ public final class Router: Sendable {
         var idleTimeout: Int
         /// Listeners by port, each with its rules in priority order (default last).
         var listeners: [Int: [(conditions: [ShapeValue], actions: [ShapeValue])]]
+        /// Access logs: the bucket and key prefix, when `access_logs.s3.enabled`.
+        var accessLogs: (bucket: String, prefix: String)?
     }
 
     struct Group: Sendable {
@@ -48,6 +50,8 @@ public final class Router: Sendable {
     let metrics: ServiceMetrics?
     let client = UpstreamClient()
     let health = HealthBoard()
+    /// Access log lines waiting for delivery.
+    let accessLogs = AccessLogs.batches()
     let state = Mutex(Snapshot())
     /// Listener ports: who opens them, whether to try each listener's own port first, and
     /// what is open now (listener ARN → listener port and bound port).
@@ -115,9 +119,14 @@ public final class Router: Sendable {
                     }
                 }
                 let dns = (shape["DNSName"]?.string ?? "").lowercased()
+                let attributes = ELB.attributes(lb.attributes)
+                var accessLogs: (bucket: String, prefix: String)?
+                if attributes["access_logs.s3.enabled"] == "true", let bucket = attributes["access_logs.s3.bucket"], !bucket.isEmpty {
+                    accessLogs = (bucket, attributes["access_logs.s3.prefix"] ?? "")
+                }
                 s.balancers[lb.arn] = Balancer(
-                    arn: lb.arn, dnsName: dns, idleTimeout: Int(ELB.attributes(lb.attributes)["idle_timeout.timeout_seconds"] ?? "60") ?? 60,
-                    listeners: listeners)
+                    arn: lb.arn, dnsName: dns, idleTimeout: Int(attributes["idle_timeout.timeout_seconds"] ?? "60") ?? 60,
+                    listeners: listeners, accessLogs: accessLogs)
                 s.byHost[dns] = lb.arn
             }
             let targets = try TargetRecord.fetchAll(db)

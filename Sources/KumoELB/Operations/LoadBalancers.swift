@@ -132,6 +132,15 @@ extension ELB {
         let arn = call.input[member]?.string ?? ""
         let account = call.context.accountId
         let changes = (call.input["Attributes"]?.list ?? []).map { ($0["Key"]?.string ?? "", $0["Value"]?.string ?? "") }
+        // Access logs need a bucket Kumo can write to.
+        if kind == "loadbalancer", changes.contains(where: { $0.0 == "access_logs.s3.enabled" && $0.1 == "true" }) {
+            let bucket = changes.last { $0.0 == "access_logs.s3.bucket" }?.1 ?? ""
+            guard !bucket.isEmpty, let logSink, await logSink.bucketOwner(bucket) != nil else {
+                throw AWSError(
+                    code: "InvalidConfigurationRequest",
+                    message: "Access Denied for bucket: \(bucket). Please check S3bucket permission", status: 409)
+            }
+        }
         let updated = try await write { db -> [String: String] in
             var r = try self.record(db, arn, kind: kind, account: account, notFound: notFound)
             var values = Self.attributes(r.attributes)

@@ -1,0 +1,65 @@
+import KumoCore
+import KumoProtocols
+import KumoProxy
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What a forwarded request met on its way: for the access log.
+struct ForwardTrace: Sendable {
+    var target = "-"
+    var targetStatus: Int?
+    var targetSeconds: Double?
+    var group = "-"
+    var traceId = "-"
+}
+
+/// Application load balancer access logs: one space-separated line per request in the ALB
+/// format, delivered every five (AWS) minutes as
+/// `<prefix>/AWSLogs/<account>/elasticloadbalancing/<region>/yyyy/mm/dd/<account>_elasticloadbalancing_<region>_app.<name>.<id>_<end time>_<ip>_<random>.log.gz`.
+enum AccessLogs {
+    static func batches() -> LogBatches {
+        LogBatches(header: "") { destination, time in
+            // arn:aws:elasticloadbalancing:<region>:<account>:loadbalancer/app/<name>/<id>
+            let parts = destination.source.split(separator: ":", maxSplits: 5).map(String.init)
+            let region = parts.count > 3 ? parts[3] : "us-east-1"
+            let account = parts.count > 4 ? parts[4] : "000000000000"
+            let resource = (parts.last ?? "").split(separator: "/").dropFirst().joined(separator: ".")
+            let t = LogTime(time)
+            let day = t.date.replacing("-", with: "/")
+            let end = t.date.replacing("-", with: "") + "T" + t.time.replacing(":", with: "").prefix(4) + "Z"
+            let prefix = destination.prefix.isEmpty ? "" : destination.prefix + "/"
+            return "\(prefix)AWSLogs/\(account)/elasticloadbalancing/\(region)/\(day)/"
+                + "\(account)_elasticloadbalancing_\(region)_\(resource)_\(end)_127.0.0.1_\(ResourceID.hex(length: 8)).log.gz"
+        }
+    }
+
+    static func line(
+        request: HostRoute.Request, response: ProtocolResponse, lb: Router.Balancer, port: Int, action: String, priority: String,
+        trace: ForwardTrace, received: Date, seconds: Double
+    ) -> String {
+        func quoted(_ s: String?) -> String { "\"" + (s ?? "-").replacing("\"", with: "\\\"") + "\"" }
+        func header(_ name: String) -> String? { request.headers.first { $0.name.caseInsensitiveEquals(name) }?.value }
+        let resource = lb.arn.split(separator: ":").last.map { String($0.dropFirst("loadbalancer/".count)) } ?? "-"
+        let query = request.query.map { FormEncoding.escape($0.name) + "=" + FormEncoding.escape($0.value) }.joined(separator: "&")
+        let host = header("Host") ?? lb.dnsName
+        let url = "http://" + (host.contains(":") ? host : host + ":\(port)") + request.path + (query.isEmpty ? "" : "?" + query)
+        let sent = response.bodyStream?.length.map(Int.init) ?? response.body.count
+        let receivedBytes = request.body.count + request.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
+        let targetTime = trace.targetSeconds.map(LogTime.seconds) ?? "-1"
+        let processing = trace.targetSeconds == nil && action == "forward" ? "-1" : "0.000"
+        let status = trace.targetStatus.map(String.init) ?? "-"
+        let now = LogTime(Date(timeInterval: seconds, since: received))
+        let created = LogTime(received)
+        let actions: [String: String] = ["forward": "forward", "fixed-response": "fixed-response", "redirect": "redirect"]
+        return [
+            "http", now.iso, resource, (request.remoteAddress ?? "-") + ":0", trace.target, processing, targetTime, processing,
+            String(response.status), status, String(receivedBytes), String(sent), quoted("\(request.method) \(url) HTTP/1.1"),
+            quoted(header("User-Agent")), "-", "-", trace.group, quoted(trace.traceId), quoted("-"), quoted("-"), priority, created.iso,
+            quoted(actions[action] ?? "-"), quoted(response.headers.first { $0.name == "Location" }?.value), quoted("-"),
+            quoted(trace.target), quoted(status), quoted("-"), quoted("-"), "-",
+        ].joined(separator: " ")
+    }
+}

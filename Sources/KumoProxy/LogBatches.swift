@@ -1,0 +1,116 @@
+public import KumoCore
+public import Logging
+import NIOCore
+public import ServiceLifecycle
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+#if canImport(FoundationEssentials)
+public import FoundationEssentials
+#else
+public import Foundation
+#endif
+
+/// Access log lines gathered per destination and delivered as gzip files into S3 buckets:
+/// CloudFront standard logs and load balancer access logs.
+public final class LogBatches: Sendable {
+    /// Where lines go: a bucket, a key prefix, and the resource that logs (a distribution, a load balancer).
+    public struct Destination: Hashable, Sendable {
+        public var bucket: String
+        public var prefix: String
+        public var source: String
+
+        public init(bucket: String, prefix: String, source: String) {
+            self.bucket = bucket
+            self.prefix = prefix
+            self.source = source
+        }
+    }
+
+    /// Lines written at the top of every file.
+    let header: String
+    /// The object key of a file for a destination, delivered at a time.
+    let fileName: @Sendable (Destination, Date) -> String
+    private let pending = Mutex<[Destination: [String]]>([:])
+
+    public init(header: String, fileName: @escaping @Sendable (Destination, Date) -> String) {
+        self.header = header
+        self.fileName = fileName
+    }
+
+    public func append(_ line: String, to destination: Destination) {
+        pending.withLock { $0[destination, default: []].append(line) }
+    }
+
+    /// Writes what has been gathered: one file per destination.
+    public func flush(to sink: any LogFileSink, at time: Date, logger: Logger) async {
+        let batches = pending.withLock { p -> [Destination: [String]] in
+            defer { p = [:] }
+            return p
+        }
+        for (destination, lines) in batches {
+            let key = fileName(destination, time)
+            let text = header + lines.joined(separator: "\n") + "\n"
+            guard let body = Gzip.compress(ByteBuffer(string: text)) else { continue }
+            do {
+                try await sink.deliver(
+                    bucket: destination.bucket, key: key, body: Array(buffer: body), contentType: "application/x-gzip", contentEncoding: nil)
+            } catch {
+                logger.warning("access log not delivered", metadata: ["bucket": "\(destination.bucket)", "key": "\(key)", "error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// Delivers a service's log batches every `interval` AWS seconds (shortened by `--time-scale`)
+/// and once more at shutdown.
+public struct LogBatchDelivery: Service {
+    let batches: LogBatches
+    let sink: any LogFileSink
+    let clock: KumoClock
+    let interval: Double
+    let logger: Logger
+
+    public init(batches: LogBatches, sink: any LogFileSink, clock: KumoClock, interval: Double, logger: Logger) {
+        self.batches = batches
+        self.sink = sink
+        self.clock = clock
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await clock.sleep(awsSeconds: interval)
+                await batches.flush(to: sink, at: clock.now, logger: logger)
+            }
+        }
+        await batches.flush(to: sink, at: clock.now, logger: logger)
+    }
+}
+
+/// The parts of a UTC time that log file names and lines use.
+public struct LogTime: Sendable {
+    public let date: String  // 2026-11-22
+    public let time: String  // 09:31:57
+    public let iso: String   // 2026-11-22T09:31:57Z
+
+    public init(_ instant: Date) {
+        var seconds = time_t(instant.timeIntervalSince1970)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        date = "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))"
+        time = "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
+        iso = date + "T" + time + "Z"
+    }
+
+    /// Seconds with three decimals (`0.012`), as access logs print durations.
+    public static func seconds(_ value: Double) -> String {
+        let millis = max(0, Int((value * 1000).rounded()))
+        let fraction = String(millis % 1000)
+        return "\(millis / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
+    }
+}
