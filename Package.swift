@@ -235,6 +235,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "KumoAutoScalingTests",
+            dependencies: ["KumoAutoScaling"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "KumoRoute53Tests",
             dependencies: ["KumoRoute53", "KumoCore", "KumoProtocols"],
             swiftSettings: swiftSettings

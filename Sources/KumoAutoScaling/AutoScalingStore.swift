@@ -74,6 +74,19 @@ struct RefreshRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
     var desiredConfiguration: String?
 }
 
+/// A scheduled action (`asg_scheduled_actions`): what it sets (storage JSON) and when it runs next.
+struct ScheduledActionRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "asg_scheduled_actions"
+    var accountId: String
+    var region: String
+    var groupName: String
+    var name: String
+    var arn: String
+    var config: String
+    var nextRun: Double?
+    var endTime: Double?
+}
+
 extension AutoScalingProvider {
     public static let migrations: [StoreMigration] = [
         StoreMigration("autoscaling.v1") { db in
@@ -137,7 +150,20 @@ extension AutoScalingProvider {
                 t.column("desiredConfiguration", .text)
             }
         },
+        StoreMigration("autoscaling.v3") { db in
+            try db.create(table: "asg_scheduled_actions") { t in
+                t.column("accountId", .text).notNull()
+                t.column("region", .text).notNull()
+                t.column("groupName", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("arn", .text).notNull()
+                t.column("config", .text).notNull()
+                t.column("nextRun", .double)
+                t.column("endTime", .double)
+                t.primaryKey(["accountId", "region", "groupName", "name"])
+            }
+        },
     ]
 
-    public static let tables = ["asg_refreshes", "asg_policies", "asg_activities", "asg_instances", "asg_groups"]
+    public static let tables = ["asg_scheduled_actions", "asg_refreshes", "asg_policies", "asg_activities", "asg_instances", "asg_groups"]
 }

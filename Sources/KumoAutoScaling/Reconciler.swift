@@ -29,7 +29,16 @@ public struct Reconciler: Service {
         }
     }
 
-    func reconcile(_ g: GroupRecord) async {
+    func reconcile(_ group: GroupRecord) async {
+        var latest = group
+        if !AutoScaling.suspended(ShapeValue(storageText: group.config)).contains("ScheduledActions") {
+            await asg.runScheduledActions(group)
+            let (account, region, name) = (group.accountId, group.region, group.name)
+            if let fresh = try? await asg.store.read({ db in try GroupRecord.fetchOne(db, key: ["accountId": account, "region": region, "name": name]) }) {
+                latest = fresh
+            }
+        }
+        let g = latest
         let c = ShapeValue(storageText: g.config)
         let targetGroups = (c["TargetGroupARNs"]?.list ?? []).compactMap(\.string)
         let grace = Double(c["HealthCheckGracePeriod"]?.int ?? 300) * asg.clock.timeScale
@@ -84,7 +93,9 @@ public struct Reconciler: Service {
         if active.count < desired, !suspended.contains("Launch") {
             await launch(desired - active.count, g, c, active: active)
         } else if active.count > desired, surge == 0, !suspended.contains("Terminate"), !(await refreshActive(g)) {
-            for m in victims(active, count: active.count - desired) {
+            let policies = (c["TerminationPolicies"]?.list ?? []).compactMap(\.string)
+            let template = (c["LaunchTemplate"] ?? .empty).storageText
+            for m in victims(active, count: active.count - desired, policies: policies.isEmpty ? ["Default"] : policies, template: template) {
                 await takeOut(
                     m, g,
                     cause: "At \(AutoScaling.iso(now)) an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from \(active.count) to \(desired). At \(AutoScaling.iso(now)) instance \(m.instanceId) was selected for termination.")
@@ -129,16 +140,40 @@ public struct Reconciler: Service {
         _ = try? await asg.store.write { db in try m.delete(db) }
     }
 
-    /// The Default termination policy: the zone with the most instances, then the oldest; never protected ones.
-    func victims(_ active: [MemberRecord], count: Int) -> [MemberRecord] {
+    /// Which instances a scale-in terminates: never protected ones; first the zone with the
+    /// most instances (zones stay balanced), then within it the group's termination policies in
+    /// order — OldestInstance, NewestInstance, OldestLaunchTemplate (a template other than the
+    /// group's, then the lowest version), ClosestToNextInstanceHour — and Default (oldest launch
+    /// template, then closest to the next instance hour); the oldest instance breaks ties.
+    func victims(_ active: [MemberRecord], count: Int, policies: [String] = ["Default"], template: String = "") -> [MemberRecord] {
+        let now = asg.now
+        func compare(_ a: MemberRecord, _ b: MemberRecord, _ policy: String) -> Bool? {
+            func version(_ m: MemberRecord) -> Int { Int(ShapeValue(storageText: m.launchTemplate)["Version"]?.string ?? "") ?? Int.max }
+            func hourLeft(_ m: MemberRecord) -> Double { 3600 - (now - m.launched).truncatingRemainder(dividingBy: 3600) }
+            switch policy {
+            case "OldestInstance": return a.launched == b.launched ? nil : a.launched < b.launched
+            case "NewestInstance": return a.launched == b.launched ? nil : a.launched > b.launched
+            case "OldestLaunchTemplate", "OldestLaunchConfiguration", "AllocationStrategy":
+                let (oa, ob) = (a.launchTemplate != template, b.launchTemplate != template)
+                if oa != ob { return oa }
+                return version(a) == version(b) ? nil : version(a) < version(b)
+            case "ClosestToNextInstanceHour": return hourLeft(a) == hourLeft(b) ? nil : hourLeft(a) < hourLeft(b)
+            case "Default": return compare(a, b, "OldestLaunchTemplate") ?? compare(a, b, "ClosestToNextInstanceHour")
+            default: return nil
+            }
+        }
+        func first(_ a: MemberRecord, _ b: MemberRecord) -> Bool {
+            for p in policies { if let decided = compare(a, b, p) { return decided } }
+            return (a.launched, a.instanceId) < (b.launched, b.instanceId)
+        }
         var pool = active.filter { !$0.protectedFromScaleIn }
         var out: [MemberRecord] = []
         while out.count < count, !pool.isEmpty {
             let byZone = Dictionary(grouping: pool, by: \.availabilityZone)
             let zone = byZone.max { a, b in a.value.count == b.value.count ? a.key > b.key : a.value.count < b.value.count }?.key ?? ""
-            let oldest = pool.filter { $0.availabilityZone == zone }.min { $0.launched < $1.launched }!
-            out.append(oldest)
-            pool.removeAll { $0.instanceId == oldest.instanceId }
+            let pick = pool.filter { $0.availabilityZone == zone }.sorted(by: first)[0]
+            out.append(pick)
+            pool.removeAll { $0.instanceId == pick.instanceId }
         }
         return out
     }

@@ -211,3 +211,45 @@ def test_suspended_processes_and_scale_in_protection(start_kumo):
     group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["g"])["AutoScalingGroups"][0]
     assert group["DesiredCapacity"] == 1 and loose not in [i["InstanceId"] for i in group["Instances"]]
     assert ec2.describe_instances(InstanceIds=[loose])["Reservations"][0]["Instances"][0]["State"]["Name"] == "running"
+
+
+def test_scheduled_actions_and_termination_policies(start_kumo):
+    import datetime
+    kumo = start_kumo("--time-scale", "0.05")
+    ec2, asg = kumo.client("ec2"), kumo.client("autoscaling")
+    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:1]
+    ec2.create_launch_template(LaunchTemplateName="plain", LaunchTemplateData={"ImageId": "ami-kumo-linux", "UserData": base64.b64encode(b"#!/bin/sh\nsleep 600\n").decode()})
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        asg.create_auto_scaling_group(AutoScalingGroupName="s", MinSize=0, MaxSize=4, DesiredCapacity=1, LaunchTemplate={"LaunchTemplateName": "plain"},
+                                      VPCZoneIdentifier=subnets[0]["SubnetId"], TerminationPolicies=["Cheapest"])
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    asg.create_auto_scaling_group(AutoScalingGroupName="s", MinSize=0, MaxSize=4, DesiredCapacity=1, LaunchTemplate={"LaunchTemplateName": "plain"},
+                                  VPCZoneIdentifier=subnets[0]["SubnetId"], TerminationPolicies=["NewestInstance"])
+    assert wait_for(lambda: len(in_service(asg, "s")) == 1)
+    first = in_service(asg, "s")[0]["InstanceId"]
+
+    # A one-time action a moment from now grows the group to 3.
+    soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2)
+    asg.put_scheduled_update_group_action(AutoScalingGroupName="s", ScheduledActionName="grow", StartTime=soon, DesiredCapacity=3)
+    listed = asg.describe_scheduled_actions(AutoScalingGroupName="s")["ScheduledUpdateGroupActions"]
+    assert [a["ScheduledActionName"] for a in listed] == ["grow"] and listed[0]["DesiredCapacity"] == 3
+    assert "scheduledUpdateGroupAction" in listed[0]["ScheduledActionARN"]
+    assert wait_for(lambda: len(in_service(asg, "s")) == 3, timeout=30)
+    assert asg.describe_scheduled_actions(AutoScalingGroupName="s")["ScheduledUpdateGroupActions"] == []  # done, gone
+    causes = [a["Cause"] for a in asg.describe_scaling_activities(AutoScalingGroupName="s")["Activities"]]
+    assert any("the scheduled action grow executed" in c for c in causes)
+
+    # NewestInstance: scaling in to 1 keeps the first instance.
+    asg.set_desired_capacity(AutoScalingGroupName="s", DesiredCapacity=1)
+    assert wait_for(lambda: [i["InstanceId"] for i in asg.describe_auto_scaling_groups(
+        AutoScalingGroupNames=["s"])["AutoScalingGroups"][0]["Instances"]] == [first], timeout=30)
+
+    # A recurrence (every minute, a 3 s interval at this time scale) runs again and again.
+    asg.put_scheduled_update_group_action(AutoScalingGroupName="s", ScheduledActionName="tick", Recurrence="* * * * *", MaxSize=2)
+    assert wait_for(lambda: asg.describe_auto_scaling_groups(AutoScalingGroupNames=["s"])["AutoScalingGroups"][0]["MaxSize"] == 2, timeout=20)
+    assert len(asg.describe_scheduled_actions(AutoScalingGroupName="s")["ScheduledUpdateGroupActions"]) == 1
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        asg.put_scheduled_update_group_action(AutoScalingGroupName="s", ScheduledActionName="bad", Recurrence="61 * * * *", MinSize=1)
+    assert e.value.response["Error"]["Code"] == "ValidationError" and "cron" in e.value.response["Error"]["Message"]
+    asg.delete_scheduled_action(AutoScalingGroupName="s", ScheduledActionName="tick")
+    assert asg.describe_scheduled_actions(AutoScalingGroupName="s")["ScheduledUpdateGroupActions"] == []

@@ -38,10 +38,23 @@ extension AutoScaling {
         return .structure(m)
     }
 
+    static let terminationPolicies = [
+        "Default", "AllocationStrategy", "OldestLaunchTemplate", "OldestLaunchConfiguration", "ClosestToNextInstanceHour", "NewestInstance",
+        "OldestInstance",
+    ]
+
+    /// Termination policies must be ones Auto Scaling knows (custom Lambda policies are not run by Kumo).
+    static func checkTerminationPolicies(_ input: ShapeValue) throws {
+        for p in (input["TerminationPolicies"]?.list ?? []).compactMap(\.string) where !terminationPolicies.contains(p) {
+            throw AWSError.asgValidation("Termination policy '\(p)' is not valid. Valid termination policies are \(terminationPolicies.joined(separator: ", ")).")
+        }
+    }
+
     func createAutoScalingGroup(_ call: OperationCall) async throws -> ShapeValue {
         let input = call.input
         let name = input["AutoScalingGroupName"]?.string ?? ""
         let account = call.context.accountId, region = call.context.region
+        try Self.checkTerminationPolicies(input)
         let min = input["MinSize"]?.int ?? 0, max = input["MaxSize"]?.int ?? 0
         let desired = input["DesiredCapacity"]?.int ?? min
         try Self.checkBounds(min: min, max: max, desired: desired)
@@ -118,6 +131,7 @@ extension AutoScaling {
         let name = input["AutoScalingGroupName"]?.string ?? ""
         let account = call.context.accountId, region = call.context.region
         let t = now
+        try Self.checkTerminationPolicies(input)
         try await store.write { db in
             var g = try self.group(db, name, account: account, region: region)
             var c = ShapeValue(storageText: g.config).members ?? [:]
@@ -184,6 +198,7 @@ extension AutoScaling {
             let policies = try PolicyRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).fetchAll(db)
             try g.delete(db)
             try MemberRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).deleteAll(db)
+            try ScheduledActionRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).deleteAll(db)
             try PolicyRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).deleteAll(db)
             return (members, policies)
         }
