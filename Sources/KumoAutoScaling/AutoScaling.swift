@@ -17,6 +17,8 @@ struct AutoScaling: Sendable {
     let registrar: any TargetRegistrar
     let network: any InstanceDirectory
     let alarms: any AlarmRegistry
+    /// Where lifecycle hook notifications to SQS queues go.
+    let queues: (any QueueDelivery)?
 
 
     var now: Double { clock.now.timeIntervalSince1970 }

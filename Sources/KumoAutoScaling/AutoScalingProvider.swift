@@ -13,9 +13,10 @@ public struct AutoScalingProvider: ServiceProvider {
 
     public init(
         store: Store, clock: KumoClock, launcher: any InstanceLauncher, registrar: any TargetRegistrar, network: any InstanceDirectory,
-        alarms: any AlarmRegistry
+        alarms: any AlarmRegistry, queues: (any QueueDelivery)? = nil
     ) {
-        let asg = AutoScaling(store: store, clock: clock, launcher: launcher, registrar: registrar, network: network, alarms: alarms)
+        let asg = AutoScaling(
+            store: store, clock: clock, launcher: launcher, registrar: registrar, network: network, alarms: alarms, queues: queues)
         self.asg = asg
         reconciler = Reconciler(asg: asg)
         operations = OperationHandler.table(asg, [
@@ -25,6 +26,12 @@ public struct AutoScalingProvider: ServiceProvider {
             "PutScheduledUpdateGroupAction": AutoScaling.putScheduledUpdateGroupAction,
             "DescribeScheduledActions": AutoScaling.describeScheduledActions,
             "DeleteScheduledAction": AutoScaling.deleteScheduledAction,
+            "PutLifecycleHook": AutoScaling.putLifecycleHook,
+            "DescribeLifecycleHooks": AutoScaling.describeLifecycleHooks,
+            "DescribeLifecycleHookTypes": AutoScaling.describeLifecycleHookTypes,
+            "DeleteLifecycleHook": AutoScaling.deleteLifecycleHook,
+            "CompleteLifecycleAction": AutoScaling.completeLifecycleAction,
+            "RecordLifecycleActionHeartbeat": AutoScaling.recordLifecycleActionHeartbeat,
             "DeleteAutoScalingGroup": AutoScaling.deleteAutoScalingGroup,
             "SetDesiredCapacity": AutoScaling.setDesiredCapacity,
             "DescribeAutoScalingInstances": AutoScaling.describeAutoScalingInstances,

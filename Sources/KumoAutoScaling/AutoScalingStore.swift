@@ -87,6 +87,33 @@ struct ScheduledActionRecord: Codable, FetchableRecord, PersistableRecord, Senda
     var endTime: Double?
 }
 
+/// A lifecycle hook (`asg_lifecycle_hooks`): its settings as storage JSON.
+struct LifecycleHookRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "asg_lifecycle_hooks"
+    var accountId: String
+    var region: String
+    var groupName: String
+    var name: String
+    var config: String
+}
+
+/// An instance waiting for a lifecycle hook (`asg_lifecycle_actions`), by its action token.
+struct LifecycleActionRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "asg_lifecycle_actions"
+    var token: String
+    var instanceId: String
+    var accountId: String
+    var region: String
+    var groupName: String
+    var hookName: String
+    var transition: String
+    /// The heartbeat timeout in AWS seconds.
+    var timeout: Double
+    var deadline: Double
+    var defaultResult: String
+    var result: String?
+}
+
 extension AutoScalingProvider {
     public static let migrations: [StoreMigration] = [
         StoreMigration("autoscaling.v1") { db in
@@ -163,7 +190,30 @@ extension AutoScalingProvider {
                 t.primaryKey(["accountId", "region", "groupName", "name"])
             }
         },
+        StoreMigration("autoscaling.v4") { db in
+            try db.create(table: "asg_lifecycle_hooks") { t in
+                t.column("accountId", .text).notNull()
+                t.column("region", .text).notNull()
+                t.column("groupName", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("config", .text).notNull()
+                t.primaryKey(["accountId", "region", "groupName", "name"])
+            }
+            try db.create(table: "asg_lifecycle_actions") { t in
+                t.primaryKey("token", .text)
+                t.column("instanceId", .text).notNull().indexed()
+                t.column("accountId", .text).notNull()
+                t.column("region", .text).notNull()
+                t.column("groupName", .text).notNull()
+                t.column("hookName", .text).notNull()
+                t.column("transition", .text).notNull()
+                t.column("timeout", .double).notNull()
+                t.column("deadline", .double).notNull()
+                t.column("defaultResult", .text).notNull()
+                t.column("result", .text)
+            }
+        },
     ]
 
-    public static let tables = ["asg_scheduled_actions", "asg_refreshes", "asg_policies", "asg_activities", "asg_instances", "asg_groups"]
+    public static let tables = ["asg_lifecycle_actions", "asg_lifecycle_hooks", "asg_scheduled_actions", "asg_refreshes", "asg_policies", "asg_activities", "asg_instances", "asg_groups"]
 }

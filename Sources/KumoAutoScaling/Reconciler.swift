@@ -54,12 +54,28 @@ public struct Reconciler: Service {
             switch m.lifecycleState {
             case "Pending":
                 if status?.state == "running" {
-                    for tg in targetGroups { try? await asg.registrar.register(instanceId: m.instanceId, targetGroupArn: tg) }
-                    m.lifecycleState = "InService"
+                    // Launch hooks hold the instance in Pending:Wait until they complete.
+                    if await asg.startLifecycleActions(m, g, transition: AutoScaling.launching) {
+                        m.lifecycleState = "Pending:Wait"
+                    } else {
+                        for tg in targetGroups { try? await asg.registrar.register(instanceId: m.instanceId, targetGroupArn: tg) }
+                        m.lifecycleState = "InService"
+                    }
                     try? await save(m)
                 } else if status == nil || status?.state == "terminated" || status?.state == "stopped" {
                     m.healthStatus = "Unhealthy"
                     try? await save(m)
+                }
+            case "Pending:Wait":
+                switch await asg.lifecycleOutcome(m, transition: AutoScaling.launching) {
+                case "CONTINUE":
+                    for tg in targetGroups { try? await asg.registrar.register(instanceId: m.instanceId, targetGroupArn: tg) }
+                    m.lifecycleState = "InService"
+                    try? await save(m)
+                case "ABANDON":
+                    await takeOut(m, g, cause: "At \(AutoScaling.iso(now)) an instance was taken out of service because a lifecycle hook abandoned its launch.")
+                    m.lifecycleState = "Terminating"
+                default: break
                 }
             case "InService":
                 guard !suspended.contains("HealthCheck") || m.healthStatus == "Unhealthy", !suspended.contains("ReplaceUnhealthy") else { break }
@@ -79,14 +95,14 @@ public struct Reconciler: Service {
                     await takeOut(m, g, cause: "At \(AutoScaling.iso(now)) an instance was taken out of service in response to \(reason).")
                     m.lifecycleState = "Terminating"
                 }
-            case "Terminating":
+            case "Terminating", "Terminating:Wait":
                 await finishTermination(m, g, targetGroups: targetGroups)
             default: break
             }
             if let i = members.firstIndex(where: { $0.instanceId == m.instanceId }) { members[i] = m }
         }
 
-        let active = members.filter { $0.lifecycleState == "Pending" || $0.lifecycleState == "InService" }
+        let active = members.filter { ["Pending", "Pending:Wait", "InService"].contains($0.lifecycleState) }
         // During an instance refresh the group runs one instance over its desired capacity while a replacement comes up.
         let surge = await refreshStep(g, members: members, targetGroups: targetGroups)
         let desired = (c["DesiredCapacity"]?.int ?? 0) + surge
@@ -135,6 +151,14 @@ public struct Reconciler: Service {
             draining.start(m.instanceId, until: now + delay * asg.clock.timeScale)
             if delay > 0 { return }
         }
+        // Termination hooks hold the drained instance in Terminating:Wait until they complete.
+        if m.lifecycleState == "Terminating", await asg.startLifecycleActions(m, g, transition: AutoScaling.terminating) {
+            var waiting = m
+            waiting.lifecycleState = "Terminating:Wait"
+            try? await save(waiting)
+            return
+        }
+        if m.lifecycleState == "Terminating:Wait", await asg.lifecycleOutcome(m, transition: AutoScaling.terminating) == nil { return }
         draining.finish(m.instanceId)
         await asg.launcher.terminate(instanceId: m.instanceId)
         _ = try? await asg.store.write { db in try m.delete(db) }

@@ -253,3 +253,56 @@ def test_scheduled_actions_and_termination_policies(start_kumo):
     assert e.value.response["Error"]["Code"] == "ValidationError" and "cron" in e.value.response["Error"]["Message"]
     asg.delete_scheduled_action(AutoScalingGroupName="s", ScheduledActionName="tick")
     assert asg.describe_scheduled_actions(AutoScalingGroupName="s")["ScheduledUpdateGroupActions"] == []
+
+
+def test_lifecycle_hooks_hold_instances_until_completed(start_kumo):
+    import json as _json
+    kumo = start_kumo("--time-scale", "0.05")
+    ec2, asg, sqs = kumo.client("ec2"), kumo.client("autoscaling"), kumo.client("sqs")
+    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:1]
+    ec2.create_launch_template(LaunchTemplateName="plain", LaunchTemplateData={"ImageId": "ami-kumo-linux", "UserData": base64.b64encode(b"#!/bin/sh\nsleep 600\n").decode()})
+    asg.create_auto_scaling_group(AutoScalingGroupName="h", MinSize=0, MaxSize=2, DesiredCapacity=0, LaunchTemplate={"LaunchTemplateName": "plain"},
+                                  VPCZoneIdentifier=subnets[0]["SubnetId"])
+    queue = sqs.create_queue(QueueName="hooks")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def messages():
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        for m in got:
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+        return [_json.loads(m["Body"]) for m in got]
+
+    asg.put_lifecycle_hook(AutoScalingGroupName="h", LifecycleHookName="warm-up", LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
+                           HeartbeatTimeout=600, DefaultResult="ABANDON", NotificationTargetARN=queue_arn,
+                           RoleARN="arn:aws:iam::000000000000:role/hooks", NotificationMetadata="hello")
+    asg.put_lifecycle_hook(AutoScalingGroupName="h", LifecycleHookName="drain", LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+                           HeartbeatTimeout=30, DefaultResult="CONTINUE")
+    assert wait_for(lambda: any(m.get("Event") == "autoscaling:TEST_NOTIFICATION" for m in messages()))
+    hooks = asg.describe_lifecycle_hooks(AutoScalingGroupName="h")["LifecycleHooks"]
+    assert sorted(h["LifecycleHookName"] for h in hooks) == ["drain", "warm-up"] and hooks[1]["DefaultResult"] == "ABANDON"
+
+    asg.set_desired_capacity(AutoScalingGroupName="h", DesiredCapacity=1)
+
+    def states():
+        return [i["LifecycleState"] for i in asg.describe_auto_scaling_groups(AutoScalingGroupNames=["h"])["AutoScalingGroups"][0]["Instances"]]
+    assert wait_for(lambda: states() == ["Pending:Wait"], timeout=20)
+    launch = wait_for(lambda: [m for m in messages() if m.get("LifecycleTransition") == "autoscaling:EC2_INSTANCE_LAUNCHING"])
+    assert launch[0]["NotificationMetadata"] == "hello" and launch[0]["LifecycleHookName"] == "warm-up"
+    time.sleep(1)
+    assert states() == ["Pending:Wait"]  # held until the hook completes
+    asg.complete_lifecycle_action(AutoScalingGroupName="h", LifecycleHookName="warm-up", LifecycleActionResult="CONTINUE",
+                                  LifecycleActionToken=launch[0]["LifecycleActionToken"])
+    assert wait_for(lambda: states() == ["InService"], timeout=20)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        asg.complete_lifecycle_action(AutoScalingGroupName="h", LifecycleHookName="warm-up", LifecycleActionResult="CONTINUE",
+                                      InstanceId=launch[0]["EC2InstanceId"])
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+
+    # The termination hook holds the instance in Terminating:Wait; its 30 s timeout (1.5 s here) continues.
+    asg.set_desired_capacity(AutoScalingGroupName="h", DesiredCapacity=0)
+    assert wait_for(lambda: states() == ["Terminating:Wait"], timeout=20)
+    assert wait_for(lambda: states() == [], timeout=20)
+    iid = launch[0]["EC2InstanceId"]
+    assert wait_for(lambda: ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]["Name"] == "terminated")
+    asg.delete_lifecycle_hook(AutoScalingGroupName="h", LifecycleHookName="drain")
+    assert [h["LifecycleHookName"] for h in asg.describe_lifecycle_hooks(AutoScalingGroupName="h")["LifecycleHooks"]] == ["warm-up"]

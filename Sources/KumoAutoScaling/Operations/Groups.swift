@@ -199,6 +199,8 @@ extension AutoScaling {
             try g.delete(db)
             try MemberRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).deleteAll(db)
             try ScheduledActionRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).deleteAll(db)
+            try LifecycleHookRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).deleteAll(db)
+            try LifecycleActionRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).deleteAll(db)
             try PolicyRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).deleteAll(db)
             return (members, policies)
         }
