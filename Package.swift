@@ -235,6 +235,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "KumoCloudWatchTests",
+            dependencies: ["KumoCloudWatch"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "KumoAutoScalingTests",
             dependencies: ["KumoAutoScaling"],
             swiftSettings: swiftSettings

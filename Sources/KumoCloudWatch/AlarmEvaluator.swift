@@ -25,7 +25,7 @@ public final class AlarmEvaluator: Service, Sendable {
                 let alarms = (try? await cw.store.read { db in try AlarmRecord.fetchAll(db) }) ?? []
                 let now = cw.clock.now.timeIntervalSince1970
                 for alarm in alarms {
-                    let window = Double(ShapeValue(storageText: alarm.config)["Period"]?.int ?? 60) * cw.clock.timeScale
+                    let window = Double(CloudWatch.alarmPeriod(ShapeValue(storageText: alarm.config))) * cw.clock.timeScale
                     let key = alarm.accountId + "|" + alarm.region + "|" + alarm.name
                     let last = evaluated.withLock { $0[key] } ?? 0
                     guard now - last >= window else { continue }
@@ -45,12 +45,20 @@ public final class AlarmEvaluator: Service, Sendable {
         let op = c["ComparisonOperator"]?.string ?? "GreaterThanOrEqualToThreshold"
         let compare = CloudWatch.operators[op] ?? { $0 >= $1 }
         let start = now - Double(periods) * window
-        let buckets = (try? await cw.store.read { db in
-            try cw.buckets(
-                db, account: alarm.accountId, region: alarm.region, namespace: c["Namespace"]?.string ?? "", name: c["MetricName"]?.string ?? "",
-                dimensions: CloudWatch.dimensionKey(c["Dimensions"]?.list ?? []), start: start, end: now, period: window)
-        }) ?? []
-        let values = buckets.compactMap { b in b.aggregate.value(statistic).map { (b.start, $0) } }
+        let values: [(Double, Double)]
+        if let queries = c["Metrics"]?.list {
+            // A metric math alarm: the datapoints of the query that returns data.
+            let results = try? await cw.runQueries(
+                queries, account: alarm.accountId, region: alarm.region, start: start, end: now, periodScale: cw.clock.timeScale)
+            values = (results?.first { $0.returnData }?.points ?? []).map { ($0.time, $0.value) }
+        } else {
+            let buckets = (try? await cw.store.read { db in
+                try cw.buckets(
+                    db, account: alarm.accountId, region: alarm.region, namespace: c["Namespace"]?.string ?? "", name: c["MetricName"]?.string ?? "",
+                    dimensions: CloudWatch.dimensionKey(c["Dimensions"]?.list ?? []), start: start, end: now, period: window)
+            }) ?? []
+            values = buckets.compactMap { b in b.aggregate.value(statistic).map { (b.start, $0) } }
+        }
         let treat = c["TreatMissingData"]?.string ?? "missing"
         var breaching = values.filter { compare($0.1, threshold) }.count
         let missing = periods - values.count

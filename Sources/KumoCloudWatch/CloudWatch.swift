@@ -93,4 +93,5 @@ extension CloudWatch {
 extension AWSError {
     static func cwInvalidParameter(_ message: String) -> AWSError { AWSError(code: "InvalidParameterValue", message: message) }
     static func cwMissingParameter(_ message: String) -> AWSError { AWSError(code: "MissingParameter", message: message) }
+    static func cwValidation(_ message: String) -> AWSError { AWSError(code: "ValidationError", message: message) }
 }

@@ -115,3 +115,65 @@ def test_instance_cpu_is_measured_and_an_alarm_action_stops_the_instance(start_k
     actions = cw.describe_alarm_history(AlarmName="hot", HistoryItemType="Action")["AlarmHistoryItems"]
     assert actions and actions[0]["HistorySummary"] == "Successfully executed action arn:aws:automate:us-east-1:ec2:stop"
     assert "AWS/EC2" in json.dumps(cw.list_metrics(Namespace="AWS/EC2")["Metrics"])
+
+
+def test_metric_math_in_get_metric_data_and_in_alarms(start_kumo):
+    kumo = start_kumo("--time-scale", "0.01")
+    cw = kumo.client("cloudwatch")
+    t = now().replace(second=0, microsecond=0) - datetime.timedelta(minutes=5)
+    data = []
+    for i, (errors, requests) in enumerate([(1, 10), (3, 20), (None, 40), (8, 80)]):
+        stamp = t + datetime.timedelta(minutes=i)
+        if errors is not None:
+            data.append({"MetricName": "Errors", "Value": errors, "Timestamp": stamp})
+        data.append({"MetricName": "Requests", "Value": requests, "Timestamp": stamp})
+    cw.put_metric_data(Namespace="Web", MetricData=data)
+
+    def stat(qid, name):
+        return {"Id": qid, "MetricStat": {"Metric": {"Namespace": "Web", "MetricName": name}, "Period": 60, "Stat": "Sum"}, "ReturnData": False}
+    result = cw.get_metric_data(StartTime=t, EndTime=t + datetime.timedelta(minutes=4), ScanBy="TimestampAscending", MetricDataQueries=[
+        stat("e", "Errors"), stat("r", "Requests"),
+        {"Id": "rate", "Expression": "100 * e / r", "Label": "Error rate"},
+        {"Id": "filled", "Expression": "FILL(e, LINEAR)"},
+        {"Id": "total", "Expression": "SUM(METRICS())"},
+        {"Id": "peak", "Expression": "MAX(r)"}])["MetricDataResults"]
+    by_id = {r["Id"]: r for r in result}
+    assert set(by_id) == {"rate", "filled", "total", "peak"}  # ReturnData false hides e and r
+    assert by_id["rate"]["Label"] == "Error rate" and by_id["rate"]["Values"] == [10.0, 15.0, 10.0]
+    assert by_id["filled"]["Values"] == [1.0, 3.0, 5.5, 8.0]
+    assert by_id["total"]["Values"] == [11.0, 23.0, 40.0, 88.0]
+    assert by_id["peak"]["Values"] == [80.0] * 4  # a scalar, at every period
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cw.get_metric_data(StartTime=t, EndTime=t + datetime.timedelta(minutes=4), MetricDataQueries=[
+            stat("e", "Errors"), {"Id": "bad", "Expression": "e +"}])
+    assert e.value.response["Error"]["Code"] == "ValidationError" and "Error in expression bad" in e.value.response["Error"]["Message"]
+
+    # A metric math alarm: the error rate of pushed data, evaluated on the scaled clock.
+    cw.put_metric_alarm(AlarmName="error-rate", EvaluationPeriods=1, Threshold=20, ComparisonOperator="GreaterThanThreshold",
+                        TreatMissingData="missing", Metrics=[
+                            {"Id": "e", "MetricStat": {"Metric": {"Namespace": "Live", "MetricName": "Errors"}, "Period": 60, "Stat": "Sum"}, "ReturnData": False},
+                            {"Id": "r", "MetricStat": {"Metric": {"Namespace": "Live", "MetricName": "Requests"}, "Period": 60, "Stat": "Sum"}, "ReturnData": False},
+                            {"Id": "rate", "Expression": "100 * e / r", "ReturnData": True}])
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cw.put_metric_alarm(AlarmName="two", EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold", Metrics=[
+            {"Id": "a", "Expression": "1", "ReturnData": True}, {"Id": "b", "Expression": "2", "ReturnData": True}])
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+
+    def state():
+        return cw.describe_alarms(AlarmNames=["error-rate"])["MetricAlarms"][0]["StateValue"]
+
+    def push(errors, requests):
+        cw.put_metric_data(Namespace="Live", MetricData=[{"MetricName": "Errors", "Value": errors}, {"MetricName": "Requests", "Value": requests}])
+
+    deadline = time.time() + 15
+    while state() != "ALARM" and time.time() < deadline:
+        push(50, 100)
+        time.sleep(0.2)
+    assert state() == "ALARM"
+    deadline = time.time() + 15
+    while state() != "OK" and time.time() < deadline:
+        push(1, 100)
+        time.sleep(0.2)
+    assert state() == "OK"
+    alarm = cw.describe_alarms(AlarmNames=["error-rate"])["MetricAlarms"][0]
+    assert [m["Id"] for m in alarm["Metrics"]] == ["e", "r", "rate"]

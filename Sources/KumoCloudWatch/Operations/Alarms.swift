@@ -53,7 +53,23 @@ extension CloudWatch {
                 throw AWSError.cwMissingParameter("One of the parameters Statistic or ExtendedStatistic is required.")
             }
         } else {
-            throw AWSError.cwInvalidParameter("Metric math alarms are not served by Kumo yet.")
+            let queries = input["Metrics"]?.list ?? []
+            guard input["MetricName"] == nil, input["Namespace"] == nil, input["Statistic"] == nil, input["ExtendedStatistic"] == nil else {
+                throw AWSError.cwValidation("Metrics list cannot be used together with MetricName, Namespace, Statistic or ExtendedStatistic.")
+            }
+            guard queries.filter({ $0["ReturnData"]?.bool ?? true }).count == 1 else {
+                throw AWSError.cwValidation("Metrics list must contain exactly one metric that returns data (ReturnData true).")
+            }
+            for q in queries {
+                if let stat = q["MetricStat"], stat["Period"] == nil {
+                    throw AWSError.cwValidation("Period is required for the metric \(q["Id"]?.string ?? "") of the Metrics list.")
+                }
+                if let text = q["Expression"]?.string {
+                    do { _ = try MetricMath.parse(text) } catch {
+                        throw AWSError.cwValidation("Error in expression \(q["Id"]?.string ?? ""): \(error.message)")
+                    }
+                }
+            }
         }
         let evaluation = input["EvaluationPeriods"]?.int ?? 1
         if let m = input["DatapointsToAlarm"]?.int, m > evaluation {

@@ -141,27 +141,13 @@ extension CloudWatch {
         }
         let account = call.context.accountId, region = call.context.region
         let ascending = input["ScanBy"]?.string == "TimestampAscending"
+        let queries = input["MetricDataQueries"]?.list ?? []
         var results: [ShapeValue] = []
-        for q in input["MetricDataQueries"]?.list ?? [] {
-            let id = q["Id"]?.string ?? ""
-            guard let stat = q["MetricStat"] else {
-                throw AWSError(code: "InvalidParameterValue", message: "Metric math expressions are not served by Kumo yet (query \(id)).")
-            }
-            if q["ReturnData"]?.bool == false { continue }
-            let metric = stat["Metric"] ?? .empty
-            let period = Double(stat["Period"]?.int ?? 60)
-            let statistic = stat["Stat"]?.string ?? "Average"
-            let dims = Self.dimensionKey(metric["Dimensions"]?.list ?? [])
-            var buckets = try await store.read { db in
-                try self.buckets(
-                    db, account: account, region: region, namespace: metric["Namespace"]?.string ?? "", name: metric["MetricName"]?.string ?? "",
-                    dimensions: dims, start: start, end: end, period: period)
-            }
-            if !ascending { buckets.reverse() }
-            let points = buckets.compactMap { b in b.aggregate.value(statistic).map { (b.start, $0) } }
+        for r in try await runQueries(queries, account: account, region: region, start: start, end: end) where r.returnData {
+            let points = ascending ? r.points : r.points.reversed()
             results.append([
-                "Id": .string(id), "Label": .string(q["Label"]?.string ?? metric["MetricName"]?.string ?? id), "StatusCode": "Complete",
-                "Timestamps": .list(points.map { .timestamp(Date(timeIntervalSince1970: $0.0)) }), "Values": .list(points.map { .double($0.1) }),
+                "Id": .string(r.id), "Label": .string(r.label), "StatusCode": "Complete",
+                "Timestamps": .list(points.map { .timestamp(Date(timeIntervalSince1970: $0.time)) }), "Values": .list(points.map { .double($0.value) }),
             ])
         }
         return ["MetricDataResults": .list(results), "Messages": []]
