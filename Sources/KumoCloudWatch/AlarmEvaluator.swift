@@ -24,7 +24,13 @@ public final class AlarmEvaluator: Service, Sendable {
                 try await Task.sleep(for: .milliseconds(100))
                 let alarms = (try? await cw.store.read { db in try AlarmRecord.fetchAll(db) }) ?? []
                 let now = cw.clock.now.timeIntervalSince1970
+                // Composite alarms follow their children at once.
+                let states = Dictionary(alarms.map { ($0.accountId + "|" + $0.region + "|" + $0.name, $0.state) }) { a, _ in a }
                 for alarm in alarms {
+                    if let rule = ShapeValue(storageText: alarm.config)["AlarmRule"]?.string {
+                        await evaluateComposite(alarm, rule: rule) { states[alarm.accountId + "|" + alarm.region + "|" + $0] }
+                        continue
+                    }
                     let window = Double(CloudWatch.alarmPeriod(ShapeValue(storageText: alarm.config))) * cw.clock.timeScale
                     let key = alarm.accountId + "|" + alarm.region + "|" + alarm.name
                     let last = evaluated.withLock { $0[key] } ?? 0
@@ -89,6 +95,17 @@ public final class AlarmEvaluator: Service, Sendable {
             return
         }
         await cw.transition(alarm, to: state, reason: reason, data: nil, value: values.last?.1)
+    }
+
+    /// ALARM while the rule is true, OK while it is false.
+    func evaluateComposite(_ alarm: AlarmRecord, rule text: String, state: (String) -> String?) async {
+        guard let rule = try? AlarmRule.parse(text) else { return }
+        let firing = rule.evaluate(state)
+        let next = firing ? "ALARM" : "OK"
+        guard next != alarm.state else { return }
+        let children = rule.alarms.map { "\($0) is \(state($0) ?? "missing")" }.joined(separator: ", ")
+        let reason = "The alarm rule \(text) evaluated to \(firing ? "TRUE" : "FALSE") (\(children))."
+        await cw.transition(alarm, to: next, reason: reason, data: nil)
     }
 
     func format2(_ v: Double) -> String {

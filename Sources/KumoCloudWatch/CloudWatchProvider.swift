@@ -25,6 +25,7 @@ public struct CloudWatchProvider: ServiceProvider {
             "GetMetricData": CloudWatch.getMetricData,
             "ListMetrics": CloudWatch.listMetrics,
             "PutMetricAlarm": CloudWatch.putMetricAlarm,
+            "PutCompositeAlarm": CloudWatch.putCompositeAlarm,
             "DescribeAlarms": CloudWatch.describeAlarms,
             "DescribeAlarmsForMetric": CloudWatch.describeAlarmsForMetric,
             "DeleteAlarms": CloudWatch.deleteAlarms,

@@ -177,3 +177,34 @@ def test_metric_math_in_get_metric_data_and_in_alarms(start_kumo):
     assert state() == "OK"
     alarm = cw.describe_alarms(AlarmNames=["error-rate"])["MetricAlarms"][0]
     assert [m["Id"] for m in alarm["Metrics"]] == ["e", "r", "rate"]
+
+
+def test_composite_alarm_follows_its_children(start_kumo):
+    kumo = start_kumo("--time-scale", "0.01")
+    cw = kumo.client("cloudwatch")
+    for name in ["cpu", "mem"]:
+        cw.put_metric_alarm(AlarmName=name, Namespace="App", MetricName=name, Statistic="Average", Period=60, EvaluationPeriods=1,
+                            Threshold=90, ComparisonOperator="GreaterThanThreshold", TreatMissingData="ignore")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cw.put_composite_alarm(AlarmName="both", AlarmRule='ALARM("cpu") AND ALARM("disk")')
+    assert e.value.response["Error"]["Code"] == "ValidationError" and "[disk]" in e.value.response["Error"]["Message"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cw.put_composite_alarm(AlarmName="both", AlarmRule='ALARM("cpu") AND')
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    cw.put_composite_alarm(AlarmName="both", AlarmRule='ALARM("cpu") AND NOT OK(mem)', AlarmDescription="cpu and memory")
+    listed = cw.describe_alarms(AlarmTypes=["CompositeAlarm"])["CompositeAlarms"]
+    assert [a["AlarmName"] for a in listed] == ["both"] and listed[0]["AlarmRule"] == 'ALARM("cpu") AND NOT OK(mem)'
+    assert [a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]] == ["cpu", "mem"]
+    assert cw.describe_alarms()["CompositeAlarms"] == []
+
+    def state():
+        return cw.describe_alarms(AlarmNames=["both"], AlarmTypes=["CompositeAlarm"])["CompositeAlarms"][0]["StateValue"]
+    cw.set_alarm_state(AlarmName="cpu", StateValue="ALARM", StateReason="test")
+    cw.set_alarm_state(AlarmName="mem", StateValue="ALARM", StateReason="test")
+    assert wait_for(lambda: state() == "ALARM")
+    cw.set_alarm_state(AlarmName="mem", StateValue="OK", StateReason="test")
+    assert wait_for(lambda: state() == "OK")
+    history = cw.describe_alarm_history(AlarmName="both", HistoryItemType="StateUpdate")["AlarmHistoryItems"]
+    # Created in INSUFFICIENT_DATA, OK at once (the rule is false), then ALARM and OK again.
+    assert [h["HistorySummary"] for h in history] == [
+        "Alarm updated from ALARM to OK", "Alarm updated from OK to ALARM", "Alarm updated from INSUFFICIENT_DATA to OK"]

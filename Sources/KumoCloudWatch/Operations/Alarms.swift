@@ -30,11 +30,34 @@ extension CloudWatch {
         m["StateTransitionedTimestamp"] = .timestamp(Date(timeIntervalSince1970: r.stateTransitioned))
         m["AlarmConfigurationUpdatedTimestamp"] = .timestamp(Date(timeIntervalSince1970: r.configUpdated))
         m["ActionsEnabled"] = .boolean(r.actionsEnabled)
-        for list in ["AlarmActions", "OKActions", "InsufficientDataActions", "Dimensions"] where m[list] == nil { m[list] = [] }
+        for list in ["AlarmActions", "OKActions", "InsufficientDataActions"] where m[list] == nil { m[list] = [] }
+        if m["AlarmRule"] == nil, m["Dimensions"] == nil { m["Dimensions"] = [] }
         m["Tags"] = nil
         return .structure(m)
     }
 
+
+    /// A composite alarm: its rule over other alarms' states, checked to parse and to name
+    /// alarms that exist.
+    func putCompositeAlarm(_ call: OperationCall) async throws -> ShapeValue {
+        let input = call.input
+        let account = call.context.accountId, region = call.context.region
+        let text = input["AlarmRule"]?.string ?? ""
+        let rule: AlarmRule
+        do { rule = try AlarmRule.parse(text) } catch { throw AWSError.cwValidation("Error in AlarmRule: \(error.message)") }
+        let existing = Set(try await store.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM cw_alarms WHERE accountId = ? AND region = ?", arguments: [account, region])
+        })
+        let missing = rule.alarms.filter { !existing.contains($0) }
+        guard missing.isEmpty else {
+            throw AWSError.cwValidation("Could not save the composite alarm as alarms [\(missing.joined(separator: ", "))] in the alarm rule do not exist")
+        }
+        guard !rule.alarms.contains(input["AlarmName"]?.string ?? "") else {
+            throw AWSError.cwValidation("A composite alarm cannot refer to itself in its alarm rule.")
+        }
+        try await saveAlarm(input, account: account, region: region)
+        return .empty
+    }
 
     func putMetricAlarm(_ call: OperationCall) async throws -> ShapeValue {
         try await putAlarm(call.input, account: call.context.accountId, region: call.context.region)
@@ -78,6 +101,12 @@ extension CloudWatch {
         if (period ?? 60) * evaluation > 86400 * 7 {
             throw AWSError.cwInvalidParameter("The product of Period and EvaluationPeriods must not exceed 604800 seconds (7 days).")
         }
+        try await saveAlarm(input, account: account, region: region)
+    }
+
+    /// Stores a metric or composite alarm (created in INSUFFICIENT_DATA; an update keeps its state).
+    func saveAlarm(_ input: ShapeValue, account: String, region: String) async throws {
+        let name = input["AlarmName"]?.string ?? ""
         var members = input.members ?? [:]
         members["Tags"] = nil
         members["ActionsEnabled"] = nil
@@ -120,8 +149,18 @@ extension CloudWatch {
                 return ["AlarmActions", "OKActions", "InsufficientDataActions"].contains { (c[$0]?.list ?? []).contains { $0.string?.hasPrefix(prefix) == true } }
             }
         }
+        // Without AlarmTypes only metric alarms are listed, as on AWS.
+        let types = Set((input["AlarmTypes"]?.list ?? []).compactMap(\.string))
+        rows = rows.filter { r in
+            let composite = ShapeValue(storageText: r.config)["AlarmRule"] != nil
+            return composite ? types.contains("CompositeAlarm") : types.isEmpty || types.contains("MetricAlarm")
+        }
         let page = try PageToken.page(rows, after: input["NextToken"]?.string, limit: input["MaxRecords"]?.int ?? 50, invalid: Self.invalidToken)
-        var out: [String: ShapeValue] = ["MetricAlarms": .list(page.items.map(alarmShape)), "CompositeAlarms": []]
+        let isComposite = { (r: AlarmRecord) in ShapeValue(storageText: r.config)["AlarmRule"] != nil }
+        var out: [String: ShapeValue] = [
+            "MetricAlarms": .list(page.items.filter { !isComposite($0) }.map(alarmShape)),
+            "CompositeAlarms": .list(page.items.filter(isComposite).map(alarmShape)),
+        ]
         if let next = page.next { out["NextToken"] = .string(next) }
         return .structure(out)
     }
