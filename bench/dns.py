@@ -2,8 +2,8 @@
 """DNS benchmark: Kumo's DNS server against NSD serving the same zone, side by side in one run.
 
 Both serve a zone of 1,000 A records; dnsperf asks for random names from it for a fixed time:
-first at saturation (queries/s), then at half that rate (latency percentiles, from dnsperf's
-average and standard deviation — dnsperf does not print percentiles).
+first at saturation (queries/s), then at half that rate for latency: dnsperf's average and standard
+deviation, and the median and p99 computed from its per-query report (`-v`).
 
 Usage: python3 bench/dns.py [--kumo .build/release/kumo] [--seconds 5]
 Needs: dnsperf and nsd (Debian), boto3 (PyPI).
@@ -26,13 +26,20 @@ RECORDS = 1000
 
 
 def dnsperf(port, queries, seconds, rate=None):
+    """Queries/s, average and sd (ms), lost queries, and (with a rate) the median and p99 latency (ms)."""
     args = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", queries, "-l", str(seconds), "-c", "4", "-Q", str(rate or 1_000_000)]
+    if rate:
+        args.append("-v")
     out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60).stdout
     qps = float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))
     avg = float(re.search(r"Average Latency \(s\):\s+([\d.]+)", out).group(1)) * 1000
     sd = re.search(r"Latency StdDev \(s\):\s+([\d.]+)", out)
     lost = re.search(r"Queries lost:\s+(\d+)", out)
-    return qps, avg, float(sd.group(1)) * 1000 if sd else 0.0, int(lost.group(1)) if lost else 0
+    # Verbose lines: "> NOERROR h1.bench.test A 0.000123" (the last field is the latency in seconds).
+    latencies = sorted(float(l.split()[-1]) * 1000 for l in out.splitlines() if l.startswith(">") and re.match(r"^[\d.]+$", l.split()[-1]))
+    p50 = latencies[len(latencies) // 2] if latencies else float("nan")
+    p99 = latencies[int(len(latencies) * 0.99)] if latencies else float("nan")
+    return qps, avg, float(sd.group(1)) * 1000 if sd else 0.0, int(lost.group(1)) if lost else 0, p50, p99
 
 
 def main():
@@ -79,9 +86,9 @@ def main():
         finally:
             for p in (kumo, nsd):
                 stop(p)
-    print("%-6s %14s %8s %26s" % ("server", "queries/s", "lost", "at half load: avg / sd ms"))
+    print("%-6s %12s %6s %36s" % ("server", "queries/s", "lost", "at half load: avg / sd / p50 / p99 ms"))
     for name, (full, half) in results.items():
-        print("%-6s %14.0f %8d %18.3f / %.3f" % (name, full[0], full[3], half[1], half[2]))
+        print("%-6s %12.0f %6d %18.3f / %.3f / %.3f / %.3f" % (name, full[0], full[3], half[1], half[2], half[4], half[5]))
     print("kumo/nsd: %.0f%% of NSD's queries/s" % (100 * results["kumo"][0][0] / results["nsd"][0][0]))
 
 

@@ -187,19 +187,19 @@ struct Up: AsyncParsableCommand {
         cloudwatch.addActionHandler(autoscaling)
         let registry = try ServiceRegistry(providers: [sts, s3, sqs, route53, cloudfront, ec2, elb, cloudwatch, autoscaling, logs])
         // DNS: the port asked for; 53 needs privileges, so fall back to 10053 and say so.
-        let dnsChannel: DNSServer.Channel
+        let dnsChannels: [DNSServer.Channel]
         var dnsNote = ""
         do {
-            dnsChannel = try await DNSServer.bind(host: host, port: dnsPort)
+            dnsChannels = try await DNSServer.bind(host: host, port: dnsPort)
         } catch where dnsPort == 53 {
-            dnsChannel = try await DNSServer.bind(host: host, port: 10053)
+            dnsChannels = try await DNSServer.bind(host: host, port: 10053)
             dnsNote = " (port 53 could not be bound: \(error); using 10053)"
         }
-        let dnsAddress = dnsChannel.channel.localAddress
+        let dnsAddress = dnsChannels[0].channel.localAddress
         let dnsTCP = try? await DNSServer.bindTCP(host: host, port: dnsAddress?.port ?? dnsPort)
         if dnsTCP == nil { dnsNote += " (TCP port busy: answering over UDP only)" }
         let dns = DNSServer(
-            channel: dnsChannel, tcp: dnsTCP, source: KumoNames(suffix: hostSuffix, edgeAddress: edgeAddress, zones: route53),
+            channels: dnsChannels, tcp: dnsTCP, source: KumoNames(suffix: hostSuffix, edgeAddress: edgeAddress, zones: route53),
             upstream: try dnsUpstream.map(upstreamAddress), logger: logger)
         let credentialChain = CredentialChain([try StaticCredentials(defaultAccount: accountId, file: credentials, services: [cloudfrontKey]), sts])
         let configuration = EdgeConfiguration(

@@ -238,7 +238,8 @@ public struct DNSMessage: Sendable, Equatable {
 /// Record types Kumo answers, by name and number.
 public enum DNSType {
     public static let numbers: [String: UInt16] = [
-        "A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15, "TXT": 16, "AAAA": 28, "SRV": 33, "CAA": 257,
+        "A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15, "TXT": 16, "AAAA": 28, "SRV": 33, "NAPTR": 35, "DS": 43, "SPF": 99,
+        "CAA": 257,
     ]
     public static func name(_ number: UInt16) -> String? { numbers.first { $0.value == number }?.key }
 
@@ -275,7 +276,29 @@ public enum DNSType {
         case "SOA":
             guard fields.count == 7, let nums = Optional(fields[2...].compactMap(u32)), nums.count == 5 else { return nil }
             return name(fields[0]) + name(fields[1]) + nums.flatMap { $0 }
-        case "TXT":
+        case "NAPTR":
+            // order preference "flags" "services" "regexp" replacement
+            let parts = quotedFields(value)
+            guard parts.count == 6, let order = u16(parts[0]), let preference = u16(parts[1]) else { return nil }
+            let strings = parts[2...4].flatMap { s -> [UInt8] in
+                let b = Array(s.utf8.prefix(255))
+                return [UInt8(b.count)] + b
+            }
+            return order + preference + strings + name(parts[5] == "." ? "" : parts[5])
+        case "DS":
+            // key tag, algorithm, digest type, digest in hex
+            guard fields.count >= 4, let tag = u16(fields[0]), let algorithm = UInt8(fields[1]), let digestType = UInt8(fields[2]) else { return nil }
+            let hex = Array(fields[3...].joined().utf8)
+            guard hex.count % 2 == 0 else { return nil }
+            var digest: [UInt8] = []
+            var i = 0
+            while i < hex.count {
+                guard let byte = UInt8(String(decoding: hex[i..<(i + 2)], as: UTF8.self), radix: 16) else { return nil }
+                digest.append(byte)
+                i += 2
+            }
+            return tag + [algorithm, digestType] + digest
+        case "TXT", "SPF":
             return txtStrings(value).flatMap { s -> [UInt8] in
                 let b = Array(s.utf8.prefix(255))
                 return [UInt8(b.count)] + b
@@ -288,6 +311,30 @@ public enum DNSType {
         default:
             return nil
         }
+    }
+
+    /// Space-separated fields, a quoted one kept whole (without its quotes).
+    static func quotedFields(_ value: String) -> [String] {
+        var out: [String] = []
+        var current = ""
+        var quoted = false
+        var started = false
+        for c in value {
+            if c == "\"" {
+                quoted.toggle()
+                started = true
+                continue
+            }
+            if c == " " && !quoted {
+                if started || !current.isEmpty { out.append(current) }
+                current = ""
+                started = false
+                continue
+            }
+            current.append(c)
+        }
+        if started || !current.isEmpty { out.append(current) }
+        return out
     }
 
     /// `"a" "b c"` → [a, b c]; an unquoted value is one string.

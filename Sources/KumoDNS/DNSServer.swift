@@ -2,13 +2,16 @@ public import KumoCore
 public import Logging
 public import NIOCore
 import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
 public import ServiceLifecycle
 
 /// The authoritative DNS server over UDP and TCP: answers from Route 53's hosted zones.
 public struct DNSServer: Service {
     public typealias Channel = NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>
     public typealias TCPChannel = NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
-    let channel: Channel
+    let channels: [Channel]
     let tcp: TCPChannel?
     let source: any DNSAnswerSource
     let logger: Logger
@@ -25,17 +28,29 @@ public struct DNSServer: Service {
             }
     }
 
-    /// Binds the UDP socket; the caller learns the port before the server runs.
-    public static func bind(host: String, port: Int) async throws -> Channel {
-        try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture { try Channel(wrappingChannelSynchronously: channel) }
-            }
+    /// Binds the UDP port, once per event loop (SO_REUSEPORT: the kernel spreads queries over
+    /// the sockets, so every core answers); the caller learns the port before the server runs.
+    public static func bind(host: String, port: Int) async throws -> [Channel] {
+        func one(_ port: Int) async throws -> Channel {
+            try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                .channelOption(ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+                .bind(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture { try Channel(wrappingChannelSynchronously: channel) }
+                }
+        }
+        let first = try await one(port)
+        var all = [first]
+        let bound = first.channel.localAddress?.port ?? port
+        for _ in 1..<max(1, System.coreCount) {
+            guard let more = try? await one(bound) else { break }
+            all.append(more)
+        }
+        return all
     }
 
-    public init(channel: Channel, tcp: TCPChannel? = nil, source: any DNSAnswerSource, upstream: SocketAddress? = nil, logger: Logger) {
-        self.channel = channel
+    public init(channels: [Channel], tcp: TCPChannel? = nil, source: any DNSAnswerSource, upstream: SocketAddress? = nil, logger: Logger) {
+        self.channels = channels
         self.tcp = tcp
         self.source = source
         self.upstream = upstream
@@ -43,11 +58,33 @@ public struct DNSServer: Service {
     }
 
     public func run() async throws {
-        let channel = self.channel
+        let channels = self.channels
         let tcp = self.tcp
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
-                group.addTask {
+                for channel in channels {
+                    group.addTask { try await serve(udp: channel) }
+                }
+                if let tcp {
+                    group.addTask {
+                        try await tcp.executeThenClose { connections in
+                            try await withThrowingDiscardingTaskGroup { conns in
+                                for try await connection in connections {
+                                    conns.addTask { await serve(connection) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            for channel in channels { channel.channel.close(promise: nil) }
+            tcp?.channel.close(promise: nil)
+        }
+    }
+
+    /// One UDP socket: its queries answered concurrently, at most `concurrency` at a time.
+    func serve(udp channel: Channel) async throws {
                     try await channel.executeThenClose { inbound, outbound in
                         // Queries are answered concurrently, at most `concurrency` at a time.
                         try await withThrowingTaskGroup(of: Void.self) { queries in
@@ -68,23 +105,6 @@ public struct DNSServer: Service {
                             try await queries.waitForAll()
                         }
                     }
-                }
-                if let tcp {
-                    group.addTask {
-                        try await tcp.executeThenClose { connections in
-                            try await withThrowingDiscardingTaskGroup { conns in
-                                for try await connection in connections {
-                                    conns.addTask { await serve(connection) }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        } onGracefulShutdown: {
-            channel.channel.close(promise: nil)
-            tcp?.channel.close(promise: nil)
-        }
     }
 
     enum Transport { case udp, tcp }

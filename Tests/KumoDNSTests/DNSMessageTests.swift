@@ -48,6 +48,10 @@ import Testing
         #expect(DNSType.rdata(type: "MX", value: "10 mail.example.com") == [0, 10, 4] + Array("mail".utf8) + [7] + Array("example".utf8) + [3] + Array("com".utf8) + [0])
         #expect(DNSType.rdata(type: "TXT", value: "\"a b\" \"c\"") == [3] + Array("a b".utf8) + [1] + Array("c".utf8))
         #expect(DNSType.rdata(type: "CNAME", value: "x.") == [1, 0x78, 0])
+        #expect(DNSType.rdata(type: "NAPTR", value: #"100 10 "U" "E2U+sip" "!^.*$!sip:a@b!" ."#)
+            == [0, 100, 0, 10, 1] + Array("U".utf8) + [7] + Array("E2U+sip".utf8) + [14] + Array("!^.*$!sip:a@b!".utf8) + [0])
+        #expect(DNSType.rdata(type: "DS", value: "60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118") == [0xEC, 0x45, 5, 1,
+            0x2B, 0xB1, 0x83, 0xAF, 0x5F, 0x22, 0x58, 0x81, 0x79, 0xA5, 0x3B, 0x0A, 0x98, 0x63, 0x1F, 0xAD, 0x1A, 0x29, 0x21, 0x18])
     }
 
     /// The same query with an EDNS Client Subnet option for 10.1.2.0/24, as `dig +subnet` sends it.

@@ -95,6 +95,17 @@ def test_weighted_routing_follows_the_weights(kumo):
     assert 680 <= counts["192.0.2.1"] <= 820, counts
     listed = r53.list_resource_record_sets(HostedZoneId=z)["ResourceRecordSets"]
     assert sorted((r["SetIdentifier"], r["Weight"]) for r in listed if "SetIdentifier" in r) == [("heavy", 3), ("light", 1), ("off", 0)]
+    # Pages of one record set: the identifier says where the next page starts.
+    seen, start = [], {"StartRecordName": "www.weights.test", "StartRecordType": "A"}
+    while True:
+        page = r53.list_resource_record_sets(HostedZoneId=z, MaxItems="1", **start)
+        seen += [r.get("SetIdentifier") for r in page["ResourceRecordSets"]]
+        if not page["IsTruncated"]:
+            break
+        start = {"StartRecordName": page["NextRecordName"], "StartRecordType": page["NextRecordType"]}
+        if "NextRecordIdentifier" in page:
+            start["StartRecordIdentifier"] = page["NextRecordIdentifier"]
+    assert seen == ["heavy", "light", "off"]
 
 
 def test_routing_policy_rules(kumo):
@@ -241,7 +252,9 @@ def test_delegation_and_cname_chains(kumo):
         simple("sub.parent.test", "NS", ["ns1.sub.parent.test", "ns.elsewhere.example"]),
         simple("ns1.sub.parent.test", "A", ["192.0.2.53"]),
         simple("a.parent.test", "CNAME", ["b.parent.test"]),
-        simple("b.parent.test", "CNAME", ["c.other.test"])]})
+        simple("b.parent.test", "CNAME", ["c.other.test"]),
+        simple("sip.parent.test", "NAPTR", ['100 10 "U" "E2U+sip" "!^.*$!sip:info@parent.test!" .']),
+        simple("sub.parent.test", "DS", ["60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118"])]})
     r53.change_resource_record_sets(HostedZoneId=other, ChangeBatch={"Changes": [simple("c.other.test", "A", ["192.0.2.77"])]})
     # Below the cut: a referral — no answer, not authoritative, the NS set in authority and the glue address.
     out = dig(kumo, "www.sub.parent.test", "A")
@@ -249,6 +262,10 @@ def test_delegation_and_cname_chains(kumo):
     assert "status: NOERROR" in out and " aa" not in flags and "ANSWER: 0" in out
     assert "sub.parent.test.\t60\tIN\tNS\tns1.sub.parent.test." in out
     assert "ns1.sub.parent.test.\t60\tIN\tA\t192.0.2.53" in out
+    assert dig(kumo, "sip.parent.test", "NAPTR", "+short").strip() == '100 10 "U" "E2U+sip" "!^.*$!sip:info@parent.test!" .'
+    # DS records of a delegation are answered by the parent, authoritatively.
+    ds = dig(kumo, "sub.parent.test", "DS")
+    assert "60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118" in ds and " aa" in ds.split("flags:")[1].split(";")[0]
     # A chain of CNAMEs is followed through Kumo's zones to the address.
     chain = dig(kumo, "a.parent.test", "A", "+noall", "+answer")
     assert "CNAME\tb.parent.test." in chain and "CNAME\tc.other.test." in chain and "A\t192.0.2.77" in chain

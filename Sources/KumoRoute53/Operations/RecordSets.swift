@@ -133,6 +133,7 @@ extension Route53 {
         let max = Int(call.input["MaxItems"]?.string ?? "") ?? 300
         let startName = call.input["StartRecordName"]?.string.map(Self.fqdn)
         let startType = call.input["StartRecordType"]?.string
+        let startIdentifier = call.input["StartRecordIdentifier"]?.string
         var records = try await store.read { db in
             let zone = try self.zone(db, id, account: account)
             return try RecordSetRecord.filter(Column("zoneId") == zone.id).fetchAll(db)
@@ -142,7 +143,7 @@ extension Route53 {
         records.sort { (order($0), $0.type, $0.setIdentifier) < (order($1), $1.type, $1.setIdentifier) }
         if let startName {
             let start = startName.split(separator: ".").reversed().joined(separator: ".")
-            records = records.filter { (order($0), $0.type) >= (start, startType ?? "") }
+            records = records.filter { (order($0), $0.type, $0.setIdentifier) >= (start, startType ?? "", startIdentifier ?? "") }
         }
         let page = records.prefix(max)
         var out: [String: ShapeValue] = [
@@ -152,6 +153,7 @@ extension Route53 {
             let next = records[max]
             out["NextRecordName"] = .string(next.name)
             out["NextRecordType"] = .string(next.type)
+            if !next.setIdentifier.isEmpty { out["NextRecordIdentifier"] = .string(next.setIdentifier) }
         }
         return .structure(out)
     }
