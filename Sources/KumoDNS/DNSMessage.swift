@@ -218,17 +218,28 @@ public struct DNSMessage: Sendable, Equatable {
         mutating func u32(_ v: UInt32) { u16(UInt16(v >> 16)); u16(UInt16(v & 0xFFFF)) }
 
         mutating func name(_ name: String) {
-            var labels = name.split(separator: ".").map(String.init)
-            while !labels.isEmpty {
-                let suffix = labels.joined(separator: ".").lowercased()
-                if let offset = offsets[suffix], offset < 0x3FFF {
+            // Lower-cased bytes for the compression keys; labels written as given.
+            let raw = Array(name.utf8)
+            let lower = raw.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }
+            var start = 0
+            while start < raw.count {
+                var end = start
+                while end < raw.count, raw[end] != UInt8(ascii: ".") { end += 1 }
+                if end == start {  // an empty label (a trailing dot)
+                    start = end + 1
+                    continue
+                }
+                let suffix = lower[start...]
+                let key = String(decoding: suffix.last == UInt8(ascii: ".") ? suffix.dropLast() : suffix, as: UTF8.self)
+                if let offset = offsets[key], offset < 0x3FFF {
                     u16(0xC000 | UInt16(offset))
                     return
                 }
-                if bytes.count < 0x3FFF { offsets[suffix] = bytes.count }
-                let label = Array(labels.removeFirst().utf8.prefix(63))
+                if bytes.count < 0x3FFF { offsets[key] = bytes.count }
+                let label = raw[start..<min(end, start + 63)]
                 bytes.append(UInt8(label.count))
                 bytes += label
+                start = end + 1
             }
             bytes.append(0)
         }

@@ -169,15 +169,17 @@ extension Route53 {
         if !snap.privateZones.isEmpty, let address = client.address, let vpc = await directory?.vpc(bindAddress: address) {
             privateZones = snap.privateZones[vpc] ?? [:]
         }
-        var labels = query.split(separator: ".")
+        // Suffixes of the name at each label boundary (UTF-8 scanning: names are ASCII on the wire).
         var zone: (id: String, name: String)?
-        while !labels.isEmpty {
-            let candidate = labels.joined(separator: ".") + "."
+        var cursor = query.utf8.startIndex
+        while cursor < query.utf8.endIndex {
+            let candidate = String(query[cursor...])
             if let z = privateZones[candidate] ?? snap.zones[candidate] {
                 zone = z
                 break
             }
-            labels.removeFirst()
+            guard let dot = query.utf8[cursor...].firstIndex(of: UInt8(ascii: ".")) else { break }
+            cursor = query.utf8.index(after: dot)
         }
         guard let zone else { return .refused }
         var decision = RoutingDecision(client: locations.locate(client.locatingAddress), homeRegion: region, healthy: board.isHealthy)
@@ -196,9 +198,10 @@ extension Route53 {
         // A subdomain with NS records of its own is delegated: below it, refer (DS stays with the parent).
         var cut = Substring(query)
         var delegations: [Substring] = []
-        while cut.count > zone.name.count, let dot = cut.firstIndex(of: ".") {
+        let apexLength = zone.name.utf8.count
+        while cut.utf8.count > apexLength, let dot = cut.utf8.firstIndex(of: UInt8(ascii: ".")) {
             delegations.append(cut)
-            cut = cut[cut.index(after: dot)...]
+            cut = cut[cut.utf8.index(after: dot)...]
         }
         for point in delegations.reversed() {
             let name = String(point)
