@@ -2,6 +2,7 @@ public import KumoProtocols
 public import NIOCore
 import NIOHTTP1
 public import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A request to an upstream HTTP/1.1 server (a CloudFront origin, later an ALB target).
@@ -72,19 +73,33 @@ public final class UpstreamClient: Sendable {
         self.group = group
     }
 
-    /// Sends the request to `host:port` and returns once the response head has arrived.
+    /// TLS to an upstream: the name sent for SNI, and whether its certificate is checked
+    /// (Route 53 health checks, like AWS's, do not check it).
+    public struct TLS: Sendable {
+        public var serverName: String?
+        public var verifyCertificate: Bool
+
+        public init(serverName: String?, verifyCertificate: Bool) {
+            self.serverName = serverName
+            self.verifyCertificate = verifyCertificate
+        }
+    }
+
+    /// Sends the request to `host:port` (over TLS when `tls` is given) and returns once the
+    /// response head has arrived.
     public func execute(
-        _ request: UpstreamRequest, host: String, port: Int, readTimeout: TimeAmount? = nil
+        _ request: UpstreamRequest, host: String, port: Int, readTimeout: TimeAmount? = nil, tls: TLS? = nil
     ) async throws -> UpstreamResponse {
         // Connections are pooled per event loop and made on the caller's loop: a request read on
         // one loop then reaches its upstream and comes back without crossing threads.
         let loop = MultiThreadedEventLoopGroup.currentEventLoop ?? group.next()
-        let key = "\(host):\(port)@\(ObjectIdentifier(loop).hashValue)"
+        let scheme = tls.map { "https:\($0.serverName ?? ""):\($0.verifyCertificate)" } ?? "http"
+        let key = "\(scheme)//\(host):\(port)@\(ObjectIdentifier(loop).hashValue)"
         // A pooled connection may have been closed by the server meanwhile; one retry on a fresh one.
         if let pooled = lease(key) {
             if let response = try? await send(request, on: pooled, key: key) { return response }
         }
-        let fresh = try await connect(host: host, port: port, on: loop, readTimeout: readTimeout ?? configuration.readTimeout)
+        let fresh = try await connect(host: host, port: port, on: loop, readTimeout: readTimeout ?? configuration.readTimeout, tls: tls)
         return try await send(request, on: fresh, key: key)
     }
 
@@ -107,7 +122,14 @@ public final class UpstreamClient: Sendable {
         if !kept { connection.retire() }
     }
 
-    private func connect(host: String, port: Int, on loop: any EventLoop, readTimeout: TimeAmount) async throws -> UpstreamConnection {
+    private func connect(host: String, port: Int, on loop: any EventLoop, readTimeout: TimeAmount, tls: TLS?) async throws -> UpstreamConnection {
+        var sslContext: NIOSSLContext?
+        if let tls {
+            var config = TLSConfiguration.makeClientConfiguration()
+            if !tls.verifyCertificate { config.certificateVerification = .none }
+            do { sslContext = try NIOSSLContext(configuration: config) } catch { throw UpstreamError.connectFailed("TLS: \(error)") }
+        }
+        let serverName = tls?.serverName.flatMap { name in name.first?.isNumber == true || name.contains(":") ? nil : name }
         let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
         let timeout = TimeoutFlag()
         do {
@@ -116,6 +138,9 @@ public final class UpstreamClient: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let sslContext {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
+                        }
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: readTimeout))
                         try channel.pipeline.syncOperations.addHandler(CloseOnIdle(flag: timeout))
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()

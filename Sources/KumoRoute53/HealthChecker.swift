@@ -12,7 +12,8 @@ public import ServiceLifecycle
 /// against its failure threshold. HTTP checks pass on a 2xx or 3xx answer (and, for the
 /// `_STR_MATCH` types, the search string in the first 5,120 bytes of the body); TCP checks on
 /// an open connection; calculated checks on enough healthy children. The network waits are
-/// AWS's (4 s to connect, 2 s for the answer) and are not shortened by the time scale.
+/// AWS's (4 s to connect, 2 s for the answer) and are not shortened by the time scale. HTTPS checks
+/// speak TLS and, as on AWS, do not validate the endpoint's certificate.
 public struct HealthChecker: Service {
     let board: HealthBoard
     let clock: KumoClock
@@ -59,21 +60,23 @@ public struct HealthChecker: Service {
         let host = config["IPAddress"]?.string ?? config["FullyQualifiedDomainName"]?.string ?? ""
         let secure = type.hasPrefix("HTTPS")
         let port = config["Port"]?.int ?? (secure ? 443 : 80)
-        if type == "TCP" || secure {
-            // TLS is not available to Kumo: HTTPS checks stop at the TCP connection.
-            return await connects(host: host, port: port)
-        }
+        if type == "TCP" { return await connects(host: host, port: port) }
         let path = config["ResourcePath"]?.string ?? "/"
         let hostHeader = config["FullyQualifiedDomainName"]?.string ?? host
         let request = UpstreamRequest(
             method: "GET", target: path.hasPrefix("/") ? path : "/" + path,
             headers: [
-                ("Host", port == 80 ? hostHeader : "\(hostHeader):\(port)"),
+                ("Host", port == (secure ? 443 : 80) ? hostHeader : "\(hostHeader):\(port)"),
                 ("User-Agent", "Amazon-Route53-Health-Check-Service (ref kumo; report http://amzn.to/1vsZADi)"),
                 ("Connection", "close"),
             ])
         do {
-            let answer = try await client.execute(request, host: host, port: port, readTimeout: .seconds(2))
+            // HTTPS checks send the domain name for SNI when EnableSNI says so, and do not check the certificate.
+            let tls = secure
+                ? UpstreamClient.TLS(
+                    serverName: config["EnableSNI"]?.bool == false ? nil : config["FullyQualifiedDomainName"]?.string, verifyCertificate: false)
+                : nil
+            let answer = try await client.execute(request, host: host, port: port, readTimeout: .seconds(2), tls: tls)
             let reason = HTTPResponseStatus(statusCode: answer.status).reasonPhrase
             let code = "HTTP Status Code \(answer.status), \(reason)"
             guard (200..<400).contains(answer.status) else {

@@ -42,9 +42,10 @@ def zone(r53, name):
 
 
 class Health:
-    """A local HTTP server whose /health answers 200 while it runs; stop and start it on the same port."""
+    """A local HTTP(S) server whose /health answers 200 while it runs; stop and start it on the same port."""
 
-    def __init__(self):
+    def __init__(self, certificate=None):
+        self.certificate = certificate
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         self.port = s.getsockname()[1]
@@ -65,6 +66,11 @@ class Health:
 
         http.server.ThreadingHTTPServer.allow_reuse_address = True
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self.certificate:
+            import ssl
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.certificate)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self):
@@ -344,3 +350,34 @@ def test_names_outside_kumo_go_to_the_upstream_resolver(start_kumo):
         stop.set()
         thread.join()
         upstream.close()
+
+
+def test_https_health_checks_speak_tls(start_kumo, tmp_path):
+    """HTTPS checks complete a TLS handshake (a self-signed certificate is fine, as on AWS) and read the answer."""
+    key, cert = str(tmp_path / "key.pem"), str(tmp_path / "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=app.example", "-days", "1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
+    secure = Health(certificate=(cert, key))
+    secure.start()
+    try:
+        kumo = start_kumo("--time-scale", "0.05")
+        r53 = kumo.client("route53")
+        https = r53.create_health_check(CallerReference="tls", HealthCheckConfig={
+            "Type": "HTTPS_STR_MATCH", "IPAddress": "127.0.0.1", "Port": secure.port, "ResourcePath": "/health",
+            "FullyQualifiedDomainName": "app.example", "SearchString": "all good", "RequestInterval": 10, "FailureThreshold": 1})["HealthCheck"]
+        assert https["HealthCheckConfig"]["EnableSNI"] is True
+
+        def status():
+            obs = r53.get_health_check_status(HealthCheckId=https["Id"])["HealthCheckObservations"]
+            return obs[0]["StatusReport"]["Status"] if obs else ""
+        assert wait_for(lambda: status().startswith("Success: HTTP Status Code 200"), timeout=20), status()
+        # A plain-HTTP check against the TLS port fails: the answer is not HTTP.
+        plain = r53.create_health_check(CallerReference="plain", HealthCheckConfig={
+            "Type": "HTTP", "IPAddress": "127.0.0.1", "Port": secure.port, "ResourcePath": "/health",
+            "RequestInterval": 10, "FailureThreshold": 1})["HealthCheck"]["Id"]
+        assert wait_for(lambda: (r53.get_health_check_status(HealthCheckId=plain)["HealthCheckObservations"] or [{}])[0]
+                        .get("StatusReport", {}).get("Status", "").startswith("Failure"), timeout=20)
+        secure.stop()
+        assert wait_for(lambda: status().startswith("Failure"), timeout=20)
+    finally:
+        secure.stop()
