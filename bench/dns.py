@@ -25,9 +25,12 @@ from edge import free_port, stop, wait_port  # noqa: E402
 RECORDS = 1000
 
 
+PIN = {"server": [], "client": []}
+
+
 def dnsperf(port, queries, seconds, rate=None):
     """Queries/s, average and sd (ms), lost queries, and (with a rate) the median and p99 latency (ms)."""
-    args = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", queries, "-l", str(seconds), "-c", "4", "-Q", str(rate or 1_000_000)]
+    args = PIN["client"] + ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", queries, "-l", str(seconds), "-c", "4", "-Q", str(rate or 1_000_000)]
     if rate:
         args.append("-v")
     out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60).stdout
@@ -46,7 +49,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kumo", default=".build/release/kumo")
     ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--pin", action="store_true", help="servers on CPU 0, dnsperf on CPU 1 (taskset), so they do not compete")
     args = ap.parse_args()
+    if args.pin:
+        PIN["server"], PIN["client"] = ["taskset", "-c", "0"], ["taskset", "-c", "1"]
     with tempfile.TemporaryDirectory() as d:
         queries = os.path.join(d, "queries")
         with open(queries, "w") as f:
@@ -64,10 +70,10 @@ def main():
             f.write('server:\n  ip-address: 127.0.0.1@%d\n  username: ""\n  zonesdir: "%s"\n  pidfile: "%s/nsd.pid"\n'
                     '  xfrdfile: "%s/xfrd.state"\n  zonelistfile: "%s/zone.list"\n  database: ""\n  server-count: 1\n  verbosity: 0\n'
                     'remote-control:\n  control-enable: no\nzone:\n  name: bench.test\n  zonefile: bench.test.zone\n' % (nsd_port, d, d, d, d))
-        nsd = subprocess.Popen(["nsd", "-d", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        nsd = subprocess.Popen(PIN["server"] + ["nsd", "-d", "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Kumo with the zone made through the Route 53 API.
         edge, dns = free_port(), free_port()
-        kumo = subprocess.Popen([args.kumo, "up", "--port", str(edge), "--dns-port", str(dns), "--data-dir", os.path.join(d, "kumo"),
+        kumo = subprocess.Popen(PIN["server"] + [args.kumo, "up", "--port", str(edge), "--dns-port", str(dns), "--data-dir", os.path.join(d, "kumo"),
                                  "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_port(edge, kumo)
