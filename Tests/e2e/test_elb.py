@@ -212,3 +212,23 @@ def test_access_logs_are_delivered_to_the_bucket(start_kumo):
     assert fields[0] == "http" and fields[2].startswith("app/web/") and fields[8] == "200" and fields[9] == "200"
     assert '"GET http://%s:80/index.html?x=1 HTTP/1.1"' % lb["DNSName"] in probe[0]
     assert group["TargetGroupArn"] in fields and '"forward"' in probe[0] and '"Root=1-' in probe[0]
+
+
+def test_load_balancer_cookie_stickiness(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    ec2, elb, ids, lb, group, listener = setup_app(kumo, count=2)
+    assert wait_for(lambda: sum(h["State"] == "healthy" for h in health(elb, group).values()) == 2, timeout=30)
+    # Without stickiness, requests alternate between the two instances and no cookie is set.
+    plain = [get(kumo, lb, "/") for _ in range(4)]
+    assert len({r.text for r in plain}) == 2 and all("AWSALB" not in r.headers.get("Set-Cookie", "") for r in plain)
+    elb.modify_target_group_attributes(TargetGroupArn=group["TargetGroupArn"], Attributes=[
+        {"Key": "stickiness.enabled", "Value": "true"}, {"Key": "stickiness.type", "Value": "lb_cookie"},
+        {"Key": "stickiness.lb_cookie.duration_seconds", "Value": "120"}])
+    first = get(kumo, lb, "/")
+    cookies = first.headers.get("Set-Cookie", "")
+    assert "AWSALB=" in cookies and "AWSALBCORS=" in cookies and "SameSite=None" in cookies
+    value = cookies.split("AWSALB=")[1].split(";")[0]
+    held = [get(kumo, lb, "/", Cookie="AWSALB=%s; theme=dark" % value).text for _ in range(6)]
+    assert held == [first.text] * 6
+    # A cookie that names nothing in the group is ignored.
+    assert get(kumo, lb, "/", Cookie="AWSALB=bm9wZXxub3BlfDA=").status_code == 200

@@ -113,8 +113,9 @@ extension Router {
             roll -= w
         }
         guard let arn = chosen, let group = snapshot.groups[arn],
-            var target = health.pick(group: arn, targets: group.targets, leastOutstanding: group.leastOutstanding)
+            var target = stickyTarget(request, group: group) ?? health.pick(group: arn, targets: group.targets, leastOutstanding: group.leastOutstanding)
         else { return Self.errorPage(503) }
+        let stickySeconds = group.stickySeconds
         var headers = request.headers.filter { !hopByHopHeaders.contains($0.name.lowercased()) && !$0.name.caseInsensitiveEquals("Content-Length") }
         let forwardedFor = [request.header("X-Forwarded-For"), request.remoteAddress].compactMap { $0 }.joined(separator: ", ")
         headers.removeAll { ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-port"].contains($0.name.lowercased()) }
@@ -175,6 +176,7 @@ extension Router {
                     try await body.forEach(sink)
                 }
             }
+            if let seconds = stickySeconds { response.headers += stickyCookies(group: arn, target: target, seconds: seconds) }
             let family = "HTTPCode_Target_\(answer.status / 100)XX_Count"
             metrics?.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: family, dimensions: [("LoadBalancer", dimension)]))
             return response
@@ -184,6 +186,38 @@ extension Router {
             logger.debug("target request failed", metadata: ["target": "\(target.address):\(target.port)", "error": "\(error)"])
             return Self.errorPage(error as? UpstreamError == .timedOut ? 504 : 502)
         }
+    }
+
+    /// The target an `AWSALB` cookie holds this client to, while it is registered and healthy.
+    func stickyTarget(_ request: HostRoute.Request, group: Group) -> (id: String, port: Int, address: String)? {
+        guard group.stickySeconds != nil, let value = Self.cookie("AWSALB", in: request) ?? Self.cookie("AWSALBCORS", in: request),
+            let decoded = Data(base64Encoded: value).map({ String(decoding: $0, as: UTF8.self) })
+        else { return nil }
+        let parts = decoded.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3, parts[0] == group.arn, let port = Int(parts[2]), group.targets.contains(where: { $0.id == parts[1] && $0.port == port }),
+            let entry = health.entry(group: group.arn, id: parts[1], port: port), entry.state == "healthy", let address = entry.address
+        else { return nil }
+        return (parts[1], port, address)
+    }
+
+    /// `AWSALB` (and `AWSALBCORS` for cross-site requests) naming the target, for `seconds`.
+    func stickyCookies(group: String, target: (id: String, port: Int, address: String), seconds: Int) -> [(String, String)] {
+        let value = Data("\(group)|\(target.id)|\(target.port)".utf8).base64EncodedString()
+        let expires = Timestamp.httpDate(clock.now.addingTimeInterval(Double(seconds)))
+        return [
+            ("Set-Cookie", "AWSALB=\(value); Expires=\(expires); Path=/"),
+            ("Set-Cookie", "AWSALBCORS=\(value); Expires=\(expires); Path=/; SameSite=None"),
+        ]
+    }
+
+    static func cookie(_ name: String, in request: HostRoute.Request) -> String? {
+        for header in request.headers where header.name.caseInsensitiveEquals("Cookie") {
+            for pair in header.value.split(separator: ";") {
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                if kv.count == 2, kv[0].trimmingSpaces == name { return kv[1].trimmingSpaces }
+            }
+        }
+        return nil
     }
 
     /// Responses up to this size with a known length are read whole before they are answered.

@@ -33,6 +33,8 @@ public final class Router: Sendable {
         var leastOutstanding: Bool
         var targets: [(id: String, port: Int)]
         var inUse: Bool
+        /// Load balancer cookie stickiness: how long the cookie holds a client to its target (seconds).
+        var stickySeconds: Int?
     }
 
     struct Snapshot: Sendable {
@@ -100,6 +102,12 @@ public final class Router: Sendable {
         }
     }
 
+    /// `stickiness.enabled` with the `lb_cookie` type: the cookie's duration.
+    static func stickiness(_ attributes: [String: String]) -> Int? {
+        guard attributes["stickiness.enabled"] == "true", (attributes["stickiness.type"] ?? "lb_cookie") == "lb_cookie" else { return nil }
+        return Int(attributes["stickiness.lb_cookie.duration_seconds"] ?? "86400") ?? 86400
+    }
+
     func reload() async throws {
         let next = try await store.read { db -> Snapshot in
             var s = Snapshot()
@@ -135,7 +143,8 @@ public final class Router: Sendable {
                 s.groups[g.arn] = Group(
                     arn: g.arn, port: shape["Port"]?.int ?? 80, targetType: shape["TargetType"]?.string ?? "instance", healthCheck: shape,
                     leastOutstanding: ELB.attributes(g.attributes)["load_balancing.algorithm.type"] == "least_outstanding_requests",
-                    targets: targets.filter { $0.targetGroupArn == g.arn }.map { ($0.targetId, $0.port) }, inUse: used.contains(g.arn))
+                    targets: targets.filter { $0.targetGroupArn == g.arn }.map { ($0.targetId, $0.port) }, inUse: used.contains(g.arn),
+                    stickySeconds: Self.stickiness(ELB.attributes(g.attributes)))
             }
             return s
         }
