@@ -237,6 +237,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "KumoELBTests",
+            dependencies: ["KumoELB"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "KumoCloudWatchTests",
             dependencies: ["KumoCloudWatch"],
             swiftSettings: swiftSettings

@@ -2,6 +2,7 @@
 real traffic through the balancer to EC2 instances (real processes) and IP targets."""
 import collections
 import json
+import time
 
 import botocore.exceptions
 import pytest
@@ -232,3 +233,10 @@ def test_load_balancer_cookie_stickiness(start_kumo):
     assert held == [first.text] * 6
     # A cookie that names nothing in the group is ignored.
     assert get(kumo, lb, "/", Cookie="AWSALB=bm9wZXxub3BlfDA=").status_code == 200
+    # Slow start is accepted; targets that are already settled keep their full share.
+    elb.modify_target_group_attributes(TargetGroupArn=group["TargetGroupArn"], Attributes=[
+        {"Key": "stickiness.enabled", "Value": "false"}, {"Key": "slow_start.duration_seconds", "Value": "30"}])
+    attrs = {a["Key"]: a["Value"] for a in elb.describe_target_group_attributes(TargetGroupArn=group["TargetGroupArn"])["Attributes"]}
+    assert attrs["slow_start.duration_seconds"] == "30"
+    time.sleep(2)  # 30 s at this time scale
+    assert len({get(kumo, lb, "/").text for _ in range(6)}) == 2

@@ -17,6 +17,8 @@ final class HealthBoard: Sendable {
         var outstanding = 0
         /// A check of this target is running (checks of one target never overlap).
         var checking = false
+        /// When the target last became healthy (for slow start).
+        var healthySince: ContinuousClock.Instant?
     }
 
     private let entries = Mutex<[String: Entry]>([:])
@@ -74,11 +76,28 @@ final class HealthBoard: Sendable {
     }
 
     /// The next healthy target of a group, by round robin or fewest outstanding requests.
-    func pick(group: String, targets: [(id: String, port: Int)], leastOutstanding: Bool) -> (id: String, port: Int, address: String)? {
-        let healthy: [(id: String, port: Int, address: String, outstanding: Int)] = entries.withLock { e in
+    /// A healthy target for the next request: round robin or fewest outstanding requests. With
+    /// `slowStart`, a target that became healthy less than that long ago takes a share of
+    /// requests rising linearly from none to a full one (unless no other target is settled).
+    func pick(
+        group: String, targets: [(id: String, port: Int)], leastOutstanding: Bool, slowStart: Duration? = nil,
+        now: ContinuousClock.Instant = .now, draw: () -> Double = { Double.random(in: 0..<1) }
+    ) -> (id: String, port: Int, address: String)? {
+        let candidates: [(id: String, port: Int, address: String, outstanding: Int, since: ContinuousClock.Instant?)] = entries.withLock { e in
             targets.compactMap { t in
                 guard let entry = e[Self.key(group, t.id, t.port)], entry.state == "healthy", let address = entry.address else { return nil }
-                return (t.id, t.port, address, entry.outstanding)
+                return (t.id, t.port, address, entry.outstanding, entry.healthySince)
+            }
+        }
+        var healthy = candidates.map { (id: $0.id, port: $0.port, address: $0.address, outstanding: $0.outstanding) }
+        if let slowStart, slowStart > .zero {
+            func ramp(_ since: ContinuousClock.Instant?) -> Double? {
+                guard let since, now - since < slowStart else { return nil }
+                return (now - since) / slowStart
+            }
+            if candidates.contains(where: { ramp($0.since) == nil }) {
+                healthy = candidates.filter { c in ramp(c.since).map { draw() < $0 } ?? true }
+                    .map { (id: $0.id, port: $0.port, address: $0.address, outstanding: $0.outstanding) }
             }
         }
         guard !healthy.isEmpty else { return nil }

@@ -95,6 +95,7 @@ public struct HealthChecker: Service {
                 e.failures = 0
                 if e.state != "healthy", e.passes >= healthy {
                     e.state = "healthy"
+                    e.healthySince = .now
                     e.reason = nil
                     e.description = nil
                 }

@@ -113,7 +113,8 @@ extension Router {
             roll -= w
         }
         guard let arn = chosen, let group = snapshot.groups[arn],
-            var target = stickyTarget(request, group: group) ?? health.pick(group: arn, targets: group.targets, leastOutstanding: group.leastOutstanding)
+            var target = stickyTarget(request, group: group)
+                ?? health.pick(group: arn, targets: group.targets, leastOutstanding: group.leastOutstanding, slowStart: group.slowStart)
         else { return Self.errorPage(503) }
         let stickySeconds = group.stickySeconds
         var headers = request.headers.filter { !hopByHopHeaders.contains($0.name.lowercased()) && !$0.name.caseInsensitiveEquals("Content-Length") }

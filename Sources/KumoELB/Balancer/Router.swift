@@ -35,6 +35,8 @@ public final class Router: Sendable {
         var inUse: Bool
         /// Load balancer cookie stickiness: how long the cookie holds a client to its target (seconds).
         var stickySeconds: Int?
+        /// `slow_start.duration_seconds`, scaled by the clock.
+        var slowStart: Duration?
     }
 
     struct Snapshot: Sendable {
@@ -144,7 +146,8 @@ public final class Router: Sendable {
                     arn: g.arn, port: shape["Port"]?.int ?? 80, targetType: shape["TargetType"]?.string ?? "instance", healthCheck: shape,
                     leastOutstanding: ELB.attributes(g.attributes)["load_balancing.algorithm.type"] == "least_outstanding_requests",
                     targets: targets.filter { $0.targetGroupArn == g.arn }.map { ($0.targetId, $0.port) }, inUse: used.contains(g.arn),
-                    stickySeconds: Self.stickiness(ELB.attributes(g.attributes)))
+                    stickySeconds: Self.stickiness(ELB.attributes(g.attributes)),
+                    slowStart: Int(ELB.attributes(g.attributes)["slow_start.duration_seconds"] ?? "0").flatMap { $0 > 0 ? clock.duration(awsSeconds: Double($0)) : nil })
             }
             return s
         }
