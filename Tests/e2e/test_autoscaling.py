@@ -306,3 +306,26 @@ def test_lifecycle_hooks_hold_instances_until_completed(start_kumo):
     assert wait_for(lambda: ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]["Name"] == "terminated")
     asg.delete_lifecycle_hook(AutoScalingGroupName="h", LifecycleHookName="drain")
     assert [h["LifecycleHookName"] for h in asg.describe_lifecycle_hooks(AutoScalingGroupName="h")["LifecycleHooks"]] == ["warm-up"]
+
+
+def test_traffic_sources_join_and_leave_a_running_group(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    ec2, elb, asg, subnets, lt, lb, tg = app(kumo)
+    asg.create_auto_scaling_group(AutoScalingGroupName="t", MinSize=1, MaxSize=2, DesiredCapacity=1, LaunchTemplate={"LaunchTemplateName": "app"},
+                                  VPCZoneIdentifier=",".join(s["SubnetId"] for s in subnets))
+    assert wait_for(lambda: len(in_service(asg, "t")) == 1, timeout=30)
+    iid = in_service(asg, "t")[0]["InstanceId"]
+    assert asg.describe_traffic_sources(AutoScalingGroupName="t")["TrafficSources"] == []
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        asg.attach_load_balancer_target_groups(AutoScalingGroupName="t", TargetGroupARNs=[tg["TargetGroupArn"] + "x"])
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    asg.attach_traffic_sources(AutoScalingGroupName="t", TrafficSources=[{"Identifier": tg["TargetGroupArn"], "Type": "elbv2"}])
+    sources = asg.describe_traffic_sources(AutoScalingGroupName="t")["TrafficSources"]
+    assert [(s["Identifier"], s["Type"], s["State"]) for s in sources] == [(tg["TargetGroupArn"], "elbv2", "InService")]
+    assert [g["LoadBalancerTargetGroupARN"] for g in asg.describe_load_balancer_target_groups(AutoScalingGroupName="t")["LoadBalancerTargetGroups"]] == [tg["TargetGroupArn"]]
+    assert wait_for(lambda: healthy(elb, tg) == [iid], timeout=30)
+    assert "busy" not in requests.get(kumo.url + "/", headers={"Host": lb["DNSName"]}, timeout=10).text
+    asg.detach_traffic_sources(AutoScalingGroupName="t", TrafficSources=[{"Identifier": tg["TargetGroupArn"], "Type": "elbv2"}])
+    assert asg.describe_traffic_sources(AutoScalingGroupName="t")["TrafficSources"] == []
+    states = [t["TargetHealth"]["State"] for t in elb.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]]
+    assert states in ([], ["draining"])
