@@ -114,6 +114,15 @@ struct LifecycleActionRecord: Codable, FetchableRecord, PersistableRecord, Senda
     var result: String?
 }
 
+/// A group's warm pool (`asg_warm_pools`): its settings as storage JSON.
+struct WarmPoolRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "asg_warm_pools"
+    var accountId: String
+    var region: String
+    var groupName: String
+    var config: String
+}
+
 extension AutoScalingProvider {
     public static let migrations: [StoreMigration] = [
         StoreMigration("autoscaling.v1") { db in
@@ -213,7 +222,16 @@ extension AutoScalingProvider {
                 t.column("result", .text)
             }
         },
+        StoreMigration("autoscaling.v5") { db in
+            try db.create(table: "asg_warm_pools") { t in
+                t.column("accountId", .text).notNull()
+                t.column("region", .text).notNull()
+                t.column("groupName", .text).notNull()
+                t.column("config", .text).notNull()
+                t.primaryKey(["accountId", "region", "groupName"])
+            }
+        },
     ]
 
-    public static let tables = ["asg_lifecycle_actions", "asg_lifecycle_hooks", "asg_scheduled_actions", "asg_refreshes", "asg_policies", "asg_activities", "asg_instances", "asg_groups"]
+    public static let tables = ["asg_warm_pools", "asg_lifecycle_actions", "asg_lifecycle_hooks", "asg_scheduled_actions", "asg_refreshes", "asg_policies", "asg_activities", "asg_instances", "asg_groups"]
 }

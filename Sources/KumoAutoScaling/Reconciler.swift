@@ -95,6 +95,25 @@ public struct Reconciler: Service {
                     await takeOut(m, g, cause: "At \(AutoScaling.iso(now)) an instance was taken out of service in response to \(reason).")
                     m.lifecycleState = "Terminating"
                 }
+            case "Warmed:Pending":
+                if status?.state == "running" {
+                    // A stopped pool keeps its instances initialised but stopped; a running pool keeps them running.
+                    if (await asg.warmPool(g))?["PoolState"]?.string == "Running" {
+                        m.lifecycleState = "Warmed:Running"
+                    } else {
+                        await asg.launcher.stop(instanceId: m.instanceId)
+                        m.lifecycleState = "Warmed:Stopped"
+                    }
+                    try? await save(m)
+                } else if status == nil || status?.state == "terminated" {
+                    let gone = m
+                    _ = try? await asg.store.write { db in try gone.delete(db) }
+                }
+            case "Warmed:Running", "Warmed:Stopped":
+                if status == nil || status?.state == "terminated" || status?.state == "shutting-down" {
+                    let gone = m
+                    _ = try? await asg.store.write { db in try gone.delete(db) }
+                }
             case "Terminating", "Terminating:Wait":
                 await finishTermination(m, g, targetGroups: targetGroups)
             default: break
@@ -106,8 +125,27 @@ public struct Reconciler: Service {
         // During an instance refresh the group runs one instance over its desired capacity while a replacement comes up.
         let surge = await refreshStep(g, members: members, targetGroups: targetGroups)
         let desired = (c["DesiredCapacity"]?.int ?? 0) + surge
+        var warm = members.filter { $0.lifecycleState == "Warmed:Running" || $0.lifecycleState == "Warmed:Stopped" }
         if active.count < desired, !suspended.contains("Launch") {
-            await launch(desired - active.count, g, c, active: active)
+            // Warm instances first: they enter service without a cold launch.
+            var need = desired - active.count
+            while need > 0, let m = warm.first {
+                warm.removeFirst()
+                if m.lifecycleState == "Warmed:Stopped" { await asg.launcher.start(instanceId: m.instanceId) }
+                var joining = m
+                joining.lifecycleState = "Pending"
+                joining.launched = now
+                let member = joining
+                let from = active.count + (desired - active.count - need)
+                _ = try? await asg.store.write { db in
+                    try member.update(db)
+                    try asg.activity(
+                        db, g, description: "Launching a new EC2 instance from warm pool: \(member.instanceId)",
+                        cause: "At \(AutoScaling.iso(now)) an instance was started from the warm pool in response to a difference between desired and actual capacity, increasing the capacity from \(from) to \(from + 1).")
+                }
+                need -= 1
+            }
+            if need > 0 { await launch(need, g, c, active: active) }
         } else if active.count > desired, surge == 0, !suspended.contains("Terminate"), !(await refreshActive(g)) {
             let policies = (c["TerminationPolicies"]?.list ?? []).compactMap(\.string)
             let template = (c["LaunchTemplate"] ?? .empty).storageText
@@ -115,6 +153,28 @@ public struct Reconciler: Service {
                 await takeOut(
                     m, g,
                     cause: "At \(AutoScaling.iso(now)) an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from \(active.count) to \(desired). At \(AutoScaling.iso(now)) instance \(m.instanceId) was selected for termination.")
+            }
+        }
+        if !suspended.contains("Launch") { await maintainWarmPool(g, c) }
+    }
+
+    /// Keeps the warm pool at its prepared capacity: MaxGroupPreparedCapacity (or the group's
+    /// maximum) less the desired capacity, and at least the pool's MinSize.
+    func maintainWarmPool(_ g: GroupRecord, _ c: ShapeValue) async {
+        guard let pool = await asg.warmPool(g) else { return }
+        let members = (try? await asg.store.read { db in
+            try MemberRecord.filter(Column("accountId") == g.accountId && Column("region") == g.region && Column("groupName") == g.name).fetchAll(db)
+        }) ?? []
+        let desired = c["DesiredCapacity"]?.int ?? 0
+        let prepared = pool["MaxGroupPreparedCapacity"]?.int.flatMap { $0 == -1 ? nil : $0 } ?? (c["MaxSize"]?.int ?? 0)
+        let target = max(pool["MinSize"]?.int ?? 0, prepared - desired)
+        let warm = members.filter { $0.lifecycleState.hasPrefix("Warmed:") }
+        if warm.count < target {
+            await launch(target - warm.count, g, c, active: members.filter { !$0.lifecycleState.hasPrefix("Warmed:") }, warm: true)
+        } else if warm.count > target {
+            for m in warm.prefix(warm.count - target) {
+                await asg.launcher.terminate(instanceId: m.instanceId)
+                _ = try? await asg.store.write { db in try m.delete(db) }
             }
         }
     }
@@ -202,7 +262,7 @@ public struct Reconciler: Service {
         return out
     }
 
-    func launch(_ count: Int, _ g: GroupRecord, _ c: ShapeValue, active: [MemberRecord]) async {
+    func launch(_ count: Int, _ g: GroupRecord, _ c: ShapeValue, active: [MemberRecord], warm: Bool = false) async {
         let subnets = (c["VPCZoneIdentifier"]?.string ?? "").split(separator: ",").map { $0.trimmingSpaces }.filter { !$0.isEmpty }
         guard !subnets.isEmpty else { return }
         var zoneOf: [String: String] = [:]
@@ -224,15 +284,22 @@ public struct Reconciler: Service {
                 perZone[launched.availabilityZone, default: 0] += 1
                 let member = MemberRecord(
                     instanceId: launched.instanceId, groupName: g.name, accountId: g.accountId, region: g.region,
-                    availabilityZone: launched.availabilityZone, lifecycleState: "Pending", healthStatus: "Healthy", instanceType: launched.instanceType,
+                    availabilityZone: launched.availabilityZone, lifecycleState: warm ? "Warmed:Pending" : "Pending", healthStatus: "Healthy",
+                    instanceType: launched.instanceType,
                     launchTemplate: template.storageText, launched: asg.now,
                     protectedFromScaleIn: c["NewInstancesProtectedFromScaleIn"]?.bool ?? false)
                 let now = asg.now
                 _ = try? await asg.store.write { db in
                     try member.insert(db)
-                    try asg.activity(
-                        db, g, description: "Launching a new EC2 instance: \(launched.instanceId)",
-                        cause: "At \(AutoScaling.iso(now)) an instance was started in response to a difference between desired and actual capacity, increasing the capacity from \(before + i) to \(before + count).")
+                    if warm {
+                        try asg.activity(
+                            db, g, description: "Launching a new EC2 instance into warm pool: \(launched.instanceId)",
+                            cause: "At \(AutoScaling.iso(now)) an instance was launched into the warm pool to keep its prepared capacity.")
+                    } else {
+                        try asg.activity(
+                            db, g, description: "Launching a new EC2 instance: \(launched.instanceId)",
+                            cause: "At \(AutoScaling.iso(now)) an instance was started in response to a difference between desired and actual capacity, increasing the capacity from \(before + i) to \(before + count).")
+                    }
                 }
             } catch {
                 let message = (error as? AWSError)?.message ?? "\(error)"

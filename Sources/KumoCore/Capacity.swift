@@ -8,6 +8,10 @@ public protocol InstanceLauncher: Sendable {
     /// Throws AWS's ValidationError when the launch template (or version) does not exist.
     func checkTemplate(accountId: String, region: String, templateId: String?, templateName: String?, version: String?) async throws
     func terminate(instanceId: String) async
+    /// Stops a running instance (its processes end; a warm pool keeps it stopped).
+    func stop(instanceId: String) async
+    /// Starts a stopped instance again.
+    func start(instanceId: String) async
     /// The instance's state, whether its processes still run (its status check) and its zone; nil when it is gone.
     func status(instanceId: String) async -> (state: String, healthy: Bool, zone: String)?
 }

@@ -160,6 +160,20 @@ extension EC2Provider: InstanceLauncher {
         }
     }
 
+    public func stop(instanceId: String) async {
+        guard let r = try? await ec2.store.read({ db in try InstanceRecord.fetchOne(db, key: instanceId) }), r.state == "running" || r.state == "pending"
+        else { return }
+        try? await supervisor.setState(instanceId, "stopping", reason: "Client.UserInitiatedShutdown: User initiated shutdown")
+        await supervisor.halt(instanceId, then: "stopped")
+    }
+
+    public func start(instanceId: String) async {
+        guard var r = try? await ec2.store.read({ db in try InstanceRecord.fetchOne(db, key: instanceId) }), r.state == "stopped" else { return }
+        try? await supervisor.setState(instanceId, "pending", reason: nil)
+        r.state = "pending"
+        await supervisor.launch(r)
+    }
+
     public func terminate(instanceId: String) async {
         guard let r = try? await ec2.store.read({ db in try InstanceRecord.fetchOne(db, key: instanceId) }), r.state != "terminated" else { return }
         try? await supervisor.setState(instanceId, "shutting-down", reason: nil)

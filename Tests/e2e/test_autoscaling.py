@@ -329,3 +329,34 @@ def test_traffic_sources_join_and_leave_a_running_group(start_kumo):
     assert asg.describe_traffic_sources(AutoScalingGroupName="t")["TrafficSources"] == []
     states = [t["TargetHealth"]["State"] for t in elb.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]]
     assert states in ([], ["draining"])
+
+
+def test_warm_pool_instances_enter_service_first(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    ec2, asg = kumo.client("ec2"), kumo.client("autoscaling")
+    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:1]
+    ec2.create_launch_template(LaunchTemplateName="plain", LaunchTemplateData={"ImageId": "ami-kumo-linux", "UserData": base64.b64encode(b"#!/bin/sh\nsleep 600\n").decode()})
+    asg.create_auto_scaling_group(AutoScalingGroupName="w", MinSize=1, MaxSize=3, DesiredCapacity=1, LaunchTemplate={"LaunchTemplateName": "plain"},
+                                  VPCZoneIdentifier=subnets[0]["SubnetId"])
+    asg.put_warm_pool(AutoScalingGroupName="w", PoolState="Running", MinSize=1)
+
+    def pool():
+        return asg.describe_warm_pool(AutoScalingGroupName="w")
+    # Prepared capacity: MaxSize 3 less desired 1 = 2 warm instances, running beside the group.
+    assert wait_for(lambda: sorted(i["LifecycleState"] for i in pool()["Instances"]) == ["Warmed:Running", "Warmed:Running"], timeout=30)
+    assert pool()["WarmPoolConfiguration"]["PoolState"] == "Running"
+    assert wait_for(lambda: len(in_service(asg, "w")) == 1, timeout=30)
+    warm_ids = {i["InstanceId"] for i in pool()["Instances"]}
+    asg.set_desired_capacity(AutoScalingGroupName="w", DesiredCapacity=2)
+    # The new capacity comes from the pool, not from a cold launch; the pool refills to 3 - 2 = 1.
+    assert wait_for(lambda: len(in_service(asg, "w")) == 2, timeout=30)
+    joined = {i["InstanceId"] for i in in_service(asg, "w")}
+    assert len(joined & warm_ids) == 1
+    assert wait_for(lambda: len(pool()["Instances"]) == 1 and pool()["Instances"][0]["LifecycleState"].startswith("Warmed:"), timeout=30)
+    activities = [a["Description"] for a in asg.describe_scaling_activities(AutoScalingGroupName="w")["Activities"]]
+    assert any(d.startswith("Launching a new EC2 instance from warm pool") for d in activities)
+    # A stopped pool keeps its instances stopped.
+    asg.put_warm_pool(AutoScalingGroupName="w", PoolState="Stopped", MinSize=2)
+    assert wait_for(lambda: any(i["LifecycleState"] == "Warmed:Stopped" for i in pool()["Instances"]), timeout=30)
+    asg.delete_warm_pool(AutoScalingGroupName="w")
+    assert pool()["Instances"] == [] and "WarmPoolConfiguration" not in pool()

@@ -109,7 +109,8 @@ extension AutoScaling {
         let names = (call.input["AutoScalingGroupNames"]?.list ?? []).compactMap(\.string)
         let (groups, members) = try await store.read { db in
             (try GroupRecord.filter(Column("accountId") == account && Column("region") == region).order(Column("created")).fetchAll(db),
-             try MemberRecord.filter(Column("accountId") == account && Column("region") == region).order(Column("launched")).fetchAll(db))
+             try MemberRecord.filter(Column("accountId") == account && Column("region") == region).order(Column("launched")).fetchAll(db)
+                .filter { !$0.lifecycleState.hasPrefix("Warmed:") })  // warm pool instances are listed by DescribeWarmPool
         }
         var shapes = groups.filter { names.isEmpty || names.contains($0.name) }.map { groupShape($0, members: members) }
         for f in call.input["Filters"]?.list ?? [] {
@@ -200,6 +201,7 @@ extension AutoScaling {
             try MemberRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).deleteAll(db)
             try ScheduledActionRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).deleteAll(db)
             try LifecycleHookRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).deleteAll(db)
+            try WarmPoolRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).deleteAll(db)
             try LifecycleActionRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).deleteAll(db)
             try PolicyRecord.filter(Column("groupName") == name && Column("accountId") == account && Column("region") == region).deleteAll(db)
             return (members, policies)
