@@ -318,3 +318,30 @@ def test_queue_metrics_are_published(kumo):
     assert series("_total", "NumberOfMessagesDeleted") + " 1.0" in text
     assert series("", "ApproximateNumberOfMessagesVisible") + " 2.0" in text
     assert series("", "ApproximateNumberOfMessagesNotVisible") + " 0.0" in text
+
+
+def test_cross_account_access_follows_the_queue_policy(start_kumo):
+    import json as _json
+    kumo = start_kumo("--no-auth")
+    owner = kumo.client("sqs", key="111111111111", secret="x")
+    other = kumo.client("sqs", key="222222222222", secret="x")
+    url = owner.create_queue(QueueName="shared")["QueueUrl"]
+    assert "/111111111111/shared" in url
+    with pytest.raises(ClientError) as e:
+        other.send_message(QueueUrl=url, MessageBody="hi")
+    assert e.value.response["Error"]["Code"] == "AccessDenied" and e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    arn = owner.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    owner.set_queue_attributes(QueueUrl=url, Attributes={"Policy": _json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "sqs:SendMessage", "Resource": arn},
+        {"Effect": "Allow", "Principal": {"AWS": "333333333333"}, "Action": "sqs:*", "Resource": "arn:aws:sqs:*:111111111111:shared"},
+        {"Effect": "Deny", "Principal": {"AWS": "333333333333"}, "Action": "sqs:PurgeQueue", "Resource": arn}]})})
+    other.send_message(QueueUrl=url, MessageBody="hi from 2222")
+    with pytest.raises(ClientError) as e:
+        other.receive_message(QueueUrl=url)
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    third = kumo.client("sqs", key="333333333333", secret="x")
+    got = third.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+    assert [m["Body"] for m in got] == ["hi from 2222"]
+    with pytest.raises(ClientError) as e:
+        third.purge_queue(QueueUrl=url)  # an explicit Deny wins over the Allow of sqs:*
+    assert e.value.response["Error"]["Code"] == "AccessDenied"

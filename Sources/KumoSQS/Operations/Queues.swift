@@ -75,8 +75,13 @@ extension SQS {
         let parts = url.split(separator: "/").suffix(2)
         guard parts.count == 2 else { throw AWSError.queueDoesNotExist() }
         let key = QueueRecord.key(account: String(parts.first!), region: call.context.region, name: String(parts.last!))
-        guard let q = try QueueRecord.fetchOne(db, key: key), q.accountId == call.context.accountId else {
-            throw AWSError.queueDoesNotExist()
+        guard let q = try QueueRecord.fetchOne(db, key: key) else { throw AWSError.queueDoesNotExist() }
+        // Another account's queue: its policy must allow this caller and action.
+        if q.accountId != call.context.accountId {
+            guard QueuePolicy.allows(
+                q.attributes["Policy"], account: call.context.accountId, principalArn: call.context.identity?.arn,
+                action: "sqs:" + call.context.operation, queueArn: q.arn)
+            else { throw AWSError.sqsAccessDenied(url) }
         }
         return q
     }
