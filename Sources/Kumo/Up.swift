@@ -182,7 +182,7 @@ struct Up: AsyncParsableCommand {
         elb.router.attach(binder: listenerHost, ownPorts: listenerPorts == "own")
         let cloudwatch = CloudWatchProvider(store: store, clock: clock, metrics: serviceMetrics, accountId: accountId, region: region)
         let autoscaling = AutoScalingProvider(
-            store: store, clock: clock, launcher: ec2, registrar: elb, network: ec2, alarms: cloudwatch, queues: sqs)
+            store: store, clock: clock, launcher: ec2, registrar: elb, network: ec2, alarms: cloudwatch, queues: sqs, metrics: serviceMetrics)
         cloudwatch.addActionHandler(ec2)
         cloudwatch.addActionHandler(autoscaling)
         let registry = try ServiceRegistry(providers: [sts, s3, sqs, route53, cloudfront, ec2, elb, cloudwatch, autoscaling, logs])

@@ -13,12 +13,13 @@ public struct AutoScalingProvider: ServiceProvider {
 
     public init(
         store: Store, clock: KumoClock, launcher: any InstanceLauncher, registrar: any TargetRegistrar, network: any InstanceDirectory,
-        alarms: any AlarmRegistry, queues: (any QueueDelivery)? = nil
+        alarms: any AlarmRegistry, queues: (any QueueDelivery)? = nil, metrics: ServiceMetrics? = nil
     ) {
         let asg = AutoScaling(
             store: store, clock: clock, launcher: launcher, registrar: registrar, network: network, alarms: alarms, queues: queues)
         self.asg = asg
         reconciler = Reconciler(asg: asg)
+        metrics?.addGauges { await asg.groupMetricValues() }
         operations = OperationHandler.table(asg, [
             "CreateAutoScalingGroup": AutoScaling.createAutoScalingGroup,
             "DescribeAutoScalingGroups": AutoScaling.describeAutoScalingGroups,
@@ -32,6 +33,9 @@ public struct AutoScalingProvider: ServiceProvider {
             "AttachLoadBalancerTargetGroups": AutoScaling.attachLoadBalancerTargetGroups,
             "DetachLoadBalancerTargetGroups": AutoScaling.detachLoadBalancerTargetGroups,
             "DescribeLoadBalancerTargetGroups": AutoScaling.describeLoadBalancerTargetGroups,
+            "EnableMetricsCollection": AutoScaling.enableMetricsCollection,
+            "DisableMetricsCollection": AutoScaling.disableMetricsCollection,
+            "DescribeMetricCollectionTypes": AutoScaling.describeMetricCollectionTypes,
             "PutWarmPool": AutoScaling.putWarmPool,
             "DescribeWarmPool": AutoScaling.describeWarmPool,
             "DeleteWarmPool": AutoScaling.deleteWarmPool,

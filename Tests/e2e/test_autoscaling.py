@@ -360,3 +360,32 @@ def test_warm_pool_instances_enter_service_first(start_kumo):
     assert wait_for(lambda: any(i["LifecycleState"] == "Warmed:Stopped" for i in pool()["Instances"]), timeout=30)
     asg.delete_warm_pool(AutoScalingGroupName="w")
     assert pool()["Instances"] == [] and "WarmPoolConfiguration" not in pool()
+
+
+def test_group_metrics_collection_publishes_to_cloudwatch(start_kumo):
+    import datetime
+    kumo = start_kumo("--time-scale", "0.02")
+    ec2, asg, cw = kumo.client("ec2"), kumo.client("autoscaling"), kumo.client("cloudwatch")
+    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:1]
+    ec2.create_launch_template(LaunchTemplateName="plain", LaunchTemplateData={"ImageId": "ami-kumo-linux", "UserData": base64.b64encode(b"#!/bin/sh\nsleep 600\n").decode()})
+    asg.create_auto_scaling_group(AutoScalingGroupName="m", MinSize=0, MaxSize=3, DesiredCapacity=2, LaunchTemplate={"LaunchTemplateName": "plain"},
+                                  VPCZoneIdentifier=subnets[0]["SubnetId"])
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        asg.enable_metrics_collection(AutoScalingGroupName="m", Granularity="5Minute")
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    asg.enable_metrics_collection(AutoScalingGroupName="m", Granularity="1Minute", Metrics=["GroupDesiredCapacity", "GroupInServiceInstances"])
+    enabled = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["m"])["AutoScalingGroups"][0]["EnabledMetrics"]
+    assert sorted(m["Metric"] for m in enabled) == ["GroupDesiredCapacity", "GroupInServiceInstances"] and enabled[0]["Granularity"] == "1Minute"
+    assert wait_for(lambda: len(in_service(asg, "m")) == 2, timeout=30)
+    dims = [{"Name": "AutoScalingGroupName", "Value": "m"}]
+
+    def in_service_metric():
+        end = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=1)
+        pts = cw.get_metric_statistics(Namespace="AWS/AutoScaling", MetricName="GroupInServiceInstances", Dimensions=dims,
+                                       StartTime=end - datetime.timedelta(minutes=10), EndTime=end, Period=60, Statistics=["Maximum"])["Datapoints"]
+        return max((p["Maximum"] for p in pts), default=None) == 2.0
+    assert wait_for(in_service_metric, timeout=30)
+    names = {m["MetricName"] for m in cw.list_metrics(Namespace="AWS/AutoScaling")["Metrics"]}
+    assert names == {"GroupDesiredCapacity", "GroupInServiceInstances"}
+    asg.disable_metrics_collection(AutoScalingGroupName="m")
+    assert asg.describe_auto_scaling_groups(AutoScalingGroupNames=["m"])["AutoScalingGroups"][0]["EnabledMetrics"] == []

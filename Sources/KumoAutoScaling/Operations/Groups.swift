@@ -27,7 +27,8 @@ extension AutoScaling {
         m["SuspendedProcesses"] = .list((m["SuspendedProcesses"]?.list ?? []).map {
             ["ProcessName": $0, "SuspensionReason": .string("User suspended at \(Self.iso(g.created))")]
         })
-        m["EnabledMetrics"] = []
+        m["EnabledMetrics"] = .list((m["CollectedMetrics"]?.list ?? []).map { ["Metric": $0, "Granularity": "1Minute"] })
+        m["CollectedMetrics"] = nil
         m["Tags"] = .list((m["Tags"]?.list ?? []).map { t in
             var tag = t.members ?? [:]
             tag["ResourceId"] = .string(g.name)
