@@ -340,6 +340,10 @@ def test_cross_account_access_follows_the_queue_policy(start_kumo):
         other.receive_message(QueueUrl=url)
     assert e.value.response["Error"]["Code"] == "AccessDenied"
     third = kumo.client("sqs", key="333333333333", secret="x")
+    assert third.get_queue_url(QueueName="shared", QueueOwnerAWSAccountId="111111111111")["QueueUrl"] == url
+    with pytest.raises(ClientError) as e:
+        other.get_queue_url(QueueName="shared", QueueOwnerAWSAccountId="111111111111")  # only SendMessage was granted
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
     got = third.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
     assert [m["Body"] for m in got] == ["hi from 2222"]
     with pytest.raises(ClientError) as e:

@@ -139,6 +139,13 @@ extension SQS {
         let account = call.string("QueueOwnerAWSAccountId") ?? call.context.accountId
         let key = QueueRecord.key(account: account, region: call.context.region, name: name)
         guard let q = try await store.read({ db in try QueueRecord.fetchOne(db, key: key) }) else { throw AWSError.queueDoesNotExist() }
+        if q.accountId != call.context.accountId,
+            !QueuePolicy.allows(
+                q.attributes["Policy"], account: call.context.accountId, principalArn: call.context.identity?.arn, action: "sqs:GetQueueUrl",
+                queueArn: q.arn)
+        {
+            throw AWSError.sqsAccessDenied(queueURL(q, call))
+        }
         return ["QueueUrl": .string(queueURL(q, call))]
     }
 
