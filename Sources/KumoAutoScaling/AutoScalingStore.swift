@@ -1,5 +1,6 @@
 import GRDB
 public import KumoStore
+import KumoProtocols
 
 /// A group (`asg_groups`): its configuration as the API shows it (storage JSON).
 struct GroupRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
@@ -12,6 +13,14 @@ struct GroupRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
     var created: Double
     /// Simple scaling waits until then (the cooldown after the last scaling activity).
     var cooldownUntil: Double
+}
+
+extension GroupRecord {
+    /// The group's settings (its `config` column, storage JSON) as members to read and change.
+    var settings: [String: ShapeValue] {
+        get { ShapeValue(storageText: config).members ?? [:] }
+        set { config = ShapeValue.structure(newValue).storageText }
+    }
 }
 
 /// An instance of a group (`asg_instances`).

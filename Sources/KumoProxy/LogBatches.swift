@@ -2,10 +2,8 @@ public import KumoCore
 public import Logging
 import NIOCore
 public import ServiceLifecycle
+import KumoProtocols
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else
@@ -98,13 +96,9 @@ public struct LogTime: Sendable {
     public let iso: String   // 2026-11-22T09:31:57Z
 
     public init(_ instant: Date) {
-        var seconds = time_t(instant.timeIntervalSince1970)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        date = "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))"
-        time = "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
-        iso = date + "T" + time + "Z"
+        iso = Timestamp.iso8601(instant)
+        date = String(iso.prefix(10))
+        time = String(iso.dropFirst(11).prefix(8))
     }
 
     /// Seconds with three decimals (`0.012`), as access logs print durations.

@@ -1,110 +1,26 @@
 import KumoCore
-#if canImport(Glibc)
-import Glibc
-#endif
 import KumoProtocols
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 
-/// Who is asking, as a policy sees it.
-struct PolicyPrincipal: Sendable {
-    /// nil for an anonymous request.
-    var accountId: String?
-    var arn: String?
-    /// `cloudfront.amazonaws.com` when a Kumo service calls on its own behalf.
-    var service: String? = nil
-}
-
-/// A bucket policy: parsed and checked when it is put, evaluated on every request.
+/// A bucket policy: a resource policy whose actions are S3's and whose resources are this
+/// bucket and its objects, checked when it is put and evaluated on every request.
 struct BucketPolicy: Sendable {
-    enum Effect: String, Sendable { case allow = "Allow", deny = "Deny" }
-    enum Decision: Sendable { case allow, deny, none }
+    let document: ResourcePolicy
 
-    struct Statement: Sendable {
-        var effect: Effect
-        /// nil with `NotPrincipal`.
-        var principals: [(kind: String, value: String)]
-        var notPrincipals: [(kind: String, value: String)]?
-        var actions: [String]
-        var notActions: [String]?
-        var resources: [String]
-        var notResources: [String]?
-        /// operator → key → values
-        var conditions: [(op: String, key: String, values: [String])]
-    }
-
-    var statements: [Statement]
+    var statements: [ResourcePolicy.Statement] { document.statements }
 
     init(text: String, bucket: String) throws {
         func malformed(_ m: String) -> AWSError { AWSError(code: "MalformedPolicy", message: m) }
-        guard text.utf8.first == UInt8(ascii: "{"), let json = try? JSONValue.parse(text) else {
-            throw malformed("Policies must be valid JSON and the first byte must be '{'")
-        }
-        let list: [JSONValue]
-        switch json["Statement"] {
-        case .array(let a)?: list = a
-        case .object?: list = [json["Statement"]!]
-        default: throw malformed("Missing required field Statement")
-        }
-        guard !list.isEmpty else { throw malformed("Could not parse the policy: Statement is empty!") }
-        func strings(_ v: JSONValue?) -> [String]? {
-            switch v {
-            case .string(let s)?: [s]
-            case .array(let a)?: a.compactMap(\.string)
-            default: nil
-            }
-        }
-        func principals(_ v: JSONValue?) throws -> [(String, String)]? {
-            guard let v else { return nil }
-            if v.string == "*" { return [("AWS", "*")] }
-            guard case .object(let pairs) = v else { throw malformed("Invalid principal in policy") }
-            var out: [(String, String)] = []
-            for (kind, value) in pairs {
-                guard ["AWS", "Service", "CanonicalUser", "Federated"].contains(kind), let values = strings(value) else {
-                    throw malformed("Invalid principal in policy")
-                }
-                out += values.map { (kind, $0) }
-            }
-            return out
-        }
-        statements = try list.map { s in
-            guard let effectText = s["Effect"]?.string else { throw malformed("Missing required field Effect") }
-            guard let effect = Effect(rawValue: effectText) else { throw malformed("Invalid effect: \(effectText)") }
-            let principal = try principals(s["Principal"])
-            let notPrincipal = try principals(s["NotPrincipal"])
-            guard principal != nil || notPrincipal != nil else { throw malformed("Missing required field Principal") }
-            let actions = strings(s["Action"])
-            let notActions = strings(s["NotAction"])
-            guard actions != nil || notActions != nil else { throw malformed("Missing required field Action") }
-            for a in (actions ?? []) + (notActions ?? []) where a != "*" && !a.lowercased().hasPrefix("s3:") {
+        document = try ResourcePolicy(text: text)
+        let arn = "arn:aws:s3:::" + bucket
+        for s in document.statements {
+            for a in s.actions + (s.notActions ?? []) where a != "*" && !a.lowercased().hasPrefix("s3:") {
                 throw malformed("Policy has invalid action")
             }
-            let resources = strings(s["Resource"])
-            let notResources = strings(s["NotResource"])
-            guard resources != nil || notResources != nil else { throw malformed("Missing required field Resource") }
-            for r in (resources ?? []) + (notResources ?? []) {
-                let arn = "arn:aws:s3:::" + bucket
+            for r in s.resources + (s.notResources ?? []) {
                 guard r == "*" || r == arn || r.hasPrefix(arn + "/") || (r.hasPrefix("arn:aws:s3:::") && Wildcard.matches(r, arn)) else {
                     throw malformed("Policy has invalid resource")
                 }
             }
-            var conditions: [(String, String, [String])] = []
-            if let c = s["Condition"] {
-                guard case .object(let ops) = c else { throw malformed("Invalid Condition") }
-                for (op, keys) in ops {
-                    guard case .object(let pairs) = keys else { throw malformed("Invalid Condition") }
-                    for (key, value) in pairs {
-                        let values = value.bool.map { [$0 ? "true" : "false"] } ?? strings(value) ?? []
-                        conditions.append((op, key, values))
-                    }
-                }
-            }
-            return Statement(
-                effect: effect, principals: principal ?? [], notPrincipals: notPrincipal, actions: actions ?? [],
-                notActions: notActions, resources: resources ?? [], notResources: notResources, conditions: conditions)
         }
     }
 
@@ -116,76 +32,7 @@ struct BucketPolicy: Sendable {
         }
     }
 
-    func evaluate(principal: PolicyPrincipal, action: String, resource: String, context: [String: String]) -> Decision {
-        var allowed = false
-        for s in statements {
-            guard Self.principalMatches(s, principal) else { continue }
-            let actionMatch = s.notActions.map { list in !list.contains { Wildcard.matches($0.lowercased(), action.lowercased()) } }
-                ?? s.actions.contains { Wildcard.matches($0.lowercased(), action.lowercased()) }
-            guard actionMatch else { continue }
-            let resourceMatch = s.notResources.map { list in !list.contains { Wildcard.matches($0, resource) } }
-                ?? s.resources.contains { Wildcard.matches($0, resource) }
-            guard resourceMatch, Self.conditionsHold(s.conditions, context) else { continue }
-            if s.effect == .deny { return .deny }
-            allowed = true
-        }
-        return allowed ? .allow : .none
+    func evaluate(principal: PolicyPrincipal, action: String, resource: String, context: [String: String]) -> ResourcePolicy.Decision {
+        document.evaluate(principal: principal, action: action, resource: resource, context: context)
     }
-
-    static func principalMatches(_ s: Statement, _ p: PolicyPrincipal) -> Bool {
-        func matches(_ kind: String, _ value: String) -> Bool {
-            switch kind {
-            case "AWS":
-                if value == "*" { return true }
-                guard let account = p.accountId else { return false }
-                if value == account || value == "arn:aws:iam::\(account):root" { return true }
-                return p.arn.map { Wildcard.matches(value, $0) } ?? false
-            case "Service": return p.service == value
-            default: return false
-            }
-        }
-        if let not = s.notPrincipals { return !not.contains { matches($0.kind, $0.value) } }
-        return s.principals.contains { matches($0.kind, $0.value) }
-    }
-
-    static func conditionsHold(_ conditions: [(op: String, key: String, values: [String])], _ context: [String: String]) -> Bool {
-        for c in conditions {
-            var op = c.op
-            let ifExists = op.hasSuffix("IfExists")
-            if ifExists { op.removeLast("IfExists".count) }
-            if op.hasPrefix("ForAnyValue:") { op.removeFirst("ForAnyValue:".count) }
-            if op.hasPrefix("ForAllValues:") { op.removeFirst("ForAllValues:".count) }
-            let actual = context.first { $0.key.lowercased() == c.key.lowercased() }?.value
-            if op == "Null" {
-                let wantNull = c.values.first == "true"
-                if (actual == nil) != wantNull { return false }
-                continue
-            }
-            guard let actual else {
-                if ifExists { continue }
-                // A negated operator holds when the key is absent.
-                if op.hasPrefix("StringNot") || op.hasPrefix("ArnNot") || op == "NotIpAddress" { continue }
-                return false
-            }
-            let holds: Bool
-            switch op {
-            case "StringEquals", "ArnEquals": holds = c.values.contains(actual)
-            case "StringNotEquals", "ArnNotEquals": holds = !c.values.contains(actual)
-            case "StringEqualsIgnoreCase": holds = c.values.contains { $0.lowercased() == actual.lowercased() }
-            case "StringNotEqualsIgnoreCase": holds = !c.values.contains { $0.lowercased() == actual.lowercased() }
-            case "StringLike", "ArnLike": holds = c.values.contains { Wildcard.matches($0, actual) }
-            case "StringNotLike", "ArnNotLike": holds = !c.values.contains { Wildcard.matches($0, actual) }
-            case "Bool": holds = c.values.contains { $0.lowercased() == actual.lowercased() }
-            case "IpAddress": holds = c.values.contains { CIDR($0)?.contains(actual) ?? false }
-            case "NotIpAddress": holds = !c.values.contains { CIDR($0)?.contains(actual) ?? false }
-            case "NumericEquals": holds = c.values.contains { Double($0) == Double(actual) }
-            case "NumericLessThan": holds = c.values.contains { (Double(actual) ?? .nan) < (Double($0) ?? .nan) }
-            case "NumericGreaterThan": holds = c.values.contains { (Double(actual) ?? .nan) > (Double($0) ?? .nan) }
-            default: holds = false
-            }
-            if !holds { return false }
-        }
-        return true
-    }
-
 }

@@ -1,27 +1,12 @@
 import KumoCore
 import KumoProtocols
 
-/// A queue's access policy, as SQS evaluates it for callers from other accounts: an explicit
-/// Deny wins, then an Allow whose principal, action (`sqs:SendMessage`, `sqs:*`, wildcards) and
-/// resource (the queue's ARN, wildcards) match.
+/// A queue's `Policy` attribute, evaluated as the resource policy it is (for callers from other
+/// accounts and for services that deliver into the queue). A policy that does not parse allows nothing.
 enum QueuePolicy {
-    static func allows(_ policyText: String?, account: String, principalArn: String?, action: String, queueArn: String) -> Bool {
-        guard let text = policyText, let policy = try? JSONValue.parse(text) else { return false }
-        let statements = policy["Statement"]?.array ?? policy["Statement"].map { [$0] } ?? []
-        func strings(_ v: JSONValue?) -> [String] { v?.string.map { [$0] } ?? v?.array?.compactMap(\.string) ?? [] }
-        func matches(_ s: JSONValue) -> Bool {
-            let principal = s["Principal"]
-            let names = principal?.string.map { [$0] } ?? strings(principal?["AWS"])
-            let principalOK = names.contains { n in
-                n == "*" || n == account || n == "arn:aws:iam::\(account):root" || (principalArn.map { Wildcard.matches(n, $0) } ?? false)
-            }
-            let actionOK = strings(s["Action"]).contains { Wildcard.matches($0.lowercased(), action.lowercased()) || $0 == "*" }
-            let resources = strings(s["Resource"])
-            let resourceOK = resources.isEmpty || resources.contains { Wildcard.matches($0, queueArn) }
-            return principalOK && actionOK && resourceOK
-        }
-        if statements.contains(where: { $0["Effect"]?.string == "Deny" && matches($0) }) { return false }
-        return statements.contains { $0["Effect"]?.string == "Allow" && matches($0) }
+    static func allows(_ policyText: String?, principal: PolicyPrincipal, action: String, queueArn: String, context: [String: String] = [:]) -> Bool {
+        guard let policyText, let policy = try? ResourcePolicy(text: policyText) else { return false }
+        return policy.evaluate(principal: principal, action: action, resource: queueArn, context: context) == .allow
     }
 }
 

@@ -14,7 +14,7 @@ extension SQSProvider: QueueDelivery {
         return try await sqs.store.read { db in try QueueRecord.fetchOne(db, key: key) }
     }
 
-    public func checkDelivery(to queueArn: String, from sourceArn: String) async throws {
+    public func checkDelivery(to queueArn: String, from sourceArn: String, sourceAccount: String) async throws {
         let invalid = AWSError(
             code: "InvalidArgument", message: "Unable to validate the following destination configurations",
             fields: [.init("ArgumentName", queueArn), .init("ArgumentValue", "Permissions on the destination queue do not allow S3 to publish notifications from this bucket")])
@@ -23,27 +23,9 @@ extension SQSProvider: QueueDelivery {
             e.fields = [.init("ArgumentName", queueArn), .init("ArgumentValue", "The destination queue does not exist")]
             throw e
         }
-        guard let policy = q.attributes["Policy"].flatMap({ try? JSONValue.parse($0) }) else { throw invalid }
-        let statements = policy["Statement"]?.array ?? policy["Statement"].map { [$0] } ?? []
-        func strings(_ v: JSONValue?) -> [String] { v?.string.map { [$0] } ?? v?.array?.compactMap(\.string) ?? [] }
-        let allowed = statements.contains { s in
-            guard s["Effect"]?.string == "Allow" else { return false }
-            let principal = s["Principal"]
-            let principalOK = principal?.string == "*" || strings(principal?["AWS"]).contains("*")
-                || strings(principal?["Service"]).contains("s3.amazonaws.com")
-            let actionOK = strings(s["Action"]).contains { ["sqs:SendMessage", "sqs:*", "*"].contains($0) }
-            var conditionOK = true
-            if case .object(let ops)? = s["Condition"] {
-                for (op, keys) in ops {
-                    for (key, value) in keys.object ?? [] where key.lowercased() == "aws:sourcearn" {
-                        let patterns = strings(value)
-                        conditionOK = op.hasPrefix("ArnLike") || op.hasPrefix("StringLike")
-                            ? patterns.contains { Wildcard.matches($0, sourceArn) } : patterns.contains(sourceArn)
-                    }
-                }
-            }
-            return principalOK && actionOK && conditionOK
-        }
+        let allowed = QueuePolicy.allows(
+            q.attributes["Policy"], principal: PolicyPrincipal(accountId: nil, arn: nil, service: "s3.amazonaws.com"), action: "sqs:SendMessage",
+            queueArn: q.arn, context: ["aws:SourceArn": sourceArn, "aws:SourceAccount": sourceAccount])
         guard allowed else { throw invalid }
     }
 

@@ -33,6 +33,13 @@ def app(kumo, user_data=SERVER, **tg_settings):
     return ec2, elb, asg, subnets, lt, lb, tg
 
 
+def plain_template(ec2, zones):
+    """A launch template `plain` whose instances just stay up; returns the first `zones` default subnets."""
+    ec2.create_launch_template(LaunchTemplateName="plain", LaunchTemplateData={
+        "ImageId": "ami-kumo-linux", "UserData": base64.b64encode(b"#!/bin/sh\nsleep 600\n").decode()})
+    return sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:zones]
+
+
 def in_service(asg, name):
     g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
     return [i for i in g["Instances"] if i["LifecycleState"] == "InService"]
@@ -179,8 +186,7 @@ def test_instance_refresh_replaces_every_instance_without_failed_requests(start_
 def test_suspended_processes_and_scale_in_protection(start_kumo):
     kumo = start_kumo("--time-scale", "0.05")
     ec2, asg = kumo.client("ec2"), kumo.client("autoscaling")
-    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:2]
-    ec2.create_launch_template(LaunchTemplateName="plain", LaunchTemplateData={"ImageId": "ami-kumo-linux", "UserData": base64.b64encode(b"#!/bin/sh\nsleep 600\n").decode()})
+    subnets = plain_template(ec2, zones=2)
     asg.create_auto_scaling_group(AutoScalingGroupName="g", MinSize=0, MaxSize=4, DesiredCapacity=2, LaunchTemplate={"LaunchTemplateName": "plain"},
                                   VPCZoneIdentifier=",".join(s["SubnetId"] for s in subnets))
     assert wait_for(lambda: len(in_service(asg, "g")) == 2)
@@ -217,8 +223,7 @@ def test_scheduled_actions_and_termination_policies(start_kumo):
     import datetime
     kumo = start_kumo("--time-scale", "0.05")
     ec2, asg = kumo.client("ec2"), kumo.client("autoscaling")
-    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:1]
-    ec2.create_launch_template(LaunchTemplateName="plain", LaunchTemplateData={"ImageId": "ami-kumo-linux", "UserData": base64.b64encode(b"#!/bin/sh\nsleep 600\n").decode()})
+    subnets = plain_template(ec2, zones=1)
     with pytest.raises(botocore.exceptions.ClientError) as e:
         asg.create_auto_scaling_group(AutoScalingGroupName="s", MinSize=0, MaxSize=4, DesiredCapacity=1, LaunchTemplate={"LaunchTemplateName": "plain"},
                                       VPCZoneIdentifier=subnets[0]["SubnetId"], TerminationPolicies=["Cheapest"])
@@ -259,8 +264,7 @@ def test_lifecycle_hooks_hold_instances_until_completed(start_kumo):
     import json as _json
     kumo = start_kumo("--time-scale", "0.05")
     ec2, asg, sqs = kumo.client("ec2"), kumo.client("autoscaling"), kumo.client("sqs")
-    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:1]
-    ec2.create_launch_template(LaunchTemplateName="plain", LaunchTemplateData={"ImageId": "ami-kumo-linux", "UserData": base64.b64encode(b"#!/bin/sh\nsleep 600\n").decode()})
+    subnets = plain_template(ec2, zones=1)
     asg.create_auto_scaling_group(AutoScalingGroupName="h", MinSize=0, MaxSize=2, DesiredCapacity=0, LaunchTemplate={"LaunchTemplateName": "plain"},
                                   VPCZoneIdentifier=subnets[0]["SubnetId"])
     queue = sqs.create_queue(QueueName="hooks")["QueueUrl"]
@@ -334,8 +338,7 @@ def test_traffic_sources_join_and_leave_a_running_group(start_kumo):
 def test_warm_pool_instances_enter_service_first(start_kumo):
     kumo = start_kumo("--time-scale", "0.05")
     ec2, asg = kumo.client("ec2"), kumo.client("autoscaling")
-    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:1]
-    ec2.create_launch_template(LaunchTemplateName="plain", LaunchTemplateData={"ImageId": "ami-kumo-linux", "UserData": base64.b64encode(b"#!/bin/sh\nsleep 600\n").decode()})
+    subnets = plain_template(ec2, zones=1)
     asg.create_auto_scaling_group(AutoScalingGroupName="w", MinSize=1, MaxSize=3, DesiredCapacity=1, LaunchTemplate={"LaunchTemplateName": "plain"},
                                   VPCZoneIdentifier=subnets[0]["SubnetId"])
     asg.put_warm_pool(AutoScalingGroupName="w", PoolState="Running", MinSize=1)
@@ -366,8 +369,7 @@ def test_group_metrics_collection_publishes_to_cloudwatch(start_kumo):
     import datetime
     kumo = start_kumo("--time-scale", "0.02")
     ec2, asg, cw = kumo.client("ec2"), kumo.client("autoscaling"), kumo.client("cloudwatch")
-    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:1]
-    ec2.create_launch_template(LaunchTemplateName="plain", LaunchTemplateData={"ImageId": "ami-kumo-linux", "UserData": base64.b64encode(b"#!/bin/sh\nsleep 600\n").decode()})
+    subnets = plain_template(ec2, zones=1)
     asg.create_auto_scaling_group(AutoScalingGroupName="m", MinSize=0, MaxSize=3, DesiredCapacity=2, LaunchTemplate={"LaunchTemplateName": "plain"},
                                   VPCZoneIdentifier=subnets[0]["SubnetId"])
     with pytest.raises(botocore.exceptions.ClientError) as e:

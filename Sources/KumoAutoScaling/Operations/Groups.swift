@@ -20,7 +20,7 @@ extension AutoScaling {
     }
 
     func groupShape(_ g: GroupRecord, members: [MemberRecord]) -> ShapeValue {
-        var m = ShapeValue(storageText: g.config).members ?? [:]
+        var m = g.settings
         m["AutoScalingGroupARN"] = .string(g.arn)
         m["CreatedTime"] = .timestamp(Date(timeIntervalSince1970: g.created))
         m["Instances"] = .list(members.filter { $0.groupName == g.name }.map { memberShape($0, group: false) })
@@ -136,7 +136,7 @@ extension AutoScaling {
         try Self.checkTerminationPolicies(input)
         try await store.write { db in
             var g = try self.group(db, name, account: account, region: region)
-            var c = ShapeValue(storageText: g.config).members ?? [:]
+            var c = g.settings
             let oldDesired = c["DesiredCapacity"]?.int ?? 0
             for key in ["MinSize", "MaxSize", "DesiredCapacity", "LaunchTemplate", "HealthCheckType", "HealthCheckGracePeriod", "DefaultCooldown",
                         "VPCZoneIdentifier", "TerminationPolicies", "NewInstancesProtectedFromScaleIn", "DefaultInstanceWarmup"] {
@@ -147,7 +147,7 @@ extension AutoScaling {
             if input["DesiredCapacity"] == nil { desired = Swift.min(Swift.max(desired, min), max) }
             try Self.checkBounds(min: min, max: max, desired: desired)
             c["DesiredCapacity"] = .integer(Int64(desired))
-            g.config = ShapeValue.structure(c).storageText
+            g.settings = c
             try g.update(db)
             if desired != oldDesired {
                 try self.activity(
@@ -169,14 +169,14 @@ extension AutoScaling {
             if honor && g.cooldownUntil > t {
                 throw AWSError(code: "ScalingActivityInProgress", message: "Scaling activity is in progress and blocks this action")
             }
-            var c = ShapeValue(storageText: g.config).members ?? [:]
+            var c = g.settings
             let min = c["MinSize"]?.int ?? 0, max = c["MaxSize"]?.int ?? 0
             guard (min...max).contains(desired) else {
                 throw AWSError.asgValidation("New SetDesiredCapacity value \(desired) is \(desired < min ? "below min value \(min)" : "above max value \(max)") for the AutoScalingGroup.")
             }
             let old = c["DesiredCapacity"]?.int ?? 0
             c["DesiredCapacity"] = .integer(Int64(desired))
-            g.config = ShapeValue.structure(c).storageText
+            g.settings = c
             try g.update(db)
             if old != desired {
                 try self.activity(
@@ -231,7 +231,7 @@ extension AutoScaling {
                 throw AWSError.asgValidation("Instance Id not found - No managed instance found for instance ID: \(id)")
             }
             var g = try self.group(db, m.groupName, account: m.accountId, region: m.region)
-            var c = ShapeValue(storageText: g.config).members ?? [:]
+            var c = g.settings
             let desired = c["DesiredCapacity"]?.int ?? 0
             var cause = "At \(Self.iso(t)) instance \(id) was taken out of service in response to a user request"
             if decrement {
@@ -240,7 +240,7 @@ extension AutoScaling {
                     throw AWSError.asgValidation("Currently, desiredSize equals minSize (\(min)). Terminating instance without replacement will violate group's min size constraint. Either set shouldDecrementDesiredCapacity flag to false or lower group's min size.")
                 }
                 c["DesiredCapacity"] = .integer(Int64(desired - 1))
-                g.config = ShapeValue.structure(c).storageText
+                g.settings = c
                 try g.update(db)
                 cause += ", shrinking the capacity from \(desired) to \(desired - 1)."
             } else {
@@ -309,12 +309,12 @@ extension AutoScaling {
         let account = call.context.accountId, region = call.context.region
         try await store.write { db in
             var g = try self.group(db, name, account: account, region: region)
-            var c = ShapeValue(storageText: g.config).members ?? [:]
+            var c = g.settings
             var current = Self.suspended(.structure(c))
             let names = asked.isEmpty ? Set(Self.processes) : Set(asked)
             if suspend { current.formUnion(names) } else { current.subtract(names) }
             c["SuspendedProcesses"] = .list(current.sorted().map { .string($0) })
-            g.config = ShapeValue.structure(c).storageText
+            g.settings = c
             try g.update(db)
         }
         return .empty
@@ -359,7 +359,7 @@ extension AutoScaling {
         let joining = found
         try await store.write { db in
             var g = try self.group(db, name, account: account, region: region)
-            var c = ShapeValue(storageText: g.config).members ?? [:]
+            var c = g.settings
             let desired = c["DesiredCapacity"]?.int ?? 0, max = c["MaxSize"]?.int ?? 0
             guard desired + joining.count <= max else {
                 throw AWSError.asgValidation("AutoScalingGroup \(name) has reached its maximum capacity of \(max); attaching \(joining.count) instance(s) would exceed it.")
@@ -374,7 +374,7 @@ extension AutoScaling {
                 ).insert(db)
             }
             c["DesiredCapacity"] = .integer(Int64(desired + joining.count))
-            g.config = ShapeValue.structure(c).storageText
+            g.settings = c
             try g.update(db)
             try self.activity(
                 db, g, description: "Attaching EC2 instance(s): \(joining.map(\.0).joined(separator: ", "))",
@@ -394,7 +394,7 @@ extension AutoScaling {
         let t = now
         let targetGroups = try await store.write { db -> [String] in
             var g = try self.group(db, name, account: account, region: region)
-            var c = ShapeValue(storageText: g.config).members ?? [:]
+            var c = g.settings
             for id in ids {
                 guard let m = try MemberRecord.fetchOne(db, key: id), m.groupName == name else {
                     throw AWSError.asgValidation("The instance \(id) is not part of Auto Scaling group \(name).")
@@ -408,7 +408,7 @@ extension AutoScaling {
                     throw AWSError.asgValidation("Detaching \(ids.count) instance(s) with ShouldDecrementDesiredCapacity would take the group below its minimum size of \(min).")
                 }
                 c["DesiredCapacity"] = .integer(Int64(desired - ids.count))
-                g.config = ShapeValue.structure(c).storageText
+                g.settings = c
                 try g.update(db)
             }
             try self.activity(

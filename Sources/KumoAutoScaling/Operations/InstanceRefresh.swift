@@ -41,9 +41,9 @@ extension AutoScaling {
                 throw AWSError(code: "InstanceRefreshInProgress", message: "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.")
             }
             if let template = input["DesiredConfiguration"]?["LaunchTemplate"] {
-                var c = ShapeValue(storageText: g.config).members ?? [:]
+                var c = g.settings
                 c["LaunchTemplate"] = template
-                g.config = ShapeValue.structure(c).storageText
+                g.settings = c
                 try g.update(db)
             }
             let members = try MemberRecord.filter(Column("accountId") == account && Column("region") == region && Column("groupName") == name

@@ -38,10 +38,10 @@ extension AutoScaling {
         let account = call.context.accountId, region = call.context.region
         try await store.write { db in
             var g = try self.group(db, name, account: account, region: region)
-            var c = ShapeValue(storageText: g.config).members ?? [:]
+            var c = g.settings
             let current = (c["CollectedMetrics"]?.list ?? []).compactMap(\.string)
             c["CollectedMetrics"] = .list(change(current).map { .string($0) })
-            g.config = ShapeValue.structure(c).storageText
+            g.settings = c
             try g.update(db)
         }
     }

@@ -125,7 +125,7 @@ extension AutoScaling {
         let t = now
         try await store.write { db in
             var g = try self.group(db, policy.groupName, account: policy.accountId, region: policy.region)
-            var config = ShapeValue(storageText: g.config).members ?? [:]
+            var config = g.settings
             let current = config["DesiredCapacity"]?.int ?? 0
             let min = config["MinSize"]?.int ?? 0, max = config["MaxSize"]?.int ?? 0
             var desired = current
@@ -158,7 +158,7 @@ extension AutoScaling {
             desired = Swift.min(Swift.max(desired, min), max)
             guard desired != current else { return }
             config["DesiredCapacity"] = .integer(Int64(desired))
-            g.config = ShapeValue.structure(config).storageText
+            g.settings = config
             let cooldown = c["PolicyType"]?.string == "TargetTrackingScaling"
                 ? Double(c["EstimatedInstanceWarmup"]?.int ?? config["DefaultInstanceWarmup"]?.int ?? config["DefaultCooldown"]?.int ?? 300)
                 : Double(c["Cooldown"]?.int ?? config["DefaultCooldown"]?.int ?? 300)

@@ -109,7 +109,7 @@ extension AutoScaling {
             _ = try? await store.write { db in
                 var action = action
                 guard var group = try GroupRecord.fetchOne(db, key: ["accountId": g.accountId, "region": g.region, "name": g.name]) else { return }
-                var config = ShapeValue(storageText: group.config).members ?? [:]
+                var config = group.settings
                 let before = config["DesiredCapacity"]?.int ?? 0
                 var min = c["MinSize"]?.int ?? config["MinSize"]?.int ?? 0
                 var max = c["MaxSize"]?.int ?? config["MaxSize"]?.int ?? 0
@@ -120,7 +120,7 @@ extension AutoScaling {
                 config["MinSize"] = .integer(Int64(min))
                 config["MaxSize"] = .integer(Int64(max))
                 config["DesiredCapacity"] = .integer(Int64(desired))
-                group.config = ShapeValue.structure(config).storageText
+                group.settings = config
                 try group.update(db)
                 try self.activity(
                     db, group, description: "Executing scheduled action \(action.name)",

@@ -66,12 +66,12 @@ extension AutoScaling {
         }
         let (before, members) = try await store.write { db -> ([String], [MemberRecord]) in
             var g = try self.group(db, name, account: account, region: region)
-            var c = ShapeValue(storageText: g.config).members ?? [:]
+            var c = g.settings
             let current = (c["TargetGroupARNs"]?.list ?? []).compactMap(\.string)
             var next = current.filter { !removing.contains($0) }
             for arn in adding where !next.contains(arn) { next.append(arn) }
             c["TargetGroupARNs"] = .list(next.map { .string($0) })
-            g.config = ShapeValue.structure(c).storageText
+            g.settings = c
             try g.update(db)
             let members = try MemberRecord.filter(
                 Column("groupName") == name && Column("accountId") == account && Column("region") == region && Column("lifecycleState") == "InService"

@@ -22,11 +22,11 @@ struct ForwardTrace: Sendable {
 enum AccessLogs {
     static func batches() -> LogBatches {
         LogBatches(header: "") { destination, time in
-            // arn:aws:elasticloadbalancing:<region>:<account>:loadbalancer/app/<name>/<id>
-            let parts = destination.source.split(separator: ":", maxSplits: 5).map(String.init)
-            let region = parts.count > 3 ? parts[3] : "us-east-1"
-            let account = parts.count > 4 ? parts[4] : "000000000000"
-            let resource = (parts.last ?? "").split(separator: "/").dropFirst().joined(separator: ".")
+            // The source is the load balancer's ARN: its region, account and `app/<name>/<id>`.
+            let arn = ARN(destination.source)
+            let region = arn?.region ?? "us-east-1"
+            let account = arn?.accountId ?? "000000000000"
+            let resource = Router.dimension(destination.source).replacing("/", with: ".")
             let t = LogTime(time)
             let day = t.date.replacing("-", with: "/")
             let end = t.date.replacing("-", with: "") + "T" + t.time.replacing(":", with: "").prefix(4) + "Z"
@@ -42,7 +42,7 @@ enum AccessLogs {
     ) -> String {
         func quoted(_ s: String?) -> String { "\"" + (s ?? "-").replacing("\"", with: "\\\"") + "\"" }
         func header(_ name: String) -> String? { request.headers.first { $0.name.caseInsensitiveEquals(name) }?.value }
-        let resource = lb.arn.split(separator: ":").last.map { String($0.dropFirst("loadbalancer/".count)) } ?? "-"
+        let resource = Router.dimension(lb.arn)
         let query = request.query.map { FormEncoding.escape($0.name) + "=" + FormEncoding.escape($0.value) }.joined(separator: "&")
         let host = header("Host") ?? lb.dnsName
         let url = "http://" + (host.contains(":") ? host : host + ":\(port)") + request.path + (query.isEmpty ? "" : "?" + query)

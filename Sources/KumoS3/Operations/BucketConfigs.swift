@@ -91,7 +91,7 @@ extension S3 {
         let isNotification = config.kind == BucketConfigKind.notification.kind
         let queueArns = isNotification ? (value["QueueConfigurations"]?.list ?? []).compactMap { $0["QueueArn"]?.string } : []
         if let queues {
-            for arn in queueArns { try await queues.checkDelivery(to: arn, from: "arn:aws:s3:::" + bucket.name) }
+            for arn in queueArns { try await queues.checkDelivery(to: arn, from: "arn:aws:s3:::" + bucket.name, sourceAccount: bucket.accountId) }
         }
         let body = value.storageJSON.serialized()
         try await writeBucket(bucket.name) { db in

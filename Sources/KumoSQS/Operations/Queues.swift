@@ -67,6 +67,11 @@ extension SQS {
         }
     }
 
+    /// The caller as a queue policy sees it.
+    static func principal(_ call: OperationCall) -> PolicyPrincipal {
+        PolicyPrincipal(accountId: call.context.accountId, arn: call.context.identity?.arn)
+    }
+
     func queueURL(_ q: QueueRecord, _ call: OperationCall) -> String { call.context.endpoint + "/" + q.accountId + "/" + q.name }
 
     /// The queue a request names by `QueueUrl` (or, for query clients, by the request path).
@@ -78,9 +83,7 @@ extension SQS {
         guard let q = try QueueRecord.fetchOne(db, key: key) else { throw AWSError.queueDoesNotExist() }
         // Another account's queue: its policy must allow this caller and action.
         if q.accountId != call.context.accountId {
-            guard QueuePolicy.allows(
-                q.attributes["Policy"], account: call.context.accountId, principalArn: call.context.identity?.arn,
-                action: "sqs:" + call.context.operation, queueArn: q.arn)
+            guard QueuePolicy.allows(q.attributes["Policy"], principal: Self.principal(call), action: "sqs:" + call.context.operation, queueArn: q.arn)
             else { throw AWSError.sqsAccessDenied(url) }
         }
         return q
@@ -140,9 +143,7 @@ extension SQS {
         let key = QueueRecord.key(account: account, region: call.context.region, name: name)
         guard let q = try await store.read({ db in try QueueRecord.fetchOne(db, key: key) }) else { throw AWSError.queueDoesNotExist() }
         if q.accountId != call.context.accountId,
-            !QueuePolicy.allows(
-                q.attributes["Policy"], account: call.context.accountId, principalArn: call.context.identity?.arn, action: "sqs:GetQueueUrl",
-                queueArn: q.arn)
+            !QueuePolicy.allows(q.attributes["Policy"], principal: Self.principal(call), action: "sqs:GetQueueUrl", queueArn: q.arn)
         {
             throw AWSError.sqsAccessDenied(queueURL(q, call))
         }
