@@ -17,6 +17,13 @@ extension AWSError {
         AWSError(code: "InvalidParameterValueException", message: message, queryCode: "InvalidParameterValue")
     }
 
+    /// A queue attribute whose value SQS refuses (out of range, not a boolean, a policy that does not parse).
+    static func invalidAttributeValue(_ name: String, reason: String? = nil) -> AWSError {
+        AWSError(
+            code: "InvalidAttributeValue", message: "Invalid value for the parameter \(name)." + (reason.map { " Reason: \($0)" } ?? ""),
+            queryCode: "InvalidAttributeValue")
+    }
+
     static func invalidAttributeName(_ name: String) -> AWSError {
         AWSError(code: "InvalidAttributeName", message: "Unknown Attribute \(name).", queryCode: "InvalidAttributeName")
     }

@@ -53,6 +53,21 @@ def test_queues(kumo):
     with pytest.raises(ClientError) as e:
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"NotAThing": "1"})
     assert code(e) == "InvalidAttributeName"
+    with pytest.raises(ClientError) as e:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "43201"})
+    assert code(e) == "InvalidAttributeValue" and "VisibilityTimeout" in e.value.response["Error"]["Message"]
+    for bad in ["not json", json.dumps({"Version": "2012-10-17"}), json.dumps({"Statement": [{"Effect": "Maybe", "Principal": "*", "Action": "sqs:*"}]})]:
+        with pytest.raises(ClientError) as e:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": bad})
+        assert code(e) == "InvalidAttributeValue" and e.value.response["Error"]["Message"] == "Invalid value for the parameter Policy."
+    with pytest.raises(ClientError) as e:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": "arn:aws:sqs:us-east-1:000000000000:x"})})
+    assert "mandatory attribute: maxReceiveCount" in e.value.response["Error"]["Message"]
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "111111111111"}, "Action": "sqs:SendMessage", "Resource": "*"}]})
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"] == policy
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": ""})  # an empty policy removes it
+    assert "Policy" not in sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     sqs.tag_queue(QueueUrl=url, Tags={"team": "web"})
     assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"team": "web"}
     sqs.untag_queue(QueueUrl=url, TagKeys=["team"])

@@ -27,24 +27,40 @@ extension SQS {
         for (name, value) in attributes {
             guard settable.contains(name) || (creating && name == "FifoQueue") else { throw AWSError.invalidAttributeName(name) }
             if let range = ranges[name] {
-                guard let n = Int(value), range.contains(n) else {
-                    throw AWSError.sqsInvalidParameter("Invalid value for the parameter \(name).")
-                }
+                guard let n = Int(value), range.contains(n) else { throw AWSError.invalidAttributeValue(name) }
             }
             if ["FifoQueue", "ContentBasedDeduplication", "SqsManagedSseEnabled"].contains(name), value != "true", value != "false" {
-                throw AWSError.sqsInvalidParameter("Invalid value for the parameter \(name).")
+                throw AWSError.invalidAttributeValue(name)
             }
             if !fifo, ["ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"].contains(name) {
-                throw AWSError.sqsInvalidParameter("Invalid value for the parameter \(name). Reason: Only FIFO queues support \(name).")
+                throw AWSError.invalidAttributeValue(name, reason: "Only FIFO queues support \(name).")
             }
-            if name == "RedrivePolicy" {
-                guard let json = try? JSONValue.parse(value), json["deadLetterTargetArn"]?.string != nil,
-                    let count = json["maxReceiveCount"].flatMap({ $0.int ?? $0.string.flatMap(Int.init) }), (1...1000).contains(count)
-                else {
-                    throw AWSError.sqsInvalidParameter(
-                        "Value \(value) for parameter RedrivePolicy is invalid. Reason: Redrive policy is not a valid JSON map or is missing deadLetterTargetArn or maxReceiveCount.")
+            if name == "DeduplicationScope", !["messageGroup", "queue"].contains(value) { throw AWSError.invalidAttributeValue(name) }
+            if name == "FifoThroughputLimit", !["perQueue", "perMessageGroupId"].contains(value) { throw AWSError.invalidAttributeValue(name) }
+            // An empty Policy removes the policy; anything else must be a policy document SQS can evaluate.
+            if name == "Policy", !value.isEmpty, (try? ResourcePolicy(text: value)) == nil { throw AWSError.invalidAttributeValue(name) }
+            if name == "RedrivePolicy", !value.isEmpty { try checkRedriveShape(value) }
+        }
+    }
+
+    /// A RedrivePolicy is a JSON map with both mandatory members, maxReceiveCount in 1...1000.
+    static func checkRedriveShape(_ value: String) throws {
+        func invalid(_ reason: String) -> AWSError {
+            .sqsInvalidParameter("Value \(value) for parameter RedrivePolicy is invalid. Reason: \(reason)")
+        }
+        guard let json = try? JSONValue.parse(value), case .object = json else { throw invalid("Redrive policy is not a valid JSON map.") }
+        for member in ["deadLetterTargetArn", "maxReceiveCount"] where json[member] == nil {
+            throw invalid("Redrive policy does not contain mandatory attribute: \(member).")
+        }
+        guard json["deadLetterTargetArn"]?.string.flatMap(QueueRecord.key(arn:)) != nil else { throw invalid("Invalid value for deadLetterTargetArn.") }
+        let count = json["maxReceiveCount"]
+        guard let n = count.flatMap({ $0.int ?? $0.string.flatMap(Int.init) }), (1...1000).contains(n) else {
+            let shown: String =
+                switch count {
+                case .number(let text)?, .string(let text)?: text
+                default: "?"
                 }
-            }
+            throw invalid("Invalid value for maxReceiveCount: \(shown), valid values are from 1 to 1000 both inclusive.")
         }
     }
 
@@ -215,6 +231,8 @@ extension SQS {
             var q = try self.queue(call, db)
             try Self.checkAttributes(changes, creating: false, fifo: q.isFifo)
             q.attributes.merge(changes) { _, new in new }
+            // An empty policy removes it.
+            for name in ["Policy", "RedrivePolicy", "RedriveAllowPolicy"] where q.attributes[name] == "" { q.attributes[name] = nil }
             q.lastModified = now
             try Self.checkRedrive(db, source: q)
             try q.update(db)
