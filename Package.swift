@@ -97,7 +97,7 @@ let package = Package(
         .target(
             name: "KumoProxy",
             dependencies: [
-                "KumoProtocols", "KumoCore", "CZlib",
+                "KumoProtocols", "KumoCore", "CZlib", "CBrotli",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -153,6 +153,8 @@ let package = Package(
         ),
         // The system zlib, for CloudFront's gzip compression at the edge.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // The system Brotli encoder, for CloudFront's br compression at the edge.
+        .systemLibrary(name: "CBrotli", path: "Sources/CBrotli", providers: [.apt(["libbrotli-dev"])]),
         .target(
             name: "KumoCloudFront",
             dependencies: [

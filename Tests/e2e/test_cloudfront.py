@@ -397,8 +397,10 @@ def test_route53_alias_to_the_distribution_end_to_end(kumo, origin):
 
 def test_compression_when_the_behavior_says_compress(kumo, origin):
     import gzip
+
+    import brotli
     text = (b"function hello() { return 'kumo'; }\n" * 100)
-    origin.set("/app.js", text, headers={"Content-Type": "application/javascript", "Cache-Control": "max-age=600"})
+    origin.set("/app.js", text, headers={"Content-Type": "application/javascript", "Cache-Control": "max-age=600", "ETag": '"v1-app"'})
     origin.set("/tiny.js", b"x=1", headers={"Content-Type": "application/javascript"})
     origin.set("/photo.jpg", bytes(range(256)) * 10, headers={"Content-Type": "image/jpeg"})
     cfg = config([http_origin(origin)], ref="gzip")
@@ -406,12 +408,30 @@ def test_compression_when_the_behavior_says_compress(kumo, origin):
     _, viewer, _ = distribution(kumo, cfg)
     raw = viewer.get("/app.js", Accept_Encoding="identity")
     assert "Content-Encoding" not in raw.headers and raw.content == text
-    r = requests.get(kumo.url + "/app.js", headers={"Host": viewer.host, "Accept-Encoding": "gzip, br"}, stream=True, timeout=10)
-    body = r.raw.read()
-    assert r.headers["Content-Encoding"] == "gzip" and r.headers["Vary"] == "Accept-Encoding"
-    assert r.headers["X-Cache"] == "Hit from cloudfront"
-    assert len(body) < len(text) // 5 and gzip.decompress(body) == text
+    etag = raw.headers["ETag"]
+    assert etag == '"v1-app"'
+
+    def fetch(accept):
+        r = requests.get(kumo.url + "/app.js", headers={"Host": viewer.host, "Accept-Encoding": accept}, stream=True, timeout=10)
+        return r, r.raw.read()
+
+    # The managed CachingOptimized policy enables both: Brotli when the viewer takes it, else gzip.
+    r, body = fetch("gzip, br")
+    assert r.headers["Content-Encoding"] == "br" and r.headers["Vary"] == "Accept-Encoding"
+    assert r.headers["X-Cache"] == "Hit from cloudfront" and r.headers["ETag"] == "W/" + etag
+    assert len(body) < len(text) // 5 and brotli.decompress(body) == text
+    # The weak ETag still names the content: a conditional request gets 304.
+    assert viewer.get("/app.js", Accept_Encoding="br", If_None_Match=r.headers["ETag"]).status_code == 304
+    r, body = fetch("gzip;q=1.0, br;q=0")
+    assert r.headers["Content-Encoding"] == "gzip" and len(body) < len(text) // 5 and gzip.decompress(body) == text
     assert origin.count("/app.js") == 1
+    # Legacy cache settings compress with gzip only.
+    legacy = config([http_origin(origin)], ref="gzip-legacy")
+    legacy["DefaultCacheBehavior"] = {"TargetOriginId": legacy["Origins"]["Items"][0]["Id"], "ViewerProtocolPolicy": "allow-all",
+                                      "Compress": True, "MinTTL": 0, "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}}}
+    _, old_style, _ = distribution(kumo, legacy)
+    assert old_style.get("/app.js", Accept_Encoding="br, gzip").headers["Content-Encoding"] == "gzip"
+    assert "Content-Encoding" not in old_style.get("/app.js", Accept_Encoding="br").headers
     # Too small, or not a compressible type: as the origin sent it.
     assert "Content-Encoding" not in viewer.get("/tiny.js", Accept_Encoding="gzip").headers
     assert "Content-Encoding" not in viewer.get("/photo.jpg", Accept_Encoding="gzip").headers

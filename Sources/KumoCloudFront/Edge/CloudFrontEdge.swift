@@ -179,28 +179,33 @@ public final class CloudFrontEdge: Sendable {
             {
                 return custom
             }
-            if behavior.compress, let gzipped = compressed(object, key: key, request: request, cache: cache) {
-                return viewer.fromCache(gzipped, xCache: xCache, request: request, now: .now)
+            if let encoding = Compression.chosen(behavior.encodings, acceptEncoding: request.header("Accept-Encoding")),
+                let variant = compressed(object, encoding: encoding, key: key, request: request, cache: cache)
+            {
+                return viewer.fromCache(variant, xCache: xCache, request: request, now: .now)
             }
             return viewer.fromCache(object, xCache: xCache, request: request, now: .now)
         }
     }
 
-    /// The gzip variant of a response, when the viewer accepts gzip and CloudFront would
-    /// compress it (compressible type, 1,000 to 10,000,000 bytes, not already encoded, no
-    /// range asked); kept beside the plain copy in the cache.
-    func compressed(_ object: CachedObject, key: String?, request: HostRoute.Request, cache: EdgeCache) -> CachedObject? {
-        guard object.status == 200, request.header("Range") == nil, Gzip.accepted(request.header("Accept-Encoding")),
+    /// The compressed variant of a response in `encoding` (`br` or `gzip`), when CloudFront would
+    /// compress it (compressible type, 1,000 to 10,000,000 bytes, not already encoded, no range
+    /// asked); kept beside the plain copy in the cache. A strong ETag becomes weak, as CloudFront does.
+    func compressed(_ object: CachedObject, encoding: String, key: String?, request: HostRoute.Request, cache: EdgeCache) -> CachedObject? {
+        guard object.status == 200, request.header("Range") == nil,
             object.header("Content-Encoding") == nil, (1000...10_000_000).contains(object.body.readableBytes),
-            Gzip.isCompressible(object.header("Content-Type"))
+            Compression.isCompressible(object.header("Content-Type"))
         else { return nil }
-        let variantKey = key.map { $0 + "\naccept-encoding:gzip" }
+        let variantKey = key.map { $0 + "\naccept-encoding:" + encoding }
         if let variantKey, let kept = cache.get(variantKey), kept.storedAt == object.storedAt { return kept }
-        guard let body = Gzip.compress(object.body) else { return nil }
+        guard let body = encoding == "br" ? Brotli.compress(object.body) : Gzip.compress(object.body) else { return nil }
         var variant = object
         variant.body = body
         variant.headers.removeAll { $0.name.caseInsensitiveEquals("Vary") && $0.value.caseInsensitiveEquals("Accept-Encoding") }
-        variant.headers += [("Content-Encoding", "gzip"), ("Vary", "Accept-Encoding")]
+        for i in variant.headers.indices where variant.headers[i].name.caseInsensitiveEquals("ETag") && !variant.headers[i].value.hasPrefix("W/") {
+            variant.headers[i].value = "W/" + variant.headers[i].value
+        }
+        variant.headers += [("Content-Encoding", encoding), ("Vary", "Accept-Encoding")]
         if let variantKey, object.cacheable { cache.put(variantKey, variant) }
         return variant
     }

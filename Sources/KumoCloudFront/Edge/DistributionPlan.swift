@@ -89,7 +89,9 @@ struct BehaviorPlan: Sendable {
     var cacheKey: ParameterSelection
     /// Forwarded to the origin besides the cache key's parameters (origin request policy).
     var forwarded: ParameterSelection
-    var compress: Bool
+    /// What the edge may compress into, preferred first (`br`, `gzip`); empty when the behavior
+    /// does not compress. Brotli needs a cache policy that enables it; legacy settings get gzip.
+    var encodings: [String]
     var responseHeaders: ResponseHeadersPlan?
 }
 
@@ -209,12 +211,16 @@ extension BehaviorPlan {
         if allowedMethods.isEmpty { allowedMethods = ["GET", "HEAD"] }
         cachedMethods = Set(DistributionPlan.items(allowed?["CachedMethods"]).compactMap(\.string))
         if cachedMethods.isEmpty { cachedMethods = ["GET", "HEAD"] }
-        compress = b["Compress"]?.bool ?? false
+        let compress = b["Compress"]?.bool ?? false
+        encodings = compress ? ["gzip"] : []
         if let id = b["CachePolicyId"]?.string, !id.isEmpty, let policy = policies("cache-policy", id) {
             minTTL = policy["MinTTL"]?.double ?? 0
             defaultTTL = policy["DefaultTTL"]?.double ?? Swift.max(minTTL, 86400)
             maxTTL = policy["MaxTTL"]?.double ?? Swift.max(defaultTTL, 31_536_000)
             let p = policy["ParametersInCacheKeyAndForwardedToOrigin"]
+            encodings = !compress ? [] : [("br", "EnableAcceptEncodingBrotli"), ("gzip", "EnableAcceptEncodingGzip")].compactMap { encoding, flag in
+                p?[flag]?.bool == true ? encoding : nil
+            }
             cacheKey = ParameterSelection(
                 queryStrings: Self.names(p?["QueryStringsConfig"]?["QueryStringBehavior"]?.string, p?["QueryStringsConfig"]?["QueryStrings"], lower: false),
                 headers: Self.names(p?["HeadersConfig"]?["HeaderBehavior"]?.string, p?["HeadersConfig"]?["Headers"], lower: true),

@@ -29,8 +29,10 @@ struct ViewerHeaders {
             headers.append(("Age", String(Int(seconds))))
         }
         if object.status == 200 {
+            // If-None-Match compares weakly: W/"x" and "x" name the same content.
+            func opaque(_ tag: String) -> Substring { tag.hasPrefix("W/") ? tag.dropFirst(2) : tag[...] }
             if let inm = request.header("If-None-Match"), let etag = object.header("ETag"),
-                inm == "*" || inm.split(separator: ",").contains(where: { String($0).trimmingSpaces == etag })
+                inm == "*" || inm.split(separator: ",").contains(where: { opaque($0.trimmingSpaces) == opaque(etag) })
             {
                 return ProtocolResponse(status: 304, headers: headers, body: [])
             }

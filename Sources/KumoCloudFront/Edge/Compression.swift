@@ -1,9 +1,7 @@
-import KumoProxy
 import KumoProtocols
-import NIOCore
 
-/// What CloudFront compresses, and for whom (the behavior says Compress).
-extension Gzip {
+/// What CloudFront compresses, into which encoding, and for whom (the behavior says Compress).
+enum Compression {
     /// Content types CloudFront compresses.
     static func isCompressible(_ contentType: String?) -> Bool {
         guard let type = contentType?.split(separator: ";").first?.trimmingSpaces.lowercased() else { return false }
@@ -16,13 +14,18 @@ extension Gzip {
         ].contains(type)
     }
 
-    /// Whether the viewer's `Accept-Encoding` allows gzip.
-    static func accepted(_ header: String?) -> Bool {
-        guard let header else { return false }
-        return header.split(separator: ",").contains { part in
+    /// The first of the behavior's `encodings` (preferred first) that the viewer's
+    /// `Accept-Encoding` lists without `q=0`; nil when none is.
+    static func chosen(_ encodings: [String], acceptEncoding header: String?) -> String? {
+        guard let header, !encodings.isEmpty else { return nil }
+        var accepted: Set<String> = []
+        for part in header.split(separator: ",") {
             let fields = part.split(separator: ";")
-            guard fields.first?.trimmingSpaces.lowercased() == "gzip" else { return false }
-            return !fields.dropFirst().contains { $0.trimmingSpaces.replacing(" ", with: "") == "q=0" }
+            guard let name = fields.first?.trimmingSpaces.lowercased(),
+                !fields.dropFirst().contains(where: { $0.trimmingSpaces.replacing(" ", with: "") == "q=0" })
+            else { continue }
+            accepted.insert(name)
         }
+        return encodings.first { accepted.contains($0) }
     }
 }
