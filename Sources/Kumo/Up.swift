@@ -1,6 +1,7 @@
 import ArgumentParser
 import KumoCore
 import KumoSTS
+import KumoACM
 import KumoS3
 import KumoSQS
 import KumoRoute53
@@ -140,10 +141,7 @@ struct Up: AsyncParsableCommand {
         let durability = Store.Durability(rawValue: durability) ?? .normal
         let store = try Store(
             directory: directory,
-            migrations: STSProvider.migrations + S3Provider.migrations + SQSProvider.migrations + Route53Provider.migrations
-                + CloudFrontProvider.migrations + EC2Provider.migrations + ELBProvider.migrations + CloudWatchProvider.migrations
-                + AutoScalingProvider.migrations + LogsProvider.migrations,
-            durability: durability)
+            migrations: KumoStoreSchema.migrations, durability: durability)
         let sts = STSProvider(store: store, clock: clock)
         let serviceMetrics = ServiceMetrics()
         let sqs = SQSProvider(store: store, clock: clock, metrics: serviceMetrics)
@@ -173,11 +171,14 @@ struct Up: AsyncParsableCommand {
         try await cloudfront.start()
         try await route53.start()
         let listeners = ListenerBoard()
+        let acm = ACMProvider(store: store, clock: clock)
         let elb = ELBProvider(
-            store: store, clock: clock, hostSuffix: hostSuffix, directory: ec2, metrics: serviceMetrics, logger: logger, logSink: s3)
+            store: store, clock: clock, hostSuffix: hostSuffix, directory: ec2, metrics: serviceMetrics, logger: logger, logSink: s3,
+            certificates: acm)
+        acm.addUsers(elb)
         try await elb.start()
-        let listenerHost = ListenerHost(host: host, logger: logger) { label, port in
-            if let port { listeners.add(.init(name: label, address: "http://\(edgeAddress):\(port)")) } else { listeners.remove(label) }
+        let listenerHost = ListenerHost(host: host, logger: logger) { label, port, tls in
+            if let port { listeners.add(.init(name: label, address: "\(tls ? "https" : "http")://\(edgeAddress):\(port)")) } else { listeners.remove(label) }
         }
         elb.router.attach(binder: listenerHost, ownPorts: listenerPorts == "own")
         let cloudwatch = CloudWatchProvider(store: store, clock: clock, metrics: serviceMetrics, accountId: accountId, region: region)
@@ -185,7 +186,7 @@ struct Up: AsyncParsableCommand {
             store: store, clock: clock, launcher: ec2, registrar: elb, network: ec2, alarms: cloudwatch, queues: sqs, metrics: serviceMetrics)
         cloudwatch.addActionHandler(ec2)
         cloudwatch.addActionHandler(autoscaling)
-        let registry = try ServiceRegistry(providers: [sts, s3, sqs, route53, cloudfront, ec2, elb, cloudwatch, autoscaling, logs])
+        let registry = try ServiceRegistry(providers: [sts, acm, s3, sqs, route53, cloudfront, ec2, elb, cloudwatch, autoscaling, logs])
         // DNS: the port asked for; 53 needs privileges, so fall back to 10053 and say so.
         let dnsChannels: [DNSServer.Channel]
         var dnsNote = ""

@@ -18,6 +18,8 @@ struct ELB: Sendable {
     /// Where access logs go; its buckets are checked when access logs are turned on.
     let logSink: (any LogFileSink)?
     let router: Router
+    /// ACM: HTTPS listeners' certificates must exist there.
+    let certificates: (any CertificateSource)?
 
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let result = try await store.write(body)

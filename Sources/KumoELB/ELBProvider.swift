@@ -19,10 +19,11 @@ public struct ELBProvider: ServiceProvider {
     /// `logSink` is where access logs go (S3).
     public init(
         store: Store, clock: KumoClock, hostSuffix: String, directory: any InstanceDirectory, metrics: ServiceMetrics?, logger: Logger,
-        logSink: (any LogFileSink)? = nil
+        logSink: (any LogFileSink)? = nil, certificates: (any CertificateSource)? = nil
     ) {
-        let router = Router(store: store, directory: directory, clock: clock, logger: logger, metrics: metrics)
-        let elb = ELB(store: store, clock: clock, hostSuffix: hostSuffix, directory: directory, logSink: logSink, router: router)
+        let router = Router(store: store, directory: directory, clock: clock, logger: logger, metrics: metrics, certificates: certificates)
+        let elb = ELB(
+            store: store, clock: clock, hostSuffix: hostSuffix, directory: directory, logSink: logSink, router: router, certificates: certificates)
         logDelivery = logSink.map { LogBatchDelivery(batches: router.accessLogs, sink: $0, clock: clock, interval: 300, logger: logger) }
         self.router = router
         self.elb = elb
@@ -58,6 +59,9 @@ public struct ELBProvider: ServiceProvider {
             "CreateListener": ELB.createListener,
             "DescribeListeners": ELB.describeListeners,
             "ModifyListener": ELB.modifyListener,
+            "AddListenerCertificates": ELB.addListenerCertificates,
+            "RemoveListenerCertificates": ELB.removeListenerCertificates,
+            "DescribeListenerCertificates": ELB.describeListenerCertificates,
             "DeleteListener": ELB.deleteListener,
             "CreateRule": ELB.createRule,
             "DescribeRules": ELB.describeRules,
@@ -73,6 +77,14 @@ public struct ELBProvider: ServiceProvider {
     public func reset() async throws {
         try await elb.store.clear(tables: Self.tables)
         try await router.reload()
+    }
+}
+
+extension ELBProvider: CertificateUsers {
+    /// The load balancers whose listeners present the certificate (ACM's `InUseBy`).
+    public func users(ofCertificate arn: String) async -> [String] {
+        let listeners = (try? await elb.store.read { db in try ResourceRecord.filter(Column("kind") == "listener").fetchAll(db) }) ?? []
+        return Array(Set(listeners.filter { ELB.certificates(of: $0).contains(arn) }.compactMap(\.parent))).sorted()
     }
 }
 

@@ -4,6 +4,7 @@ public import KumoProtocols
 public import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 public import ServiceLifecycle
 import Synchronization
 
@@ -11,27 +12,32 @@ import Synchronization
 /// this service's discarding task group, so all of them close when Kumo shuts down.
 public final class ListenerHost: Service, PortBinder {
     enum Command: Sendable {
-        case start(port: Int, label: String, handle: @Sendable (HostRoute.Request) async -> ProtocolResponse, bound: CheckedContinuation<Int, any Error>)
+        case start(
+            port: Int, label: String, tls: NIOSSLContext?, handle: @Sendable (HostRoute.Request) async -> ProtocolResponse,
+            bound: CheckedContinuation<Int, any Error>)
     }
 
     let host: String
     let logger: Logger
-    let onBound: @Sendable (String, Int?) -> Void
+    let onBound: @Sendable (String, Int?, Bool) -> Void
     private let commands: AsyncStream<Command>
     private let submit: AsyncStream<Command>.Continuation
     private let stops = Mutex<[Int: AsyncStream<Void>.Continuation]>([:])
 
-    /// `onBound(label, port)` is told of each port opened (nil: closed), for `/_kumo/health`.
-    public init(host: String, logger: Logger, onBound: @escaping @Sendable (String, Int?) -> Void) {
+    /// `onBound(label, port, tls)` is told of each port opened (nil: closed), for `/_kumo/health`.
+    public init(host: String, logger: Logger, onBound: @escaping @Sendable (String, Int?, Bool) -> Void) {
         self.host = host
         self.logger = logger
         self.onBound = onBound
         (commands, submit) = AsyncStream.makeStream(of: Command.self)
     }
 
-    public func bind(port: Int, label: String, handle: @escaping @Sendable (HostRoute.Request) async -> ProtocolResponse) async throws -> Int {
-        try await withCheckedThrowingContinuation { bound in
-            if case .terminated = submit.yield(.start(port: port, label: label, handle: handle, bound: bound)) {
+    public func bind(
+        port: Int, label: String, tls: ServerTLS?, handle: @escaping @Sendable (HostRoute.Request) async -> ProtocolResponse
+    ) async throws -> Int {
+        let context = try tls?.makeContext()
+        return try await withCheckedThrowingContinuation { bound in
+            if case .terminated = submit.yield(.start(port: port, label: label, tls: context, handle: handle, bound: bound)) {
                 bound.resume(throwing: CancellationError())
             }
         }
@@ -45,8 +51,8 @@ public final class ListenerHost: Service, PortBinder {
         await withDiscardingTaskGroup { group in
             await withGracefulShutdownHandler {
                 for await command in commands {
-                    guard case .start(let port, let label, let handle, let bound) = command else { continue }
-                    group.addTask { await self.serve(port: port, label: label, handle: handle, bound: bound) }
+                    guard case .start(let port, let label, let tls, let handle, let bound) = command else { continue }
+                    group.addTask { await self.serve(port: port, label: label, tls: tls, handle: handle, bound: bound) }
                 }
             } onGracefulShutdown: {
                 self.submit.finish()
@@ -56,7 +62,8 @@ public final class ListenerHost: Service, PortBinder {
     }
 
     func serve(
-        port: Int, label: String, handle: @escaping @Sendable (HostRoute.Request) async -> ProtocolResponse, bound: CheckedContinuation<Int, any Error>
+        port: Int, label: String, tls: NIOSSLContext?, handle: @escaping @Sendable (HostRoute.Request) async -> ProtocolResponse,
+        bound: CheckedContinuation<Int, any Error>
     ) async {
         let (stopped, stop) = AsyncStream.makeStream(of: Void.self)
         let reported = Once()
@@ -72,19 +79,30 @@ public final class ListenerHost: Service, PortBinder {
         quiet.logLevel = .critical
         let logger = quiet
         let host = self.host
-        let makeServer: @Sendable () -> Server<HTTP1Channel> = { Server(
-            childChannelSetup: channel, configuration: .init(address: .hostname(host, port: port), backlog: 1024),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? 0
-                reported.mark()
-                self.stops.withLock { $0[port] = stop }
-                self.onBound(label, port)
-                bound.resume(returning: port)
-            },
-            eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger) }
+        let onRunning: @Sendable (any Channel) async -> Void = { channel in
+            let port = channel.localAddress?.port ?? 0
+            reported.mark()
+            self.stops.withLock { $0[port] = stop }
+            self.onBound(label, port, tls != nil)
+            bound.resume(returning: port)
+        }
+        let configuration = ServerConfiguration(address: .hostname(host, port: port), backlog: 1024)
+        let run: @Sendable () async throws -> Void = {
+            if let tls {
+                try await Server(
+                    childChannelSetup: TLSServerChannel(base: channel, context: tls), configuration: configuration, onServerRunning: onRunning,
+                    eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger
+                ).run()
+            } else {
+                try await Server(
+                    childChannelSetup: channel, configuration: configuration, onServerRunning: onRunning,
+                    eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger
+                ).run()
+            }
+        }
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
-                do { try await makeServer().run() } catch {
+                do { try await run() } catch {
                     if !reported.marked { bound.resume(throwing: error) }
                 }
             }
@@ -92,7 +110,7 @@ public final class ListenerHost: Service, PortBinder {
             await tasks.next()
             tasks.cancelAll()
         }
-        onBound(label, nil)
+        onBound(label, nil, false)
     }
 }
 

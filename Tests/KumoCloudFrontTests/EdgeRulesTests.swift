@@ -109,3 +109,24 @@ import Testing
         #expect(cache.usage.objects == 1)
     }
 }
+
+@Suite struct CompressionTests {
+    @Test func theBehaviorsFirstAcceptedEncodingWins() {
+        #expect(Compression.chosen(["br", "gzip"], acceptEncoding: "gzip, deflate, br") == "br")
+        #expect(Compression.chosen(["br", "gzip"], acceptEncoding: "gzip, br;q=0") == "gzip")
+        #expect(Compression.chosen(["br", "gzip"], acceptEncoding: "BR ; q=0.5") == "br")
+        #expect(Compression.chosen(["gzip"], acceptEncoding: "br") == nil)
+        #expect(Compression.chosen([], acceptEncoding: "gzip") == nil)
+        #expect(Compression.chosen(["gzip"], acceptEncoding: nil) == nil)
+    }
+
+    @Test func brotliNeedsACachePolicyThatEnablesIt() {
+        let legacy = BehaviorPlan(behavior: ["TargetOriginId": "o", "Compress": true], policies: { _, _ in nil })
+        #expect(legacy.encodings == ["gzip"])
+        let policy: ShapeValue = ["ParametersInCacheKeyAndForwardedToOrigin": ["EnableAcceptEncodingGzip": true, "EnableAcceptEncodingBrotli": true]]
+        let both = BehaviorPlan(behavior: ["TargetOriginId": "o", "Compress": true, "CachePolicyId": "p"], policies: { _, _ in policy })
+        #expect(both.encodings == ["br", "gzip"])
+        let off = BehaviorPlan(behavior: ["TargetOriginId": "o", "Compress": false, "CachePolicyId": "p"], policies: { _, _ in policy })
+        #expect(off.encodings.isEmpty)
+    }
+}

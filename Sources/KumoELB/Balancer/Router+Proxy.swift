@@ -31,7 +31,7 @@ extension Router {
             r.headers.append(("Server", "awselb/2.0"))
             response = r
         case "redirect":
-            response = Self.redirect(action?["RedirectConfig"] ?? .empty, request: request, port: port)
+            response = Self.redirect(action?["RedirectConfig"] ?? .empty, request: request, port: port, scheme: lb.scheme(port))
         case "forward":
             response = await forward(action ?? .empty, request: request, lb: lb, port: port, trace: &trace)
         default:
@@ -80,11 +80,11 @@ extension Router {
         }
     }
 
-    static func redirect(_ c: ShapeValue, request: HostRoute.Request, port: Int) -> ProtocolResponse {
+    static func redirect(_ c: ShapeValue, request: HostRoute.Request, port: Int, scheme: String) -> ProtocolResponse {
         let host = (request.header("Host") ?? "").split(separator: ":").first.map(String.init) ?? ""
         let query = request.query.map { FormEncoding.escape($0.name) + "=" + FormEncoding.escape($0.value) }.joined(separator: "&")
         func fill(_ template: String?, _ fallback: String) -> String {
-            (template ?? fallback).replacing("#{protocol}", with: "http").replacing("#{host}", with: host)
+            (template ?? fallback).replacing("#{protocol}", with: scheme).replacing("#{host}", with: host)
                 .replacing("#{port}", with: String(port)).replacing("#{path}", with: String(request.path.dropFirst()))
                 .replacing("#{query}", with: query)
         }
@@ -120,7 +120,7 @@ extension Router {
         var headers = request.headers.filter { !hopByHopHeaders.contains($0.name.lowercased()) && !$0.name.caseInsensitiveEquals("Content-Length") }
         let forwardedFor = [request.header("X-Forwarded-For"), request.remoteAddress].compactMap { $0 }.joined(separator: ", ")
         headers.removeAll { ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-port"].contains($0.name.lowercased()) }
-        headers += [("X-Forwarded-For", forwardedFor), ("X-Forwarded-Proto", "http"), ("X-Forwarded-Port", String(port))]
+        headers += [("X-Forwarded-For", forwardedFor), ("X-Forwarded-Proto", lb.scheme(port)), ("X-Forwarded-Port", String(port))]
         if let given = request.header("X-Amzn-Trace-Id") {
             trace.traceId = given
         } else {

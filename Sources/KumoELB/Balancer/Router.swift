@@ -23,6 +23,11 @@ public final class Router: Sendable {
         var listeners: [Int: [(conditions: [ShapeValue], actions: [ShapeValue])]]
         /// Access logs: the bucket and key prefix, when `access_logs.s3.enabled`.
         var accessLogs: (bucket: String, prefix: String)?
+        /// The ports of HTTPS listeners.
+        var httpsPorts: Set<Int> = []
+
+        /// What a listener's clients speak: `https` or `http`.
+        func scheme(_ port: Int) -> String { httpsPorts.contains(port) ? "https" : "http" }
     }
 
     struct Group: Sendable {
@@ -43,8 +48,8 @@ public final class Router: Sendable {
         var balancers: [String: Balancer] = [:]
         var byHost: [String: String] = [:]
         var groups: [String: Group] = [:]
-        /// Listener ARN → its load balancer, name and port.
-        var listenerPorts: [String: (lb: String, name: String, port: Int)] = [:]
+        /// Listener ARN → its load balancer, name, port and (HTTPS) certificate ARNs, the default first.
+        var listenerPorts: [String: (lb: String, name: String, port: Int, certificates: [String])] = [:]
     }
 
     let store: Store
@@ -53,15 +58,21 @@ public final class Router: Sendable {
     let logger: Logger
     let metrics: ServiceMetrics?
     let client = UpstreamClient()
+    /// Where HTTPS listeners' certificates come from (ACM).
+    let certificates: (any CertificateSource)?
     let health = HealthBoard()
     /// Access log lines waiting for delivery.
     let accessLogs = AccessLogs.batches()
     let state = Mutex(Snapshot())
     /// Listener ports: who opens them, whether to try each listener's own port first, and
-    /// what is open now (listener ARN → listener port and bound port).
-    let ports = Mutex<(binder: (any PortBinder)?, ownPorts: Bool, bound: [String: (listener: Int, port: Int)])>((nil, false, [:]))
+    /// what is open now (listener ARN → listener port, bound port and the certificates it presents).
+    let ports = Mutex<(binder: (any PortBinder)?, ownPorts: Bool, bound: [String: (listener: Int, port: Int, certificates: [String])])>((nil, false, [:]))
 
-    init(store: Store, directory: any InstanceDirectory, clock: KumoClock, logger: Logger, metrics: ServiceMetrics?) {
+    init(
+        store: Store, directory: any InstanceDirectory, clock: KumoClock, logger: Logger, metrics: ServiceMetrics?,
+        certificates: (any CertificateSource)?
+    ) {
+        self.certificates = certificates
         self.store = store
         self.directory = directory
         self.clock = clock
@@ -81,24 +92,40 @@ public final class Router: Sendable {
         let (binder, ownPorts, bound) = ports.withLock { ($0.binder, $0.ownPorts, $0.bound) }
         guard let binder else { return }
         let wanted = snapshot.listenerPorts
-        for (arn, open) in bound where wanted[arn]?.port != open.listener {
+        // A listener that moved to another port or changed certificates is opened again.
+        for (arn, open) in bound where wanted[arn].map({ $0.port != open.listener || $0.certificates != open.certificates }) ?? true {
             await binder.unbind(port: open.port)
             _ = ports.withLock { $0.bound.removeValue(forKey: arn) }
         }
-        for (arn, want) in wanted where bound[arn] == nil || bound[arn]?.listener != want.port {
+        let stillBound = ports.withLock { $0.bound }
+        for (arn, want) in wanted where stillBound[arn] == nil {
             let lb = want.lb
             let listenerPort = want.port
             let label = "elb \(want.name):\(listenerPort)"
+            var tls: ServerTLS?
+            if !want.certificates.isEmpty {
+                var found: [ServerCertificate] = []
+                for c in want.certificates { if let certificate = await certificates?.serverCertificate(arn: c) { found.append(certificate) } }
+                guard !found.isEmpty else {
+                    logger.warning("load balancer listener \(want.name):\(listenerPort) has no usable certificate; not serving it")
+                    continue
+                }
+                tls = ServerTLS(certificates: found)
+            }
             let handle: @Sendable (HostRoute.Request) async -> ProtocolResponse = { [self] request in
                 var request = request
                 request.name = lb
                 return await self.handle(request, listenerPort: listenerPort)
             }
             var port: Int?
-            if ownPorts { port = try? await binder.bind(port: listenerPort, label: label, handle: handle) }
-            if port == nil { port = try? await binder.bind(port: 0, label: label, handle: handle) }
+            if ownPorts { port = try? await binder.bind(port: listenerPort, label: label, tls: tls, handle: handle) }
+            if port == nil {
+                do { port = try await binder.bind(port: 0, label: label, tls: tls, handle: handle) } catch {
+                    logger.warning("load balancer listener \(want.name):\(listenerPort) could not be opened: \(error)")
+                }
+            }
             if let port {
-                ports.withLock { $0.bound[arn] = (listenerPort, port) }
+                ports.withLock { $0.bound[arn] = (listenerPort, port, want.certificates) }
                 logger.info("load balancer listener \(want.name):\(listenerPort) serves on port \(port)")
             }
         }
@@ -119,9 +146,13 @@ public final class Router: Sendable {
             for lb in all where lb.kind == "loadbalancer" {
                 let shape = ShapeValue(storageText: lb.body)
                 var listeners: [Int: [(conditions: [ShapeValue], actions: [ShapeValue])]] = [:]
+                var httpsPorts: Set<Int> = []
                 for l in all where l.kind == "listener" && l.parent == lb.arn {
-                    let port = ShapeValue(storageText: l.body)["Port"]?.int ?? 80
-                    s.listenerPorts[l.arn] = (lb.arn, lb.name, port)
+                    let body = ShapeValue(storageText: l.body)
+                    let port = body["Port"]?.int ?? 80
+                    let https = body["Protocol"]?.string == "HTTPS"
+                    if https { httpsPorts.insert(port) }
+                    s.listenerPorts[l.arn] = (lb.arn, lb.name, port, https ? ELB.certificates(of: l) : [])
                     listeners[port] = ELB.ordered(rules.filter { $0.parent == l.arn }).map { r in
                         let body = ShapeValue(storageText: r.body)
                         used.formUnion(ELB.forwardedGroups(body["Actions"]?.list ?? []))
@@ -136,7 +167,7 @@ public final class Router: Sendable {
                 }
                 s.balancers[lb.arn] = Balancer(
                     arn: lb.arn, dnsName: dns, idleTimeout: Int(attributes["idle_timeout.timeout_seconds"] ?? "60") ?? 60,
-                    listeners: listeners, accessLogs: accessLogs)
+                    listeners: listeners, accessLogs: accessLogs, httpsPorts: httpsPorts)
                 s.byHost[dns] = lb.arn
             }
             let targets = try TargetRecord.fetchAll(db)

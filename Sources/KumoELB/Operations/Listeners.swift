@@ -47,6 +47,7 @@ extension ELB {
         if proto == "HTTPS", (input["Certificates"]?.list ?? []).isEmpty {
             throw AWSError.elbValidation("A certificate must be specified for HTTPS listeners")
         }
+        try await checkCertificates(input["Certificates"])
         let actions = input["DefaultActions"]?.list ?? []
         let now = clock.now.timeIntervalSince1970
         let listener = try await write { db -> ShapeValue in
@@ -100,6 +101,7 @@ extension ELB {
         let arn = call.input["ListenerArn"]?.string ?? ""
         let account = call.context.accountId
         let input = call.input
+        try await checkCertificates(input["Certificates"])
         let shape = try await write { db -> ShapeValue in
             var r = try self.record(db, arn, kind: "listener", account: account, notFound: .listenerNotFound())
             var m = ShapeValue(storageText: r.body).members ?? [:]
@@ -119,11 +121,77 @@ extension ELB {
             }
             if let p = input["Protocol"] { m["Protocol"] = p }
             if let c = input["Certificates"] { m["Certificates"] = c }
+            if m["Protocol"]?.string == "HTTPS" {
+                if (m["Certificates"]?.list ?? []).isEmpty { throw AWSError.elbValidation("A certificate must be specified for HTTPS listeners") }
+                if m["SslPolicy"] == nil { m["SslPolicy"] = .string(input["SslPolicy"]?.string ?? "ELBSecurityPolicy-2016-08") }
+            } else {
+                m["Certificates"] = nil
+                m["SslPolicy"] = nil
+            }
             r.body = ShapeValue.structure(m).storageText
             try r.update(db)
             return .structure(m)
         }
         return ["Listeners": [shape]]
+    }
+
+    /// Every certificate named must be one ACM holds.
+    func checkCertificates(_ list: ShapeValue?) async throws {
+        guard let certificates else { return }
+        for c in list?.list ?? [] {
+            let arn = c["CertificateArn"]?.string ?? ""
+            if await certificates.serverCertificate(arn: arn) == nil {
+                throw AWSError(code: "CertificateNotFound", message: "Certificate '\(arn)' not found")
+            }
+        }
+    }
+
+    /// A listener's certificates: the default (from `Certificates`), then those added to it.
+    static func certificates(of listener: ResourceRecord) -> [String] {
+        let main = (ShapeValue(storageText: listener.body)["Certificates"]?.list ?? []).compactMap { $0["CertificateArn"]?.string }
+        let extra = attributes(listener.attributes)[extraCertificates].map { $0.split(separator: " ").map(String.init) } ?? []
+        return main.prefix(1) + extra.filter { !main.prefix(1).contains($0) }
+    }
+
+    /// The listener attribute that keeps certificates added with AddListenerCertificates.
+    static let extraCertificates = "kumo.certificates"
+
+    func changeListenerCertificates(_ call: OperationCall, add: Bool) async throws -> ShapeValue {
+        let arn = call.input["ListenerArn"]?.string ?? ""
+        let account = call.context.accountId
+        let given = (call.input["Certificates"]?.list ?? []).compactMap { $0["CertificateArn"]?.string }
+        if add { try await checkCertificates(call.input["Certificates"]) }
+        try await write { db in
+            var r = try self.record(db, arn, kind: "listener", account: account, notFound: .listenerNotFound())
+            let main = (ShapeValue(storageText: r.body)["Certificates"]?.list ?? []).compactMap { $0["CertificateArn"]?.string }.first
+            var attributes = Self.attributes(r.attributes)
+            var extra = attributes[Self.extraCertificates].map { $0.split(separator: " ").map(String.init) } ?? []
+            if add {
+                for c in given where !extra.contains(c) && c != main { extra.append(c) }
+                guard extra.count <= 25 else {
+                    throw AWSError(code: "TooManyCertificates", message: "You've reached the limit on the number of certificates per load balancer")
+                }
+            } else {
+                if let main, given.contains(main) { throw AWSError.elbValidation("The default certificate cannot be removed from a listener") }
+                extra.removeAll { given.contains($0) }
+            }
+            attributes[Self.extraCertificates] = extra.isEmpty ? nil : extra.joined(separator: " ")
+            r.attributes = Self.attributesText(attributes)
+            try r.update(db)
+        }
+        return add ? ["Certificates": .list(given.map { ["CertificateArn": .string($0), "IsDefault": false] })] : .empty
+    }
+
+    func addListenerCertificates(_ call: OperationCall) async throws -> ShapeValue { try await changeListenerCertificates(call, add: true) }
+    func removeListenerCertificates(_ call: OperationCall) async throws -> ShapeValue { try await changeListenerCertificates(call, add: false) }
+
+    func describeListenerCertificates(_ call: OperationCall) async throws -> ShapeValue {
+        let arn = call.input["ListenerArn"]?.string ?? ""
+        let account = call.context.accountId
+        let listener = try await store.read { db in try self.record(db, arn, kind: "listener", account: account, notFound: .listenerNotFound()) }
+        let all = Self.certificates(of: listener).enumerated().map { i, c in ShapeValue.structure(["CertificateArn": .string(c), "IsDefault": .boolean(i == 0)]) }
+        let page = try Self.page(all, call.input)
+        return Self.listOutput("Certificates", page.items, next: page.next)
     }
 
     func deleteListener(_ call: OperationCall) async throws -> ShapeValue {
