@@ -47,14 +47,14 @@ struct EC2: Sendable {
             ]
             try ResourceRecord(id: subnetId, accountId: account, region: region, type: "subnet", vpcId: vpcId, body: subnet.storageText).insert(db)
         }
-        let groupId = ResourceID.ec2("sg")
-        let group: ShapeValue = [
-            "GroupId": .string(groupId), "GroupName": "default", "Description": "default VPC security group", "VpcId": .string(vpcId),
-            "OwnerId": .string(account), "SecurityGroupArn": .string("arn:aws:ec2:\(region):\(account):security-group/\(groupId)"),
-            "IpPermissions": [["IpProtocol": "-1", "UserIdGroupPairs": [["GroupId": .string(groupId), "UserId": .string(account)]]]],
-            "IpPermissionsEgress": [["IpProtocol": "-1", "IpRanges": [["CidrIp": "0.0.0.0/0"]]]],
+        try defaultSecurityGroup(db, account: account, region: region, vpcId: vpcId)
+        // The default VPC's internet gateway, and its main route table sending 0.0.0.0/0 there.
+        let gatewayId = ResourceID.ec2("igw")
+        let gateway: ShapeValue = [
+            "InternetGatewayId": .string(gatewayId), "OwnerId": .string(account), "Attachments": [["VpcId": .string(vpcId), "State": "available"]],
         ]
-        try ResourceRecord(id: groupId, accountId: account, region: region, type: "security-group", vpcId: vpcId, body: group.storageText).insert(db)
+        try ResourceRecord(id: gatewayId, accountId: account, region: region, type: "internet-gateway", vpcId: vpcId, body: gateway.storageText).insert(db)
+        try vpcCompanions(db, account: account, region: region, vpcId: vpcId, cidr: "172.31.0.0/16", internetGateway: gatewayId)
     }
 
     /// Resources of one type in the caller's account and region (made on first use).

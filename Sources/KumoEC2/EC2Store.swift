@@ -44,6 +44,8 @@ struct InstanceRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
     /// When a terminated instance stops being listed.
     var forgetAt: Date?
     var launchIndex: Int
+    /// ModifyInstanceAttribute's flags (`disableApiTermination`, ...) as a JSON object.
+    var attributes: String = "{}"
 }
 
 /// Tags of any EC2 resource (`ec2_tags`).
@@ -55,7 +57,9 @@ struct TagRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
 }
 
 extension EC2Provider {
-    public static let migrations: [StoreMigration] = [
+    public static var migrations: [StoreMigration] { firstMigrations + laterMigrations }
+
+    static let firstMigrations: [StoreMigration] = [
         StoreMigration("ec2.v1") { db in
             try db.create(table: "ec2_resources") { t in
                 t.primaryKey("id", .text)
@@ -97,4 +101,12 @@ extension EC2Provider {
     ]
 
     public static let tables = ["ec2_tags", "ec2_instances", "ec2_resources"]
+}
+
+extension EC2Provider {
+    static let laterMigrations: [StoreMigration] = [
+        StoreMigration("ec2.v2") { db in
+            try db.alter(table: "ec2_instances") { t in t.add(column: "attributes", .text).notNull().defaults(to: "{}") }
+        }
+    ]
 }

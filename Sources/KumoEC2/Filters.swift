@@ -13,6 +13,15 @@ enum Filters {
         "zone-name": ["ZoneName"], "region-name": ["RegionName"], "zone-id": ["ZoneId"], "dns-name": ["PublicDnsName"],
         "private-dns-name": ["PrivateDnsName"], "private-ip-address": ["PrivateIpAddress"],
         "placement-availability-zone": ["Placement", "AvailabilityZone"],
+        "association.subnet-id": ["Associations", "SubnetId"], "association.main": ["Associations", "Main"],
+        "association.route-table-association-id": ["Associations", "RouteTableAssociationId"],
+        "association.gateway-id": ["Associations", "GatewayId"], "route.gateway-id": ["Routes", "GatewayId"],
+        "route.nat-gateway-id": ["Routes", "NatGatewayId"], "route.destination-cidr-block": ["Routes", "DestinationCidrBlock"],
+        "attachment.vpc-id": ["Attachments", "VpcId"], "attachment.state": ["Attachments", "State"],
+        "key-name": ["KeyName"], "fingerprint": ["KeyFingerprint"], "key-pair-id": ["KeyPairId"], "public-ip": ["PublicIp"],
+        "allocation-id": ["AllocationId"], "domain": ["Domain"], "nat-gateway-id": ["NatGatewayId"],
+        "resource-id": ["ResourceId"], "resource-type": ["ResourceType"], "key": ["Key"], "value": ["Value"],
+        "image-id": ["ImageId"], "name": ["Name"], "owner-id": ["OwnerId"], "is-public": ["Public"],
     ]
 
     static func matches(_ shape: ShapeValue, _ filters: [ShapeValue]) -> Bool {
@@ -36,9 +45,15 @@ enum Filters {
         if name == "state", let state = shape["State"], state.members != nil { return text(state["Name"]) }
         var path = aliases[name] ?? [pascal(name)]
         if path.count == 1, shape[path[0]] == nil, name.hasSuffix("-id") { path = [pascal(name)] }
-        var value: ShapeValue? = shape
-        for p in path { value = value?[p] }
-        return text(value)
+        // Lists along the path (a route table's associations) are searched member by member.
+        var values: [ShapeValue] = [shape]
+        for p in path {
+            values = values.flatMap { v -> [ShapeValue] in
+                if case .list(let items) = v { return items.compactMap { $0[p] } }
+                return v[p].map { [$0] } ?? []
+            }
+        }
+        return values.flatMap { text($0) }
     }
 
     static func text(_ v: ShapeValue?) -> [String] {

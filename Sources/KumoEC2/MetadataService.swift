@@ -56,10 +56,25 @@ final class MetadataService: Sendable {
             "mac": "0e:00:00:00:00:01", "placement/availability-zone": instance.availabilityZone, "placement/region": instance.region,
             "reservation-id": instance.reservationId, "security-groups": groups.joined(separator: "\n"),
         ]
+        // The key pair the instance was launched with (its public half), as AWS serves it.
+        let publicKey = try? await store.read { db -> String? in
+            guard let name = instance.keyName else { return nil }
+            return try ResourceRecord.filter(Column("accountId") == instance.accountId && Column("region") == instance.region && Column("type") == "key-pair")
+                .fetchAll(db).map { ShapeValue(storageText: $0.body) }.first { $0["KeyName"]?.string == name }?["PublicKey"]?.string
+        }
         switch path {
+        case "/latest/meta-data/public-keys", "/latest/meta-data/public-keys/":
+            guard let name = instance.keyName, publicKey != nil else { return text(404, "Not Found") }
+            return text(200, "0=\(name)")
+        case "/latest/meta-data/public-keys/0", "/latest/meta-data/public-keys/0/":
+            return publicKey != nil ? text(200, "openssh-key") : text(404, "Not Found")
+        case "/latest/meta-data/public-keys/0/openssh-key":
+            guard let key = publicKey ?? nil else { return text(404, "Not Found") }
+            return text(200, key + "\n")
         case "/latest/user-data": return instance.userData.isEmpty ? text(404, "Not Found") : text(200, instance.userData)
         case "/latest/meta-data", "/latest/meta-data/":
-            return text(200, values.keys.filter { !$0.contains("/") }.sorted().joined(separator: "\n") + "\nplacement/")
+            let listed = values.keys.filter { !$0.contains("/") }.sorted() + ["placement/"] + ((publicKey ?? nil) != nil ? ["public-keys/"] : [])
+            return text(200, listed.sorted().joined(separator: "\n"))
         case "/latest/meta-data/placement", "/latest/meta-data/placement/":
             return text(200, "availability-zone\nregion")
         case "/latest/dynamic/instance-identity/document":

@@ -76,6 +76,9 @@ extension EC2 {
                 subnet = s
             }
             let subnetShape = ShapeValue(storageText: subnet.body)
+            if let key = input["KeyName"]?.string, try self.publicKey(db, account: account, region: region, name: key) == nil {
+                throw Self.keyPairNotFound(key)
+            }
             let names = try self.groupNames(db, account: account, region: region)
             var groupIds = (input["SecurityGroupIds"]?.list ?? []).compactMap(\.string)
             for id in groupIds where names[id] == nil { throw AWSError.invalidGroupId(id) }
@@ -206,6 +209,11 @@ extension EC2 {
     func transition(_ call: OperationCall, to target: String) async throws -> ShapeValue {
         let ids = (call.input["InstanceIds"]?.list ?? []).compactMap(\.string)
         let rows = try await instances(call, ids: ids)
+        if target == "terminated", let locked = rows.first(where: { Self.attributes($0)["disableApiTermination"] == "true" }) {
+            throw AWSError(
+                code: "OperationNotPermitted",
+                message: "The instance '\(locked.id)' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.")
+        }
         var changes: [ShapeValue] = []
         for r in rows {
             let previous = r.state

@@ -11,7 +11,8 @@ import Foundation
 extension EC2 {
     /// DescribeVpcs / DescribeSubnets / DescribeSecurityGroups: ids, filters, pages.
     func describe(
-        _ call: OperationCall, type: String, idsMember: String, idField: String, output: String, notFound: @escaping (String) -> AWSError
+        _ call: OperationCall, type: String, idsMember: String, idField: String, output: String, filtersMember: String = "Filters",
+        notFound: @escaping (String) -> AWSError
     ) async throws -> ShapeValue {
         var rows = try await resources(call, type: type).map(\.1)
         let ids = (call.input[idsMember]?.list ?? []).compactMap(\.string)
@@ -22,7 +23,7 @@ extension EC2 {
         if type == "security-group", let names = call.input["GroupNames"]?.list?.compactMap(\.string), !names.isEmpty {
             rows = rows.filter { names.contains($0["GroupName"]?.string ?? "") }
         }
-        rows = rows.filter { Filters.matches($0, call.input["Filters"]?.list ?? []) }
+        rows = rows.filter { Filters.matches($0, call.input[filtersMember]?.list ?? []) }
         let page = try Self.page(rows, call.input)
         var out: [String: ShapeValue] = [output: .list(page.items)]
         if let next = page.next { out["NextToken"] = .string(next) }
@@ -175,6 +176,29 @@ extension EC2 {
             }
         }
         return ["Return": true]
+    }
+
+    /// DescribeTags: every tag of the caller's resources, with `resource-id`, `resource-type`, `key`, `value` filters.
+    func describeTags(_ call: OperationCall) async throws -> ShapeValue {
+        let account = call.context.accountId, region = call.context.region
+        let (rows, types) = try await store.read { db -> ([TagRecord], [String: String]) in
+            var types: [String: String] = [:]
+            for r in try ResourceRecord.filter(Column("accountId") == account && Column("region") == region).fetchAll(db) { types[r.id] = r.type }
+            for id in try String.fetchAll(db, sql: "SELECT id FROM ec2_instances WHERE accountId = ? AND region = ?", arguments: [account, region]) {
+                types[id] = "instance"
+            }
+            return (try TagRecord.order(Column("resourceId"), Column("key")).fetchAll(db).filter { types[$0.resourceId] != nil }, types)
+        }
+        let names = ["elastic-ip": "elastic-ip", "nat-gateway": "natgateway"]
+        let all: [ShapeValue] = rows.map { t in
+            let type = types[t.resourceId] ?? ""
+            return ["ResourceId": .string(t.resourceId), "ResourceType": .string(names[type] ?? type), "Key": .string(t.key), "Value": .string(t.value)]
+        }
+        let filtered = all.filter { Filters.matches($0, call.input["Filters"]?.list ?? []) }
+        let page = try Self.page(filtered, call.input)
+        var out: [String: ShapeValue] = ["Tags": .list(page.items)]
+        if let next = page.next { out["NextToken"] = .string(next) }
+        return .structure(out)
     }
 
     func deleteTags(_ call: OperationCall) async throws -> ShapeValue {
