@@ -240,3 +240,45 @@ def test_load_balancer_cookie_stickiness(start_kumo):
     assert attrs["slow_start.duration_seconds"] == "30"
     time.sleep(2)  # 30 s at this time scale
     assert len({get(kumo, lb, "/").text for _ in range(6)}) == 2
+
+
+def test_application_cookie_stickiness(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    ec2, elb = kumo.client("ec2"), kumo.client("elbv2")
+    origins = [Origin(), Origin()]
+    try:
+        for name, o in zip("AB", origins):
+            o.set("/", name.encode())
+            o.set("/login", name.encode(), headers={"Set-Cookie": "SESSION=%s-1; Path=/" % name})
+        subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])
+        lb = elb.create_load_balancer(Name="app", Subnets=[s["SubnetId"] for s in subnets[:2]])["LoadBalancers"][0]
+        group = elb.create_target_group(Name="app", Protocol="HTTP", Port=80, VpcId=subnets[0]["VpcId"], TargetType="ip",
+                                        HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2)["TargetGroups"][0]
+        elb.register_targets(TargetGroupArn=group["TargetGroupArn"], Targets=[{"Id": "127.0.0.1", "Port": o.port} for o in origins])
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": group["TargetGroupArn"]}])
+        arn = group["TargetGroupArn"]
+        for bad in ([{"Key": "stickiness.enabled", "Value": "true"}, {"Key": "stickiness.type", "Value": "app_cookie"}],
+                    [{"Key": "stickiness.app_cookie.cookie_name", "Value": "AWSALBAPP-mine"}]):
+            with pytest.raises(botocore.exceptions.ClientError) as e:
+                elb.modify_target_group_attributes(TargetGroupArn=arn, Attributes=bad)
+            assert e.value.response["Error"]["Code"] == "ValidationError"
+        elb.modify_target_group_attributes(TargetGroupArn=arn, Attributes=[
+            {"Key": "stickiness.enabled", "Value": "true"}, {"Key": "stickiness.type", "Value": "app_cookie"},
+            {"Key": "stickiness.app_cookie.cookie_name", "Value": "SESSION"}, {"Key": "stickiness.app_cookie.duration_seconds", "Value": "300"}])
+        assert wait_for(lambda: sum(t["TargetHealth"]["State"] == "healthy"
+                                    for t in elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]) == 2, timeout=30)
+        # Until the application sets its cookie, the balancer sets none and requests alternate.
+        plain = [get(kumo, lb, "/") for _ in range(4)]
+        assert {r.text for r in plain} == {"A", "B"} and all("AWSALBAPP" not in r.headers.get("Set-Cookie", "") for r in plain)
+        login = get(kumo, lb, "/login")
+        cookies = login.headers["Set-Cookie"]
+        assert "SESSION=%s-1" % login.text in cookies and "AWSALBAPP-0=" in cookies
+        value = cookies.split("AWSALBAPP-0=")[1].split(";")[0]
+        held = [get(kumo, lb, "/", Cookie="SESSION=x; AWSALBAPP-0=%s" % value).text for _ in range(6)]
+        assert held == [login.text] * 6
+        # The balancer's own cookie is what holds the client: without it, requests spread again.
+        assert {get(kumo, lb, "/", Cookie="SESSION=x").text for _ in range(6)} == {"A", "B"}
+    finally:
+        for o in origins:
+            o.close()

@@ -116,7 +116,7 @@ extension Router {
             var target = stickyTarget(request, group: group)
                 ?? health.pick(group: arn, targets: group.targets, leastOutstanding: group.leastOutstanding, slowStart: group.slowStart)
         else { return Self.errorPage(503) }
-        let stickySeconds = group.stickySeconds
+        let stickiness = group.stickiness
         var headers = request.headers.filter { !hopByHopHeaders.contains($0.name.lowercased()) && !$0.name.caseInsensitiveEquals("Content-Length") }
         let forwardedFor = [request.header("X-Forwarded-For"), request.remoteAddress].compactMap { $0 }.joined(separator: ", ")
         headers.removeAll { ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-port"].contains($0.name.lowercased()) }
@@ -177,7 +177,7 @@ extension Router {
                     try await body.forEach(sink)
                 }
             }
-            if let seconds = stickySeconds { response.headers += stickyCookies(group: arn, target: target, seconds: seconds) }
+            if let stickiness { response.headers += stickyCookies(group: arn, target: target, stickiness: stickiness, answer: response.headers) }
             let family = "HTTPCode_Target_\(answer.status / 100)XX_Count"
             metrics?.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: family, dimensions: [("LoadBalancer", dimension)]))
             return response
@@ -189,11 +189,12 @@ extension Router {
         }
     }
 
-    /// The target an `AWSALB` cookie holds this client to, while it is registered and healthy.
+    /// The target a stickiness cookie (`AWSALB`, `AWSALBCORS` or `AWSALBAPP-0`) holds this client
+    /// to, while it is registered and healthy.
     func stickyTarget(_ request: HostRoute.Request, group: Group) -> (id: String, port: Int, address: String)? {
-        guard group.stickySeconds != nil, let value = Self.cookie("AWSALB", in: request) ?? Self.cookie("AWSALBCORS", in: request),
-            let decoded = Data(base64Encoded: value).map({ String(decoding: $0, as: UTF8.self) })
-        else { return nil }
+        guard let stickiness = group.stickiness else { return nil }
+        let value = stickiness.appCookie != nil ? Self.cookie("AWSALBAPP-0", in: request) : Self.cookie("AWSALB", in: request) ?? Self.cookie("AWSALBCORS", in: request)
+        guard let value, let decoded = Data(base64Encoded: value).map({ String(decoding: $0, as: UTF8.self) }) else { return nil }
         let parts = decoded.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 3, parts[0] == group.arn, let port = Int(parts[2]), group.targets.contains(where: { $0.id == parts[1] && $0.port == port }),
             let entry = health.entry(group: group.arn, id: parts[1], port: port), entry.state == "healthy", let address = entry.address
@@ -201,10 +202,17 @@ extension Router {
         return (parts[1], port, address)
     }
 
-    /// `AWSALB` (and `AWSALBCORS` for cross-site requests) naming the target, for `seconds`.
-    func stickyCookies(group: String, target: (id: String, port: Int, address: String), seconds: Int) -> [(String, String)] {
+    /// The cookies that hold the client to `target`: `AWSALB` and `AWSALBCORS` for `lb_cookie`;
+    /// `AWSALBAPP-0` for `app_cookie`, only when the target's answer sets the application cookie.
+    func stickyCookies(
+        group: String, target: (id: String, port: Int, address: String), stickiness: Stickiness, answer: [(name: String, value: String)]
+    ) -> [(String, String)] {
         let value = Data("\(group)|\(target.id)|\(target.port)".utf8).base64EncodedString()
-        let expires = Timestamp.httpDate(clock.now.addingTimeInterval(Double(seconds)))
+        let expires = Timestamp.httpDate(clock.now.addingTimeInterval(Double(stickiness.seconds)))
+        if let app = stickiness.appCookie {
+            let setsIt = answer.contains { $0.name.caseInsensitiveEquals("Set-Cookie") && $0.value.split(separator: "=", maxSplits: 1).first?.trimmingSpaces == app }
+            return setsIt ? [("Set-Cookie", "AWSALBAPP-0=\(value); Expires=\(expires); Path=/")] : []
+        }
         return [
             ("Set-Cookie", "AWSALB=\(value); Expires=\(expires); Path=/"),
             ("Set-Cookie", "AWSALBCORS=\(value); Expires=\(expires); Path=/; SameSite=None"),

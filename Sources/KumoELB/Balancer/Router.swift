@@ -38,8 +38,8 @@ public final class Router: Sendable {
         var leastOutstanding: Bool
         var targets: [(id: String, port: Int)]
         var inUse: Bool
-        /// Load balancer cookie stickiness: how long the cookie holds a client to its target (seconds).
-        var stickySeconds: Int?
+        /// Stickiness: how long a cookie holds a client to its target, and whose cookie starts it.
+        var stickiness: Stickiness?
         /// `slow_start.duration_seconds`, scaled by the clock.
         var slowStart: Duration?
     }
@@ -131,10 +131,26 @@ public final class Router: Sendable {
         }
     }
 
-    /// `stickiness.enabled` with the `lb_cookie` type: the cookie's duration.
-    static func stickiness(_ attributes: [String: String]) -> Int? {
-        guard attributes["stickiness.enabled"] == "true", (attributes["stickiness.type"] ?? "lb_cookie") == "lb_cookie" else { return nil }
-        return Int(attributes["stickiness.lb_cookie.duration_seconds"] ?? "86400") ?? 86400
+    /// A target group's stickiness: `lb_cookie` (the balancer's `AWSALB` cookie from the first
+    /// answer) or `app_cookie` (the balancer's `AWSALBAPP-0` cookie once the target sets the
+    /// application's cookie).
+    struct Stickiness: Sendable, Equatable {
+        var seconds: Int
+        /// The application cookie's name, for `app_cookie`.
+        var appCookie: String?
+    }
+
+    static func stickiness(_ attributes: [String: String]) -> Stickiness? {
+        guard attributes["stickiness.enabled"] == "true" else { return nil }
+        switch attributes["stickiness.type"] ?? "lb_cookie" {
+        case "lb_cookie":
+            return Stickiness(seconds: Int(attributes["stickiness.lb_cookie.duration_seconds"] ?? "86400") ?? 86400)
+        case "app_cookie":
+            guard let name = attributes["stickiness.app_cookie.cookie_name"], !name.isEmpty else { return nil }
+            return Stickiness(seconds: Int(attributes["stickiness.app_cookie.duration_seconds"] ?? "86400") ?? 86400, appCookie: name)
+        default:
+            return nil
+        }
     }
 
     func reload() async throws {
@@ -177,7 +193,7 @@ public final class Router: Sendable {
                     arn: g.arn, port: shape["Port"]?.int ?? 80, targetType: shape["TargetType"]?.string ?? "instance", healthCheck: shape,
                     leastOutstanding: ELB.attributes(g.attributes)["load_balancing.algorithm.type"] == "least_outstanding_requests",
                     targets: targets.filter { $0.targetGroupArn == g.arn }.map { ($0.targetId, $0.port) }, inUse: used.contains(g.arn),
-                    stickySeconds: Self.stickiness(ELB.attributes(g.attributes)),
+                    stickiness: Self.stickiness(ELB.attributes(g.attributes)),
                     slowStart: Int(ELB.attributes(g.attributes)["slow_start.duration_seconds"] ?? "0").flatMap { $0 > 0 ? clock.duration(awsSeconds: Double($0)) : nil })
             }
             return s

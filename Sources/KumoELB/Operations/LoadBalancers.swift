@@ -150,6 +150,7 @@ extension ELB {
                 }
                 values[k] = v
             }
+            if kind == "targetgroup" { try Self.checkStickiness(values) }
             r.attributes = Self.attributesText(values)
             try r.update(db)
             return values

@@ -12,8 +12,23 @@ extension ELB {
     static let defaultTargetGroupAttributes: [String: String] = [
         "deregistration_delay.timeout_seconds": "300", "stickiness.enabled": "false", "stickiness.type": "lb_cookie",
         "stickiness.lb_cookie.duration_seconds": "86400", "load_balancing.algorithm.type": "round_robin",
-        "slow_start.duration_seconds": "0",
+        "slow_start.duration_seconds": "0", "stickiness.app_cookie.cookie_name": "", "stickiness.app_cookie.duration_seconds": "86400",
     ]
+
+    /// Stickiness settings an application load balancer accepts.
+    static func checkStickiness(_ values: [String: String]) throws {
+        let type = values["stickiness.type"] ?? "lb_cookie"
+        guard type == "lb_cookie" || type == "app_cookie" else {
+            throw AWSError.elbValidation("Stickiness type '\(type)' is not supported for target groups with the HTTP protocol")
+        }
+        let name = values["stickiness.app_cookie.cookie_name"] ?? ""
+        if type == "app_cookie", values["stickiness.enabled"] == "true", name.isEmpty {
+            throw AWSError.elbValidation("The 'stickiness.app_cookie.cookie_name' attribute must be specified when stickiness type is 'app_cookie'")
+        }
+        if ["AWSALB", "AWSALBAPP", "AWSALBTG"].contains(where: { name.hasPrefix($0) }) {
+            throw AWSError.elbValidation("App cookie name cannot start with reserved prefixes AWSALB, AWSALBAPP or AWSALBTG")
+        }
+    }
 
     /// The target group as described: with the load balancers whose listeners or rules forward to it.
     func targetGroupShape(_ r: ResourceRecord, users: [String: Set<String>]) -> ShapeValue {
