@@ -248,6 +248,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "KumoStoreTests",
+            dependencies: ["KumoStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "KumoS3Tests",
             dependencies: ["KumoS3", "KumoCore", "KumoProtocols", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings

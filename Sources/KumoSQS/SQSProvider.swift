@@ -44,6 +44,16 @@ struct SQS: Sendable {
     let clock: KumoClock
     let wakeups: Wakeups
     let metrics: ServiceMetrics?
+    /// Concurrent sends, receives, deletes and visibility changes share transactions.
+    let writes: GroupCommit
+
+    init(store: Store, clock: KumoClock, wakeups: Wakeups, metrics: ServiceMetrics?) {
+        self.store = store
+        self.clock = clock
+        self.wakeups = wakeups
+        self.metrics = metrics
+        writes = GroupCommit(store: store)
+    }
 
     func count(_ name: String, _ queue: QueueRecord, _ n: Int) {
         guard n > 0 else { return }

@@ -106,10 +106,11 @@ extension SQS {
         return (record, attributes)
     }
 
-    /// Stores prepared messages in one transaction; FIFO duplicates within 5 minutes return the first id.
+    /// Stores prepared messages (with other senders' messages in one group commit); FIFO
+    /// duplicates within 5 minutes return the first id.
     func enqueue(_ queue: QueueRecord, _ records: [MessageRecord], now: Date) async throws -> [(messageId: String, sequence: String?)] {
         let window = scaled(300)
-        let results = try await store.write { db -> [(String, String?)] in
+        let results = try await writes.write { db -> [(String, String?)] in
             var out: [(String, String?)] = []
             for var r in records {
                 if let dedup = r.dedupId {

@@ -77,7 +77,7 @@ extension SQS {
         let redrive = q.attributes["RedrivePolicy"].flatMap { try? JSONValue.parse($0) }
         let maxReceives = redrive?["maxReceiveCount"].flatMap { $0.int ?? $0.string.flatMap(Int.init) }
         let dlqArn = redrive?["deadLetterTargetArn"]?.string
-        let (taken, moved) = try await store.write { db -> ([MessageRecord], String?) in
+        let (taken, moved) = try await writes.write { db -> ([MessageRecord], String?) in
             try db.execute(sql: "DELETE FROM sqs_messages WHERE queue = ? AND sent < ?", arguments: [q.id, now.addingTimeInterval(-retention)])
             let candidates = try MessageRecord.fetchAll(
                 db, sql: "SELECT * FROM sqs_messages INDEXED BY sqs_messages_order WHERE queue = ? AND visibleAt <= ? ORDER BY seq LIMIT ?",
@@ -162,7 +162,7 @@ extension SQS {
     func delete(_ handle: String, queue q: QueueRecord) async throws {
         let r = try Receipt(handle)
         guard r.queue == q.id else { throw AWSError.receiptHandleIsInvalid(handle) }
-        let deleted = try await store.write { db -> Int in
+        let deleted = try await writes.write { db -> Int in
             try db.execute(sql: "DELETE FROM sqs_messages WHERE seq = ? AND queue = ? AND receipt = ?", arguments: [r.seq, q.id, r.token])
             return db.changesCount
         }
@@ -206,7 +206,7 @@ extension SQS {
         }
         let now = clock.now
         let until = now.addingTimeInterval(scaled(Double(timeout)))
-        try await store.write { db in
+        try await writes.write { db in
             guard var m = try MessageRecord.fetchOne(db, key: r.seq), m.queue == q.id, m.receipt == r.token, m.visibleAt > now else {
                 throw AWSError.messageNotInflight()
             }
