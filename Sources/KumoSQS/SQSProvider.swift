@@ -27,6 +27,7 @@ public struct SQSProvider: ServiceProvider {
 
     public func reset() async throws {
         try await sqs.store.clear(tables: Self.tables)
+        sqs.queues.invalidate()
     }
 
     /// A query client posts to the queue's URL (`/<account>/<name>`) instead of sending `QueueUrl`.
@@ -46,6 +47,8 @@ struct SQS: Sendable {
     let metrics: ServiceMetrics?
     /// Concurrent sends, receives, deletes and visibility changes share transactions.
     let writes: GroupCommit
+    /// Queue rows by key; every write to queues goes through `queues.write`.
+    let queues = KeyedCache<QueueRecord>()
 
     init(store: Store, clock: KumoClock, wakeups: Wakeups, metrics: ServiceMetrics?) {
         self.store = store

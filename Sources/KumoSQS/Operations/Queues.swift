@@ -90,23 +90,37 @@ extension SQS {
 
     func queueURL(_ q: QueueRecord, _ call: OperationCall) -> String { call.context.endpoint + "/" + q.accountId + "/" + q.name }
 
-    /// The queue a request names by `QueueUrl` (or, for query clients, by the request path).
-    func queue(_ call: OperationCall, _ db: Database) throws -> QueueRecord {
+    /// The store key of the queue a request names by `QueueUrl` (or, for query clients, by the request path).
+    static func queueKey(_ call: OperationCall) throws -> (key: String, url: String) {
         let url = call.string("QueueUrl") ?? call.request.path
         let parts = url.split(separator: "/").suffix(2)
         guard parts.count == 2 else { throw AWSError.queueDoesNotExist() }
-        let key = QueueRecord.key(account: String(parts.first!), region: call.context.region, name: String(parts.last!))
+        return (QueueRecord.key(account: String(parts.first!), region: call.context.region, name: String(parts.last!)), url)
+    }
+
+    /// Another account's queue: its policy must allow this caller and action.
+    static func checkAccess(_ q: QueueRecord, _ call: OperationCall, url: String) throws {
+        guard q.accountId != call.context.accountId else { return }
+        guard QueuePolicy.allows(q.attributes["Policy"], principal: principal(call), action: "sqs:" + call.context.operation, queueArn: q.arn)
+        else { throw AWSError.sqsAccessDenied(url) }
+    }
+
+    /// The queue a request names, read inside a write.
+    func queue(_ call: OperationCall, _ db: Database) throws -> QueueRecord {
+        let (key, url) = try Self.queueKey(call)
         guard let q = try QueueRecord.fetchOne(db, key: key) else { throw AWSError.queueDoesNotExist() }
-        // Another account's queue: its policy must allow this caller and action.
-        if q.accountId != call.context.accountId {
-            guard QueuePolicy.allows(q.attributes["Policy"], principal: Self.principal(call), action: "sqs:" + call.context.operation, queueArn: q.arn)
-            else { throw AWSError.sqsAccessDenied(url) }
-        }
+        try Self.checkAccess(q, call, url: url)
         return q
     }
 
+    /// The queue a request names, from memory when this process has not changed queues since.
     func queue(_ call: OperationCall) async throws -> QueueRecord {
-        try await store.read { db in try self.queue(call, db) }
+        let (key, url) = try Self.queueKey(call)
+        guard let q = try await queues.value(key, store: store, load: { db in try QueueRecord.fetchOne(db, key: key) }) else {
+            throw AWSError.queueDoesNotExist()
+        }
+        try Self.checkAccess(q, call, url: url)
+        return q
     }
 
     func createQueue(_ call: OperationCall) async throws -> ShapeValue {
@@ -140,7 +154,7 @@ extension SQS {
             id: key, accountId: call.context.accountId, region: call.context.region, name: name, attributes: full, tags: tags,
             created: now, lastModified: now)
         let requested = attributes
-        let stored = try await store.write { db -> QueueRecord in
+        let stored = try await queues.write(store) { db -> QueueRecord in
             if let existing = try QueueRecord.fetchOne(db, key: key) {
                 // Same name and same attributes: the same queue. Otherwise: QueueNameExists.
                 for (k, v) in requested where existing.attributes[k] != v { throw AWSError.queueNameExists(name) }
@@ -190,7 +204,7 @@ extension SQS {
     }
 
     func deleteQueue(_ call: OperationCall) async throws -> ShapeValue {
-        try await store.write { db in
+        try await queues.write(store) { db in
             let q = try self.queue(call, db)
             _ = try q.delete(db)
         }
@@ -227,7 +241,7 @@ extension SQS {
         for (k, v) in call.input["Attributes"]?.members ?? [:] { attributes[k] = v.string ?? "" }
         let now = clock.now
         let changes = attributes
-        try await store.write { db in
+        try await queues.write(store) { db in
             var q = try self.queue(call, db)
             try Self.checkAttributes(changes, creating: false, fifo: q.isFifo)
             q.attributes.merge(changes) { _, new in new }
@@ -243,7 +257,7 @@ extension SQS {
     func purgeQueue(_ call: OperationCall) async throws -> ShapeValue {
         let now = clock.now
         let window = scaled(60)
-        try await store.write { db in
+        try await queues.write(store) { db in
             var q = try self.queue(call, db)
             if let last = q.purgedAt, now.timeIntervalSince(last) < window { throw AWSError.purgeQueueInProgress(q.name) }
             try db.execute(sql: "DELETE FROM sqs_messages WHERE queue = ?", arguments: [q.id])
@@ -257,7 +271,7 @@ extension SQS {
         var tags: [String: String] = [:]
         for (k, v) in call.input["Tags"]?.members ?? [:] { tags[k] = v.string ?? "" }
         let added = tags
-        try await store.write { db in
+        try await queues.write(store) { db in
             var q = try self.queue(call, db)
             q.tags.merge(added) { _, new in new }
             guard q.tags.count <= 50 else { throw AWSError.sqsInvalidParameter("Too many tags added for queue \(q.name).") }
@@ -268,7 +282,7 @@ extension SQS {
 
     func untagQueue(_ call: OperationCall) async throws -> ShapeValue {
         let keys = (call.input["TagKeys"]?.list ?? []).compactMap(\.string)
-        try await store.write { db in
+        try await queues.write(store) { db in
             var q = try self.queue(call, db)
             for k in keys { q.tags[k] = nil }
             try q.update(db)
