@@ -49,6 +49,8 @@ struct SQS: Sendable {
     let writes: GroupCommit
     /// Queue rows by key; every write to queues goes through `queues.write`.
     let queues = KeyedCache<QueueRecord>()
+    /// FIFO receive attempts, for retries with the same ReceiveRequestAttemptId.
+    let attempts = ReceiveAttempts()
 
     init(store: Store, clock: KumoClock, wakeups: Wakeups, metrics: ServiceMetrics?) {
         self.store = store

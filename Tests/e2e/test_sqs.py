@@ -177,8 +177,14 @@ def test_fifo_order_dedup_and_groups(kumo):
     assert [m["Body"] for m in more] == ["b0"]
     for m in got:
         sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    rest = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    rest = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, ReceiveRequestAttemptId="try-1")["Messages"]
     assert [m["Body"] for m in rest] == ["a3", "a4"]
+    # A retried receive with the same attempt id gets the same messages and receipt handles...
+    again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, ReceiveRequestAttemptId="try-1")["Messages"]
+    assert [(m["Body"], m["ReceiptHandle"]) for m in again] == [(m["Body"], m["ReceiptHandle"]) for m in rest]
+    # ...until one of them is deleted; then it is a new receive (group A is in flight: nothing).
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=rest[1]["ReceiptHandle"])
+    assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, ReceiveRequestAttemptId="try-1").get("Messages", []) == []
 
 
 def test_dead_letter_queue(start_kumo):

@@ -2,6 +2,7 @@ import GRDB
 import KumoCore
 import KumoProtocols
 import KumoStore
+import Synchronization
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -49,11 +50,18 @@ extension SQS {
             throw AWSError.sqsInvalidParameter("Value \(wait) for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20, if provided.")
         }
         let visibility = Double(call.input["VisibilityTimeout"]?.int ?? Int(q.attributes["VisibilityTimeout"] ?? "30") ?? 30)
+        // FIFO: a retried receive with the same attempt id gets the same messages and receipt
+        // handles while they are still in flight from that receive (for five minutes).
+        let attempt = q.isFifo ? call.input["ReceiveRequestAttemptId"]?.string.map { q.id + "\n" + $0 } : nil
+        if let attempt, let again = try await attempts.repeated(attempt, store: store, now: clock.now) {
+            return ["Messages": .list(again.map { render($0, call: call) })]
+        }
         let deadline = ContinuousClock.now + .seconds(scaled(Double(wait)))
         while true {
             let generation = wakeups.generation(q.id)
             let (taken, nextVisible) = try await take(from: q, max: max, visibility: visibility)
             if !taken.isEmpty || ContinuousClock.now >= deadline {
+                if let attempt, !taken.isEmpty { attempts.remember(attempt, taken, now: clock.now, until: clock.now.addingTimeInterval(scaled(300))) }
                 return ["Messages": .list(taken.map { render($0, call: call) })]
             }
             var timeout = deadline - ContinuousClock.now
@@ -227,5 +235,34 @@ extension SQS {
         return try await batch(call) { e in
             try await changeVisibility(e["ReceiptHandle"]?.string ?? "", timeout: e["VisibilityTimeout"]?.int ?? 0, queue: q)
         }
+    }
+}
+
+/// FIFO receive attempts (`ReceiveRequestAttemptId`): which messages and receipts a receive
+/// returned, for five (scaled) minutes. Kept in memory: a retry after a restart of Kumo is a new
+/// receive.
+final class ReceiveAttempts: Sendable {
+    private let state = Mutex<[String: (messages: [(seq: Int64, receipt: String)], until: Date)]>([:])
+
+    func remember(_ attempt: String, _ messages: [MessageRecord], now: Date, until: Date) {
+        let taken = messages.compactMap { m in m.seq.flatMap { seq in m.receipt.map { (seq, $0) } } }
+        state.withLock { s in
+            if s.count > 10_000 { s = s.filter { $0.value.until > now } }
+            s[attempt] = (taken, until)
+        }
+    }
+
+    /// The messages an earlier receive with this attempt id returned, when all of them are still
+    /// in flight from it (not deleted, their visibility not changed since).
+    func repeated(_ attempt: String, store: Store, now: Date) async throws -> [MessageRecord]? {
+        guard let earlier = state.withLock({ $0[attempt] }), earlier.until > now else { return nil }
+        let rows = try await store.read { db in try MessageRecord.fetchAll(db, keys: earlier.messages.map(\.seq)) }
+        let current = Dictionary(uniqueKeysWithValues: rows.compactMap { r in r.seq.map { ($0, r) } })
+        var out: [MessageRecord] = []
+        for (seq, receipt) in earlier.messages {
+            guard let m = current[seq], m.receipt == receipt, m.visibleAt > now else { return nil }
+            out.append(m)
+        }
+        return out
     }
 }
