@@ -218,8 +218,18 @@ struct Up: AsyncParsableCommand {
         let dnsBound = dnsAddress?.port ?? 0
         listeners.add(.init(name: "dns", address: "udp://\(dnsHost):\(dnsBound)"))
         let ready = ReadyGate()
+        // HTTPS on the same port: certificates from the local CA for Kumo's own names (and
+        // CloudFront aliases without a certificate of their own), ACM's for aliases that name one.
+        let suffix = hostSuffix.lowercased()
+        let edgeTLS = try EdgeTLS(defaultCertificate: try await acm.edgeCertificate(for: ["localhost", "127.0.0.1", "::1"])) { name in
+            let host = name.lowercased()
+            let viewer = cloudfront.edge.viewerCertificate(host: host, suffix: suffix)
+            if let arn = viewer.certificateArn, let certificate = await acm.serverCertificate(arn: arn) { return certificate }
+            guard viewer.served || host == suffix || host.hasSuffix("." + suffix) else { return nil }
+            return try? await acm.edgeCertificate(for: [host])
+        }
         let server = EdgeServer(
-            edge: edge, internalEndpoints: endpoints, metrics: metrics, logger: logger,
+            edge: edge, internalEndpoints: endpoints, metrics: metrics, logger: logger, tls: edgeTLS,
             onRunning: { address in
                 defer { ready.open() }
                 let boundPort = address?.port ?? 0
@@ -228,7 +238,7 @@ struct Up: AsyncParsableCommand {
                 cloudfront.edge.setLocalEdge(host: address?.ipAddress ?? "127.0.0.1", port: boundPort)
                 ec2.setEndpoint(url)
                 let ms = (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000
-                Console.out("kumo: edge listening on \(url) (ready in \(ms) ms, data in \(directory))")
+                Console.out("kumo: edge listening on \(url) (ready in \(ms) ms, data in \(directory)); https:// on the same port (trust `kumo ca export`)")
                 Console.out("kumo: DNS listening on \(dnsHost):\(dnsBound)/udp+tcp\(dnsFallback), answering from Route 53 hosted zones")
                 if let readyFile {
                     let json = JSONValue.object([

@@ -18,6 +18,8 @@ public final class ACMProvider: ServiceProvider, CertificateSource {
     let clock: KumoClock
     private let authority = Mutex<LocalCA?>(nil)
     private let users = Mutex<[any CertificateUsers]>([])
+    /// Certificates the edge presents for HTTPS, issued by the local CA as names are asked for.
+    private let edgeCertificates = Mutex<[String: ServerCertificate]>([:])
 
     public init(store: Store, clock: KumoClock) {
         self.store = store
@@ -66,6 +68,19 @@ public final class ACMProvider: ServiceProvider, CertificateSource {
         guard let r = try? await store.read({ db in try CertificateRecord.fetchOne(db, key: arn) }), r.status == "ISSUED" else { return nil }
         let chain = r.certificatePEM.hasSuffix("\n") ? r.certificatePEM + r.chainPEM : r.certificatePEM + "\n" + r.chainPEM
         return ServerCertificate(arn: r.arn, chainPEM: chain, privateKeyPEM: r.privateKeyPEM, names: r.nameList)
+    }
+
+    /// A certificate for the edge's HTTPS, for one name (a host name or an IP address), issued
+    /// by the local CA on first use and kept in memory (an EC P-256 key: quick to make).
+    public func edgeCertificate(for names: [String]) async throws -> ServerCertificate {
+        let key = names.joined(separator: ",")
+        if let known = edgeCertificates.withLock({ $0[key] }) { return known }
+        let ca = try await localCA()
+        let issued = try ca.issue(names: names, keyAlgorithm: "EC_prime256v1", now: clock.now)
+        let certificate = ServerCertificate(
+            arn: "kumo:edge:" + key, chainPEM: issued.certificatePEM + ca.certificatePEM, privateKeyPEM: issued.privateKeyPEM, names: names)
+        edgeCertificates.withLock { if $0.count > 1000 { $0.removeAll() }; $0[key] = certificate }
+        return certificate
     }
 
     func usersOf(_ arn: String) async -> [String] {

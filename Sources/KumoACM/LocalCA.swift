@@ -1,4 +1,5 @@
 import Crypto
+import KumoCore
 import SwiftASN1
 import X509
 import _CryptoExtras
@@ -78,7 +79,7 @@ struct LocalCA: Sendable {
             Critical(BasicConstraints.notCertificateAuthority)
             Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
             try ExtendedKeyUsage([.serverAuth, .clientAuth])
-            SubjectAlternativeNames(names.map { .dnsName($0) })
+            SubjectAlternativeNames(names.map { name in CIDR(name).map { .ipAddress(ASN1OctetString(contentBytes: $0.bytes[...])) } ?? .dnsName(name) })
             SubjectKeyIdentifier(hash: leafKey.publicKey)
             AuthorityKeyIdentifier(keyIdentifier: try certificate.extensions.subjectKeyIdentifier?.keyIdentifier)
         }

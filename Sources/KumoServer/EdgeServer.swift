@@ -4,6 +4,7 @@ public import Logging
 public import NIOCore
 import NIOHTTPTypes
 import NIOPosix
+import NIOSSL
 public import ServiceLifecycle
 import KumoProtocols
 #if canImport(FoundationEssentials)
@@ -20,11 +21,14 @@ public struct EdgeServer: Service {
     let metrics: EdgeMetrics
     let logger: Logger
     let onRunning: @Sendable (SocketAddress?) async -> Void
+    /// When given, clients that open with a TLS handshake get HTTPS on the same port.
+    let tls: EdgeTLS?
 
     public init(
-        edge: Edge, internalEndpoints: InternalEndpoints, metrics: EdgeMetrics, logger: Logger,
+        edge: Edge, internalEndpoints: InternalEndpoints, metrics: EdgeMetrics, logger: Logger, tls: EdgeTLS? = nil,
         onRunning: @escaping @Sendable (SocketAddress?) async -> Void
     ) {
+        self.tls = tls
         self.edge = edge
         self.internalEndpoints = internalEndpoints
         self.metrics = metrics
@@ -41,6 +45,15 @@ public struct EdgeServer: Service {
             configuration: .init(
                 additionalChannelHandlers: [ConnectionCounter(metrics: metrics)], idleTimeout: .seconds(330),
                 httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 200)))
+        if let tls {
+            try await serve(EitherTLSChannel(base: channel, context: tls.context))
+        } else {
+            try await serve(channel)
+        }
+    }
+
+    private func serve(_ channel: some ServerChildChannel) async throws {
+        let onRunning = self.onRunning
         let server = Server(
             childChannelSetup: channel,
             configuration: .init(address: .hostname(edge.configuration.host, port: edge.configuration.port), backlog: 1024),
@@ -48,6 +61,12 @@ public struct EdgeServer: Service {
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
             logger: logger)
         try await server.run()
+    }
+
+    /// Whether the connection speaks TLS (the sniffer put a TLS handler in its pipeline).
+    func isSecure(_ channel: any Channel) async -> Bool {
+        guard tls != nil else { return false }
+        return (try? await channel.pipeline.handler(type: NIOSSLServerHandler.self).get()) != nil
     }
 
     func respond(_ request: Request, writer: consuming ResponseWriter, channel: any Channel) async {
@@ -66,8 +85,9 @@ public struct EdgeServer: Service {
                 remoteAddress: channel.remoteAddress?.ipAddress)
             if let (route, name) = edge.hostRoute(edgeRequest) {
                 let body = try await request.collectBody(upTo: 1 << 20)
-                let response = await route.handle(
-                    HostRoute.Request(head: head, remoteAddress: edgeRequest.remoteAddress, name: name, body: Array(buffer: body)))
+                var routed = HostRoute.Request(head: head, remoteAddress: edgeRequest.remoteAddress, name: name, body: Array(buffer: body))
+                routed.secure = await isSecure(channel)
+                let response = await route.handle(routed)
                 answer = EdgeResponse(response: response, service: route.label, operation: edgeRequest.method)
             } else {
                 let preamble = edge.preamble(edgeRequest)

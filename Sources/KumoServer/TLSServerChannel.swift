@@ -3,6 +3,7 @@ public import KumoProtocols
 import Logging
 import NIOCore
 import NIOSSL
+import Synchronization
 
 /// A child channel that speaks TLS, then hands the decrypted stream to `base` (HTTP/1.1).
 struct TLSServerChannel<Base: ServerChildChannel>: ServerChildChannel {
@@ -18,34 +19,104 @@ struct TLSServerChannel<Base: ServerChildChannel>: ServerChildChannel {
     func handle(value: Base.Value, logger: Logger) async { await base.handle(value: value, logger: logger) }
 }
 
+/// A child channel for a port that speaks both: a client that opens with a TLS handshake gets
+/// TLS, any other gets plain HTTP (as the edge port does for `http://` and `https://` URLs).
+struct EitherTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
+    let base: Base
+    let context: NIOSSLContext
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(TLSSniffer(context: context), position: .first)
+        }.flatMap { base.setup(channel: channel, logger: logger) }
+    }
+
+    func handle(value: Base.Value, logger: Logger) async { await base.handle(value: value, logger: logger) }
+}
+
+/// Looks at a connection's first byte: a TLS handshake record (0x16) puts a TLS handler in
+/// front of HTTP; then it steps out of the pipeline.
+final class TLSSniffer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    let context: NIOSSLContext
+
+    init(context: NIOSSLContext) { self.context = context }
+
+    func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        if buffer.readableBytes > 0, buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) == 0x16 {
+            do {
+                try ctx.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context), position: .after(self))
+            } catch {
+                ctx.fireErrorCaught(error)
+                return
+            }
+        }
+        ctx.fireChannelRead(data)
+        ctx.pipeline.syncOperations.removeHandler(context: ctx, promise: nil)
+    }
+}
+
+/// Certificates turned into what the TLS library presents, once per certificate.
+final class TLSIdentities: Sendable {
+    struct Identity: Sendable {
+        var chain: [NIOSSLCertificateSource]
+        var key: NIOSSLPrivateKeySource
+    }
+
+    private let cache = Mutex<[String: Identity]>([:])
+
+    func identity(_ c: ServerCertificate) throws -> Identity {
+        let key = c.arn + "\n" + c.names.joined(separator: ",")
+        if let known = cache.withLock({ $0[key] }) { return known }
+        let made = Identity(
+            chain: try NIOSSLCertificate.fromPEMBytes(Array(c.chainPEM.utf8)).map { .certificate($0) },
+            key: .privateKey(try NIOSSLPrivateKey(bytes: Array(c.privateKeyPEM.utf8), format: .pem)))
+        cache.withLock { if $0.count > 4096 { $0.removeAll() }; $0[key] = made }
+        return made
+    }
+}
+
 extension ServerTLS {
     /// A TLS server context that presents the default certificate, or the one that covers the
     /// server name a client asks for (SNI).
     func makeContext() throws -> NIOSSLContext {
-        struct Identity: Sendable {
-            var chain: [NIOSSLCertificateSource]
-            var key: NIOSSLPrivateKeySource
-        }
-        var identities: [Identity] = []
-        for c in certificates {
-            identities.append(
-                Identity(
-                    chain: try NIOSSLCertificate.fromPEMBytes(Array(c.chainPEM.utf8)).map { .certificate($0) },
-                    key: .privateKey(try NIOSSLPrivateKey(bytes: Array(c.privateKeyPEM.utf8), format: .pem))))
-        }
-        guard let first = identities.first else { throw NIOSSLError.failedToLoadCertificate }
-        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: first.chain, privateKey: first.key)
+        guard let first = certificates.first else { throw NIOSSLError.failedToLoadCertificate }
         let tls = self
-        let chosen = identities
+        return try Self.context(defaultCertificate: first) { name in tls.certificate(for: name) }
+    }
+
+    /// A TLS server context whose certificate for each server name `resolve` finds as clients
+    /// connect (nil: the default).
+    static func context(
+        defaultCertificate: ServerCertificate, resolve: @escaping @Sendable (String) async -> ServerCertificate?
+    ) throws -> NIOSSLContext {
+        let identities = TLSIdentities()
+        let first = try identities.identity(defaultCertificate)
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: first.chain, privateKey: first.key)
         configuration.sslContextCallback = { values, promise in
-            guard let certificate = tls.certificate(for: values.serverHostname),
-                let index = tls.certificates.firstIndex(of: certificate), index > 0
-            else { return promise.succeed(.noChanges) }
-            var change = NIOSSLContextConfigurationOverride()
-            change.certificateChain = chosen[index].chain
-            change.privateKey = chosen[index].key
-            promise.succeed(change)
+            guard let name = values.serverHostname else { return promise.succeed(.noChanges) }
+            Task {
+                guard let certificate = await resolve(name), certificate != defaultCertificate,
+                    let identity = try? identities.identity(certificate)
+                else { return promise.succeed(.noChanges) }
+                var change = NIOSSLContextConfigurationOverride()
+                change.certificateChain = identity.chain
+                change.privateKey = identity.key
+                promise.succeed(change)
+            }
         }
         return try NIOSSLContext(configuration: configuration)
+    }
+}
+
+/// The edge port's HTTPS: the default certificate for clients that name no server, and for the
+/// others the certificate `resolve` finds for the name they ask for.
+public struct EdgeTLS: Sendable {
+    let context: NIOSSLContext
+
+    public init(defaultCertificate: ServerCertificate, resolve: @escaping @Sendable (String) async -> ServerCertificate?) throws {
+        context = try ServerTLS.context(defaultCertificate: defaultCertificate, resolve: resolve)
     }
 }

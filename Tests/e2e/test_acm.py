@@ -169,3 +169,47 @@ def test_https_listener_presents_certificates_by_server_name(start_kumo, tmp_pat
         assert listener_address(kumo, "elb secure:443").startswith("https://")
     finally:
         origin.close()
+
+
+def test_the_edge_port_speaks_https_too(kumo, tmp_path):
+    import boto3
+    import botocore.config
+
+    from test_cloudfront import config, distribution, http_origin
+
+    ca = str(tmp_path / "ca.pem")
+    export_ca(kumo, ca)
+    port = int(kumo.url.rsplit(":", 1)[1])
+    https = "https://localhost:%d" % port
+    out = subprocess.run(["curl", "-sS", "--cacert", ca, https + "/_kumo/health"], capture_output=True, text=True, timeout=20)
+    assert out.returncode == 0 and json.loads(out.stdout)["status"] == "running"
+    # Every AWS API answers over TLS on the same port: the aws CLI and boto3 verify the CA.
+    env_out = aws_cli(kumo, "--endpoint-url", https, "--ca-bundle", ca, "sts", "get-caller-identity")
+    assert json.loads(env_out.stdout)["Account"] == "000000000000"
+    s3 = boto3.client("s3", endpoint_url="https://127.0.0.1:%d" % port, region_name="us-east-1", aws_access_key_id="test",
+                      aws_secret_access_key="test", verify=ca, config=botocore.config.Config(s3={"addressing_style": "path"}))
+    s3.create_bucket(Bucket="over-tls")
+    s3.put_object(Bucket="over-tls", Key="a.txt", Body=b"sealed")
+    assert s3.get_object(Bucket="over-tls", Key="a.txt")["Body"].read() == b"sealed"
+
+    # CloudFront: redirect-to-https sends plain viewers to the https URL, which serves them.
+    origin = Origin()
+    try:
+        origin.set("/page", b"secure page")
+        acm = kumo.client("acm")
+        cert = acm.request_certificate(DomainName="www.example.com")["CertificateArn"]
+        cfg = config([http_origin(origin)], ref="tls", Aliases={"Quantity": 2, "Items": ["www.example.com", "shop.example.com"]},
+                     ViewerCertificate={"ACMCertificateArn": cert, "SSLSupportMethod": "sni-only", "MinimumProtocolVersion": "TLSv1.2_2021"})
+        cfg["DefaultCacheBehavior"]["ViewerProtocolPolicy"] = "redirect-to-https"
+        d, viewer, _ = distribution(kumo, cfg)
+        moved = viewer.get("/page?x=1")
+        domain = d["DomainName"]
+        assert moved.status_code == 301 and moved.headers["Location"] == "https://%s/page?x=1" % domain
+        assert curl_https(domain, port, ca, "/page").stdout == "secure page"
+        # An alias gets the ACM certificate its distribution names...
+        assert curl_https("www.example.com", port, ca, "/page").stdout == "secure page"
+        # ...which does not cover the other alias, so that one fails to verify; a name Kumo does not serve gets the default.
+        assert curl_https("shop.example.com", port, ca, "/page").returncode != 0
+        assert curl_https("unknown.example.net", port, ca, "/page").returncode != 0
+    finally:
+        origin.close()

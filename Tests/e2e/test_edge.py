@@ -18,7 +18,7 @@ def test_unimplemented_operations_answer_501_in_each_protocol(kumo):
         ("kms", lambda c: c.list_keys()),              # json
         ("cloudwatch", lambda c: c.list_dashboards()),  # json (today's boto3)
         ("cloudfront", lambda c: c.list_key_groups()),  # rest-xml
-        ("ec2", lambda c: c.describe_key_pairs()),     # ec2
+        ("ec2", lambda c: c.describe_volumes()),       # ec2
         ("elbv2", lambda c: c.describe_ssl_policies()),  # query
         ("lambda", lambda c: c.list_functions()),      # rest-json
     ]

@@ -84,6 +84,15 @@ public final class CloudFrontEdge: Sendable {
         return distributions.distribution(alias: host)
     }
 
+    /// For HTTPS viewers: whether `host` is one of Kumo's CloudFront names, and the ACM certificate
+    /// its distribution names for its aliases (nil when none).
+    public func viewerCertificate(host: String, suffix: String) -> (served: Bool, certificateArn: String?) {
+        guard let id = claim(host: host, suffix: suffix) else { return (false, nil) }
+        // The distribution's own domain name has Kumo's certificate, as *.cloudfront.net has CloudFront's.
+        if host.hasSuffix(".cloudfront." + suffix) { return (true, nil) }
+        return (true, distributions.plan(id)?.viewerCertificateArn)
+    }
+
     /// The edge location serving a viewer: `X-Kumo-Edge-Location` names one directly (for
     /// tests and demos), else the first whose address blocks hold the viewer, else the first.
     func location(_ request: HostRoute.Request) -> Int {
@@ -126,7 +135,7 @@ public final class CloudFrontEdge: Sendable {
                 403, "Bad request.", "This distribution is not configured to allow the HTTP request method that was used for this request. The distribution supports only cachable requests.",
                 pop: pop, requestId: requestId)
         }
-        switch behavior.viewerProtocolPolicy {
+        switch request.secure ? "allow-all" : behavior.viewerProtocolPolicy {
         case "redirect-to-https":
             let query = request.query.isEmpty ? "" : "?" + request.query.map { FormEncoding.escape($0.name) + "=" + FormEncoding.escape($0.value) }.joined(separator: "&")
             var response = errorPage(301, "Moved Permanently", "", pop: pop, requestId: requestId, xCache: "Redirect")

@@ -8,6 +8,8 @@ struct DistributionPlan: Sendable {
     var arn: String
     var enabled: Bool
     var aliases: [String]
+    /// The ACM certificate presented to HTTPS viewers of the aliases (`ViewerCertificate`).
+    var viewerCertificateArn: String?
     var defaultRootObject: String?
     var origins: [String: OriginPlan]
     /// Origin groups by id: members in failover order and the statuses that fail over.
@@ -119,6 +121,7 @@ extension DistributionPlan {
         self.arn = arn
         enabled = c["Enabled"]?.bool ?? false
         aliases = Self.items(c["Aliases"]).compactMap { $0.string?.lowercased() }
+        viewerCertificateArn = c["ViewerCertificate"]?["ACMCertificateArn"]?.string.flatMap { $0.isEmpty ? nil : $0 }
         defaultRootObject = c["DefaultRootObject"]?.string.flatMap { $0.isEmpty ? nil : $0 }
         var origins: [String: OriginPlan] = [:]
         for o in Self.items(c["Origins"]) {

@@ -120,7 +120,7 @@ extension Router {
         var headers = request.headers.filter { !hopByHopHeaders.contains($0.name.lowercased()) && !$0.name.caseInsensitiveEquals("Content-Length") }
         let forwardedFor = [request.header("X-Forwarded-For"), request.remoteAddress].compactMap { $0 }.joined(separator: ", ")
         headers.removeAll { ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-port"].contains($0.name.lowercased()) }
-        headers += [("X-Forwarded-For", forwardedFor), ("X-Forwarded-Proto", lb.scheme(port)), ("X-Forwarded-Port", String(port))]
+        headers += [("X-Forwarded-For", forwardedFor), ("X-Forwarded-Proto", request.secure ? "https" : lb.scheme(port)), ("X-Forwarded-Port", String(port))]
         if let given = request.header("X-Amzn-Trace-Id") {
             trace.traceId = given
         } else {

@@ -14,6 +14,8 @@ public struct HostRoute: Sendable {
         public var name: String
         /// The request body (host routes read at most 1 MiB).
         public var body: [UInt8]
+        /// Whether the client connected with TLS (`https://`).
+        public var secure = false
 
         public init(
             method: String, path: String, query: [(name: String, value: String)], headers: [(name: String, value: String)],
