@@ -83,6 +83,9 @@ public struct EC2Provider: ServiceProvider {
             "DescribeTags": EC2.describeTags,
             "ModifyInstanceAttribute": EC2.modifyInstanceAttribute,
             "DescribeInstanceAttribute": EC2.describeInstanceAttribute,
+            "RegisterImage": EC2.registerImage,
+            "DeregisterImage": EC2.deregisterImage,
+            "DescribeImages": EC2.describeImages,
         ])
     }
 

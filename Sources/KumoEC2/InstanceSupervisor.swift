@@ -47,8 +47,21 @@ public final class InstanceSupervisor: Service, Sendable {
     func launch(_ instance: InstanceRecord) async {
         do {
             try FileManager.default.createDirectory(atPath: folder(instance.id), withIntermediateDirectories: true)
-            let script = folder(instance.id) + "/user-data"
+            var script = folder(instance.id) + "/user-data"
             FileManager.default.createFile(atPath: script, contents: Data(instance.userData.utf8))
+            // A registered image's command runs beside the user data (which runs first, in the background).
+            let flags = EC2.attributes(instance)
+            if let command = flags["image.command"], !command.isEmpty {
+                let home = folder(instance.id)
+                FileManager.default.createFile(atPath: home + "/image-command", contents: Data(command.utf8))
+                var launch = "/bin/sh \"$HOME/user-data\" &\n"
+                if let directory = flags["image.directory"], !directory.isEmpty {
+                    launch += "cd '" + directory.replacing("'", with: "'\\''") + "' || exit 1\n"
+                }
+                launch += "exec /bin/sh \"$HOME/image-command\"\n"
+                script = home + "/launch"
+                FileManager.default.createFile(atPath: script, contents: Data(launch.utf8))
+            }
             let environment: [String: String] = [
                 "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
                 "HOME": folder(instance.id), "KUMO_BIND_ADDRESS": instance.bindAddress, "KUMO_INSTANCE_ID": instance.id,

@@ -66,6 +66,7 @@ public struct EdgeServer: Service {
     /// Whether the connection speaks TLS (the sniffer put a TLS handler in its pipeline).
     func isSecure(_ channel: any Channel) async -> Bool {
         guard tls != nil else { return false }
+        if channel.eventLoop.inEventLoop { return (try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil }
         return (try? await channel.pipeline.handler(type: NIOSSLServerHandler.self).get()) != nil
     }
 

@@ -200,3 +200,32 @@ def test_tags_and_instance_attributes(kumo):
     ec2.modify_instance_attribute(InstanceId=iid, DisableApiTermination={"Value": False})
     ec2.terminate_instances(InstanceIds=[iid])
     assert wait_for(lambda: states(ec2, [iid]) == ["terminated"])
+
+
+def test_registered_images_run_their_command(kumo, tmp_path):
+    ec2 = kumo.client("ec2")
+    (tmp_path / "app.sh").write_text("echo \"image ran in $(pwd)\"\nexec sleep 30\n")
+    image = ec2.register_image(Name="my-app v1", Description="my app", TagSpecifications=[{"ResourceType": "image", "Tags": [
+        {"Key": "kumo:command", "Value": "sh ./app.sh"}, {"Key": "kumo:directory", "Value": str(tmp_path)}]}])["ImageId"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.register_image(Name="my-app v1")
+    assert code(e) == "InvalidAMIName.Duplicate"
+    mine = ec2.describe_images(Owners=["self"])["Images"]
+    assert [i["ImageId"] for i in mine] == [image] and mine[0]["Name"] == "my-app v1" and mine[0]["State"] == "available"
+    builtin = ec2.describe_images(ImageIds=["ami-kumo-linux"])["Images"][0]
+    assert builtin["ImageOwnerAlias"] == "amazon"
+    assert [i["ImageId"] for i in ec2.describe_images(Filters=[{"Name": "name", "Values": ["my-app*"]}])["Images"]] == [image]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.describe_images(ImageIds=["ami-0000000000000dead"])
+    assert code(e) == "InvalidAMIID.NotFound"
+
+    inst = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, UserData="#!/bin/sh\necho user data ran\n")["Instances"][0]
+
+    def console():
+        out = ec2.get_console_output(InstanceId=inst["InstanceId"]).get("Output", "")
+        return out if "image ran" in out and "user data ran" in out else None
+    out = wait_for(console)
+    assert out and "image ran in %s" % tmp_path in out
+    ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
+    ec2.deregister_image(ImageId=image)
+    assert ec2.describe_images(Owners=["self"])["Images"] == []

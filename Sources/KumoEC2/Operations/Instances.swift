@@ -79,6 +79,10 @@ extension EC2 {
             if let key = input["KeyName"]?.string, try self.publicKey(db, account: account, region: region, name: key) == nil {
                 throw Self.keyPairNotFound(key)
             }
+            let image = try self.imageLaunch(db, imageId: imageId, account: account, region: region)
+            var launchAttributes: [(String, JSONValue)] = []
+            if let command = image.command { launchAttributes.append(("image.command", .string(command))) }
+            if let directory = image.directory { launchAttributes.append(("image.directory", .string(directory))) }
             let names = try self.groupNames(db, account: account, region: region)
             var groupIds = (input["SecurityGroupIds"]?.list ?? []).compactMap(\.string)
             for id in groupIds where names[id] == nil { throw AWSError.invalidGroupId(id) }
@@ -108,7 +112,8 @@ extension EC2 {
                     instanceType: input["InstanceType"]?.string ?? "m1.small", subnetId: subnet.id, vpcId: subnet.vpcId ?? "",
                     availabilityZone: subnetShape["AvailabilityZone"]?.string ?? region + "a", privateIp: ip, bindAddress: bind,
                     userData: userData, securityGroups: JSONValue.array(groupIds.map { .string($0) }).serialized(),
-                    keyName: input["KeyName"]?.string, state: "pending", stateReason: nil, launchTime: now, forgetAt: nil, launchIndex: index)
+                    keyName: input["KeyName"]?.string, state: "pending", stateReason: nil, launchTime: now, forgetAt: nil, launchIndex: index,
+                    attributes: JSONValue.object(launchAttributes).serialized())
                 try record.insert(db)
                 for (k, v) in tags { try TagRecord(resourceId: record.id, key: k, value: v).insert(db, onConflict: .replace) }
                 made.append(record)
