@@ -147,7 +147,7 @@ struct Up: AsyncParsableCommand {
         let sqs = SQSProvider(store: store, clock: clock, metrics: serviceMetrics)
         let s3 = try S3Provider(store: store, clock: clock, syncWrites: durability == .full, queues: sqs, logger: logger)
         let logs = LogsProvider(store: store, clock: clock)
-        let ec2 = EC2Provider(store: store, clock: clock, logger: logger, metrics: serviceMetrics, logs: logs)
+        let ec2 = EC2Provider(store: store, clock: clock, logger: logger, metrics: serviceMetrics, logs: logs, credentials: sts)
         let edgeAddress = host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host
         // Alias records to AWS resources (distributions, website endpoints, load balancers) answer with the edge.
         let resourceSuffixes = [".cloudfront.net.", ".amazonaws.com.", "." + hostSuffix.lowercased() + "."]

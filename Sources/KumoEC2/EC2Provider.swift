@@ -15,12 +15,16 @@ public struct EC2Provider: ServiceProvider {
     public let metadataRoute: PathRoute
     let ec2: EC2
 
-    public init(store: Store, clock: KumoClock, logger: Logger, metrics: ServiceMetrics? = nil, logs: (any LogSink)? = nil) {
+    /// `credentials` gives instances their instance profile's role credentials (STS).
+    public init(
+        store: Store, clock: KumoClock, logger: Logger, metrics: ServiceMetrics? = nil, logs: (any LogSink)? = nil,
+        credentials: (any RoleCredentialIssuer)? = nil
+    ) {
         let supervisor = InstanceSupervisor(store: store, clock: clock, logger: logger, logs: logs)
         let ec2 = EC2(store: store, clock: clock, supervisor: supervisor)
         self.supervisor = supervisor
         self.ec2 = ec2
-        metadataRoute = MetadataService(store: store, clock: clock).route
+        metadataRoute = MetadataService(store: store, clock: clock, credentials: credentials).route
         metrics?.addGauges { supervisor.cpuUtilization() }
         operations = OperationHandler.table(ec2, [
             "DescribeVpcs": EC2.describeVpcs,

@@ -18,9 +18,48 @@ final class MetadataService: Sendable {
     let clock: KumoClock
     private let tokens = Mutex<[String: (instance: String, expires: Date)]>([:])
 
-    init(store: Store, clock: KumoClock) {
+    /// Where an instance profile's role credentials come from (STS).
+    let credentials: (any RoleCredentialIssuer)?
+    /// Credentials handed out per instance, renewed when less than 15 minutes are left.
+    private let issued = Mutex<[String: RoleCredentials]>([:])
+
+    init(store: Store, clock: KumoClock, credentials: (any RoleCredentialIssuer)?) {
         self.store = store
         self.clock = clock
+        self.credentials = credentials
+    }
+
+    /// The `iam/` part of the metadata: the profile, its role, and the role's temporary credentials.
+    func iam(_ path: String, instance: InstanceRecord) async -> ProtocolResponse? {
+        let base = "/latest/meta-data/iam"
+        guard path == base || path.hasPrefix(base + "/") else { return nil }
+        guard let profile = EC2.attributes(instance)["iam.profile"], let role = EC2.profileRole(profile) else { return text(404, "Not Found") }
+        let updated = Timestamp.iso8601(clock.now)
+        switch String(path.dropFirst(base.count)) {
+        case "", "/": return text(200, "info\nsecurity-credentials/")
+        case "/info":
+            let doc = JSONValue.object([
+                ("Code", .string("Success")), ("LastUpdated", .string(updated)), ("InstanceProfileArn", .string(profile)),
+                ("InstanceProfileId", .string(EC2.profileId(profile))),
+            ])
+            return text(200, doc.serialized(), type: "application/json")
+        case "/security-credentials", "/security-credentials/": return text(200, role.name)
+        case "/security-credentials/" + role.name:
+            let now = clock.now
+            var c = issued.withLock { $0[instance.id] }
+            if c == nil || c!.expiration.timeIntervalSince(now) < 900 * clock.timeScale {
+                c = try? await credentials?.roleCredentials(roleArn: role.arn, sessionName: instance.id, seconds: 21_600)
+                if let c { issued.withLock { $0[instance.id] = c } }
+            }
+            guard let c else { return text(404, "Not Found") }
+            let doc = JSONValue.object([
+                ("Code", .string("Success")), ("LastUpdated", .string(updated)), ("Type", .string("AWS-HMAC")),
+                ("AccessKeyId", .string(c.accessKeyId)), ("SecretAccessKey", .string(c.secretAccessKey)), ("Token", .string(c.sessionToken)),
+                ("Expiration", .string(Timestamp.iso8601(c.expiration))),
+            ])
+            return text(200, doc.serialized(), type: "application/json")
+        default: return text(404, "Not Found")
+        }
     }
 
     var route: PathRoute { PathRoute(prefix: Self.prefix) { [self] request in await handle(request) } }
@@ -62,6 +101,7 @@ final class MetadataService: Sendable {
             return try ResourceRecord.filter(Column("accountId") == instance.accountId && Column("region") == instance.region && Column("type") == "key-pair")
                 .fetchAll(db).map { ShapeValue(storageText: $0.body) }.first { $0["KeyName"]?.string == name }?["PublicKey"]?.string
         }
+        if let answer = await iam(path, instance: instance) { return answer }
         switch path {
         case "/latest/meta-data/public-keys", "/latest/meta-data/public-keys/":
             guard let name = instance.keyName, publicKey != nil else { return text(404, "Not Found") }
@@ -74,6 +114,7 @@ final class MetadataService: Sendable {
         case "/latest/user-data": return instance.userData.isEmpty ? text(404, "Not Found") : text(200, instance.userData)
         case "/latest/meta-data", "/latest/meta-data/":
             let listed = values.keys.filter { !$0.contains("/") }.sorted() + ["placement/"] + ((publicKey ?? nil) != nil ? ["public-keys/"] : [])
+                + (EC2.attributes(instance)["iam.profile"] != nil ? ["iam/"] : [])
             return text(200, listed.sorted().joined(separator: "\n"))
         case "/latest/meta-data/placement", "/latest/meta-data/placement/":
             return text(200, "availability-zone\nregion")

@@ -101,11 +101,7 @@ public struct STSProvider: ServiceProvider, CredentialProvider {
                 code: "ValidationError",
                 message: "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
         }
-        let roleName = String(arn.resource.split(separator: "/").last ?? "")
-        let roleId = "AROA" + String(Hashing.sha256Hex(Array(roleArnText.utf8)).uppercased().prefix(17))
-        let c = try await issue(
-            account: arn.accountId, kind: .assumedRole, name: roleName, sessionName: sessionName,
-            userId: roleId + ":" + sessionName, seconds: seconds)
+        let (c, roleId) = try await assumed(arn, roleArnText, sessionName: sessionName, seconds: seconds)
         return [
             "Credentials": Self.credentials(c),
             "AssumedRoleUser": [
@@ -114,5 +110,25 @@ public struct STSProvider: ServiceProvider, CredentialProvider {
             ],
             "PackedPolicySize": 0,
         ]
+    }
+}
+
+extension STSProvider: RoleCredentialIssuer {
+    /// Credentials of a role's session, stored like AssumeRole's.
+    func assumed(_ arn: ARN, _ roleArnText: String, sessionName: String, seconds: Int) async throws -> (TemporaryCredential, String) {
+        let roleName = String(arn.resource.split(separator: "/").last ?? "")
+        let roleId = "AROA" + String(Hashing.sha256Hex(Array(roleArnText.utf8)).uppercased().prefix(17))
+        let c = try await issue(
+            account: arn.accountId, kind: .assumedRole, name: roleName, sessionName: sessionName,
+            userId: roleId + ":" + sessionName, seconds: seconds)
+        return (c, roleId)
+    }
+
+    public func roleCredentials(roleArn: String, sessionName: String, seconds: Int) async throws -> RoleCredentials {
+        guard let arn = ARN(roleArn), arn.service == "iam", arn.resource.hasPrefix("role/") else {
+            throw AWSError(code: "ValidationError", message: "\(roleArn) is invalid")
+        }
+        let (c, _) = try await assumed(arn, roleArn, sessionName: sessionName, seconds: seconds)
+        return RoleCredentials(accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: c.expiration)
     }
 }

@@ -229,3 +229,23 @@ def test_registered_images_run_their_command(kumo, tmp_path):
     ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
     ec2.deregister_image(ImageId=image)
     assert ec2.describe_images(Owners=["self"])["Images"] == []
+
+
+def test_instance_profile_credentials_from_the_metadata_service(kumo):
+    ec2 = kumo.client("ec2")
+    # The instance's own boto3 finds no keys in its environment and asks the metadata service.
+    script = """#!/bin/sh
+python3 -c "import boto3; print('arn=' + boto3.client('sts').get_caller_identity()['Arn'])"
+echo "role=$(curl -s "$AWS_EC2_METADATA_SERVICE_ENDPOINT/latest/meta-data/iam/security-credentials/")"
+echo done
+"""
+    inst = ec2.run_instances(ImageId="ami-kumo-linux", MinCount=1, MaxCount=1, UserData=script,
+                             IamInstanceProfile={"Name": "web-role"})["Instances"][0]
+    assert inst["IamInstanceProfile"]["Arn"] == "arn:aws:iam::000000000000:instance-profile/web-role"
+
+    def console():
+        out = ec2.get_console_output(InstanceId=inst["InstanceId"]).get("Output", "")
+        return out if "done" in out else None
+    out = wait_for(console, timeout=30)
+    assert "arn=arn:aws:sts::000000000000:assumed-role/web-role/%s" % inst["InstanceId"] in out, out
+    assert "role=web-role" in out

@@ -30,6 +30,9 @@ extension EC2 {
             "Tags": Self.tagList(tags),
         ]
         if let key = i.keyName { out["KeyName"] = .string(key) }
+        if let profile = Self.attributes(i)["iam.profile"] {
+            out["IamInstanceProfile"] = ["Arn": .string(profile), "Id": .string(Self.profileId(profile))]
+        }
         if let reason = i.stateReason, !reason.isEmpty { out["StateReason"] = ["Code": .string(reason), "Message": .string(reason)] }
         return .structure(out)
     }
@@ -83,6 +86,9 @@ extension EC2 {
             var launchAttributes: [(String, JSONValue)] = []
             if let command = image.command { launchAttributes.append(("image.command", .string(command))) }
             if let directory = image.directory { launchAttributes.append(("image.directory", .string(directory))) }
+            if let profile = Self.instanceProfileArn(input["IamInstanceProfile"], account: account) {
+                launchAttributes.append(("iam.profile", .string(profile)))
+            }
             let names = try self.groupNames(db, account: account, region: region)
             var groupIds = (input["SecurityGroupIds"]?.list ?? []).compactMap(\.string)
             for id in groupIds where names[id] == nil { throw AWSError.invalidGroupId(id) }
@@ -291,5 +297,24 @@ extension EC2 {
             ]
         }
         return ["InstanceStatuses": .list(statuses)]
+    }
+}
+
+extension EC2 {
+    /// The instance profile RunInstances names (by ARN or name), as its ARN.
+    static func instanceProfileArn(_ value: ShapeValue?, account: String) -> String? {
+        if let arn = value?["Arn"]?.string, !arn.isEmpty { return arn }
+        if let name = value?["Name"]?.string, !name.isEmpty { return "arn:aws:iam::\(account):instance-profile/\(name)" }
+        return nil
+    }
+
+    /// An instance profile's id as AWS shows it (`AIPA` + 17 characters), stable for its ARN.
+    static func profileId(_ arn: String) -> String { "AIPA" + String(Hashing.sha256Hex(Array(arn.utf8)).uppercased().prefix(17)) }
+
+    /// The role an instance profile carries. Kumo has no IAM yet: a profile's role has the profile's name.
+    static func profileRole(_ profileArn: String) -> (arn: String, name: String)? {
+        guard let arn = ARN(profileArn), arn.resource.hasPrefix("instance-profile/") else { return nil }
+        let name = String(arn.resource.split(separator: "/").last ?? "")
+        return ("arn:aws:iam::\(arn.accountId):role/\(name)", name)
     }
 }
