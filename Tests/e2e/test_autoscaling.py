@@ -391,3 +391,35 @@ def test_group_metrics_collection_publishes_to_cloudwatch(start_kumo):
     assert names == {"GroupDesiredCapacity", "GroupInServiceInstances"}
     asg.disable_metrics_collection(AutoScalingGroupName="m")
     assert asg.describe_auto_scaling_groups(AutoScalingGroupNames=["m"])["AutoScalingGroups"][0]["EnabledMetrics"] == []
+
+
+def test_request_count_per_target_scales_the_group_out(start_kumo):
+    # A minute of AWS time is 1.2 s; the target is 5 requests per target per minute, and a client loop sends far more.
+    kumo = start_kumo("--time-scale", "0.02")
+    ec2, elb, asg, subnets, lt, lb, tg = app(kumo)
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="rps", MinSize=1, MaxSize=3, DesiredCapacity=1, VPCZoneIdentifier=",".join(s["SubnetId"] for s in subnets),
+        LaunchTemplate={"LaunchTemplateName": "app"}, TargetGroupARNs=[tg["TargetGroupArn"]])
+    label = lb["LoadBalancerArn"].split(":loadbalancer/")[1] + "/" + tg["TargetGroupArn"].split(":")[-1]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        asg.put_scaling_policy(AutoScalingGroupName="rps", PolicyName="bad", PolicyType="TargetTrackingScaling",
+                               TargetTrackingConfiguration={"TargetValue": 5.0, "PredefinedMetricSpecification": {
+                                   "PredefinedMetricType": "ALBRequestCountPerTarget"}})
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    policy = asg.put_scaling_policy(AutoScalingGroupName="rps", PolicyName="per-target", PolicyType="TargetTrackingScaling",
+                                    TargetTrackingConfiguration={"TargetValue": 5.0, "PredefinedMetricSpecification": {
+                                        "PredefinedMetricType": "ALBRequestCountPerTarget", "ResourceLabel": label}})
+    cw = kumo.client("cloudwatch")
+    high = [a["AlarmName"] for a in policy["Alarms"] if "AlarmHigh" in a["AlarmName"]][0]
+    alarm = cw.describe_alarms(AlarmNames=[high])["MetricAlarms"][0]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/ApplicationELB", "RequestCountPerTarget", "Sum")
+    assert alarm["Dimensions"] == [{"Name": "TargetGroup", "Value": tg["TargetGroupArn"].split(":")[-1]}]
+    assert wait_for(lambda: len(healthy(elb, tg)) == 1, timeout=30)
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(in_service(asg, "rps")) < 3:
+        for _ in range(20):
+            requests.get(kumo.url + "/", headers={"Host": lb["DNSName"]}, timeout=10)
+    assert len(in_service(asg, "rps")) == 3
+    causes = [a["Cause"] for a in asg.describe_scaling_activities(AutoScalingGroupName="rps")["Activities"]]
+    assert any("AlarmHigh" in c and "triggered policy per-target" in c for c in causes)

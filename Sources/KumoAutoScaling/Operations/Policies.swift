@@ -34,9 +34,18 @@ extension AutoScaling {
         case "StepScaling":
             guard !(input["StepAdjustments"]?.list ?? []).isEmpty else { throw AWSError.asgValidation("StepAdjustments is required for StepScaling policy type.") }
         case "TargetTrackingScaling":
-            let metric = input["TargetTrackingConfiguration"]?["PredefinedMetricSpecification"]?["PredefinedMetricType"]?.string
-            guard metric == "ASGAverageCPUUtilization" else {
-                throw AWSError.asgValidation("Kumo's target tracking serves the ASGAverageCPUUtilization metric; \(metric ?? "a customized metric") is not served yet.")
+            let spec = input["TargetTrackingConfiguration"]?["PredefinedMetricSpecification"]
+            let metric = spec?["PredefinedMetricType"]?.string
+            switch metric {
+            case "ASGAverageCPUUtilization": break
+            case "ALBRequestCountPerTarget":
+                guard Self.targetGroupDimension(spec?["ResourceLabel"]?.string) != nil else {
+                    throw AWSError.asgValidation(
+                        "ResourceLabel must be app/<load-balancer-name>/<load-balancer-id>/targetgroup/<target-group-name>/<target-group-id> for the predefined metric type ALBRequestCountPerTarget.")
+                }
+            default:
+                throw AWSError.asgValidation(
+                    "Kumo's target tracking serves the ASGAverageCPUUtilization and ALBRequestCountPerTarget metrics; \(metric ?? "a customized metric") is not served yet.")
             }
         default:
             throw AWSError.asgValidation("Policy type \(type) is not supported.")
@@ -54,10 +63,16 @@ extension AutoScaling {
             let target = tt["TargetValue"]?.double ?? 50
             let id = UUID().uuidString.lowercased()
             let high = "TargetTracking-\(groupName)-AlarmHigh-\(id)", low = "TargetTracking-\(groupName)-AlarmLow-\(id)"
-            let dims: ShapeValue = [["Name": "AutoScalingGroupName", "Value": .string(groupName)]]
+            // CPU: the group's average; requests per target: the target group's per-target sum.
+            let perTarget = Self.targetGroupDimension(tt["PredefinedMetricSpecification"]?["ResourceLabel"]?.string)
+            let dims: ShapeValue = perTarget.map { [["Name": "TargetGroup", "Value": .string($0)]] }
+                ?? [["Name": "AutoScalingGroupName", "Value": .string(groupName)]]
+            let (namespace, metricName, statistic) = perTarget == nil
+                ? ("AWS/EC2", "CPUUtilization", "Average") : ("AWS/ApplicationELB", "RequestCountPerTarget", "Sum")
             func alarm(_ name: String, _ op: String, _ threshold: Double, _ periods: Int) -> ShapeValue {
                 [
-                    "AlarmName": .string(name), "Namespace": "AWS/EC2", "MetricName": "CPUUtilization", "Dimensions": dims, "Statistic": "Average",
+                    "AlarmName": .string(name), "Namespace": .string(namespace), "MetricName": .string(metricName), "Dimensions": dims,
+                    "Statistic": .string(statistic),
                     "Period": 60, "EvaluationPeriods": .integer(Int64(periods)), "Threshold": .double(threshold), "ComparisonOperator": .string(op),
                     "AlarmActions": [.string(arn)], "AlarmDescription": .string("DO NOT EDIT OR DELETE. For TargetTrackingScaling policy \(arn)."),
                 ]
@@ -78,6 +93,13 @@ extension AutoScaling {
         try await store.write { db in try record.insert(db, onConflict: .replace) }
         let alarmsOut: [ShapeValue] = owned.map { ["AlarmName": .string($0), "AlarmARN": .string("arn:aws:cloudwatch:\(region):\(account):alarm:\($0)")] }
         return ["PolicyARN": .string(arn), "Alarms": .list(alarmsOut)]
+    }
+
+    /// `targetgroup/<name>/<id>` from an ALBRequestCountPerTarget resource label.
+    static func targetGroupDimension(_ label: String?) -> String? {
+        let parts = (label ?? "").split(separator: "/").map(String.init)
+        guard parts.count == 6, parts[0] == "app", parts[3] == "targetgroup" else { return nil }
+        return parts[3...].joined(separator: "/")
     }
 
     func describePolicies(_ call: OperationCall) async throws -> ShapeValue {

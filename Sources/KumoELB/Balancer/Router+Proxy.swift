@@ -116,6 +116,7 @@ extension Router {
             var target = stickyTarget(request, group: group)
                 ?? health.pick(group: arn, targets: group.targets, leastOutstanding: group.leastOutstanding, slowStart: group.slowStart)
         else { return Self.errorPage(503) }
+        countForTargetGroup(arn, loadBalancer: lb.arn)
         let stickiness = group.stickiness
         var headers = request.headers.filter { !hopByHopHeaders.contains($0.name.lowercased()) && !$0.name.caseInsensitiveEquals("Content-Length") }
         let forwardedFor = [request.header("X-Forwarded-For"), request.remoteAddress].compactMap { $0 }.joined(separator: ", ")
@@ -246,6 +247,19 @@ extension Router {
         if response.headers.contains(where: { $0.name == "Server" && $0.value == "awselb/2.0" }) && response.status >= 500 {
             metrics.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: "HTTPCode_ELB_5XX_Count", dimensions: dims))
         }
+    }
+
+    /// RequestCount per target group, and RequestCountPerTarget: each request counts as
+    /// 1 / (healthy targets), so a period's sum is the requests each target received on average
+    /// (what ALBRequestCountPerTarget target tracking follows).
+    func countForTargetGroup(_ arn: String, loadBalancer: String) {
+        guard let metrics else { return }
+        let group = String(arn.split(separator: ":").last ?? "")
+        metrics.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: "RequestCount", dimensions: [
+            ("LoadBalancer", Self.dimension(loadBalancer)), ("TargetGroup", group),
+        ]))
+        let healthy = Swift.max(1, health.healthyCount(group: arn).healthy)
+        metrics.add(1 / Double(healthy), to: MetricKey(namespace: "AWS/ApplicationELB", name: "RequestCountPerTarget", dimensions: [("TargetGroup", group)]))
     }
 
     static func errorPage(_ status: Int) -> ProtocolResponse {
