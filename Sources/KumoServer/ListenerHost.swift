@@ -14,7 +14,7 @@ public final class ListenerHost: Service, PortBinder {
     enum Command: Sendable {
         case start(
             port: Int, label: String, tls: NIOSSLContext?, handle: @Sendable (HostRoute.Request) async -> ProtocolResponse,
-            bound: CheckedContinuation<Int, any Error>)
+            upgrade: (@Sendable (HostRoute.Request) async -> UpgradeTarget?)?, bound: CheckedContinuation<Int, any Error>)
     }
 
     let host: String
@@ -33,11 +33,12 @@ public final class ListenerHost: Service, PortBinder {
     }
 
     public func bind(
-        port: Int, label: String, tls: ServerTLS?, handle: @escaping @Sendable (HostRoute.Request) async -> ProtocolResponse
+        port: Int, label: String, tls: ServerTLS?, handle: @escaping @Sendable (HostRoute.Request) async -> ProtocolResponse,
+        upgrade: (@Sendable (HostRoute.Request) async -> UpgradeTarget?)?
     ) async throws -> Int {
         let context = try tls?.makeContext()
         return try await withCheckedThrowingContinuation { bound in
-            if case .terminated = submit.yield(.start(port: port, label: label, tls: context, handle: handle, bound: bound)) {
+            if case .terminated = submit.yield(.start(port: port, label: label, tls: context, handle: handle, upgrade: upgrade, bound: bound)) {
                 bound.resume(throwing: CancellationError())
             }
         }
@@ -51,8 +52,8 @@ public final class ListenerHost: Service, PortBinder {
         await withDiscardingTaskGroup { group in
             await withGracefulShutdownHandler {
                 for await command in commands {
-                    guard case .start(let port, let label, let tls, let handle, let bound) = command else { continue }
-                    group.addTask { await self.serve(port: port, label: label, tls: tls, handle: handle, bound: bound) }
+                    guard case .start(let port, let label, let tls, let handle, let upgrade, let bound) = command else { continue }
+                    group.addTask { await self.serve(port: port, label: label, tls: tls, handle: handle, upgrade: upgrade, bound: bound) }
                 }
             } onGracefulShutdown: {
                 self.submit.finish()
@@ -63,7 +64,7 @@ public final class ListenerHost: Service, PortBinder {
 
     func serve(
         port: Int, label: String, tls: NIOSSLContext?, handle: @escaping @Sendable (HostRoute.Request) async -> ProtocolResponse,
-        bound: CheckedContinuation<Int, any Error>
+        upgrade: (@Sendable (HostRoute.Request) async -> UpgradeTarget?)?, bound: CheckedContinuation<Int, any Error>
     ) async {
         let (stopped, stop) = AsyncStream.makeStream(of: Void.self)
         let reported = Once()
@@ -88,16 +89,17 @@ public final class ListenerHost: Service, PortBinder {
         }
         let configuration = ServerConfiguration(address: .hostname(host, port: port), backlog: 1024)
         let run: @Sendable () async throws -> Void = {
-            if let tls {
+            func serve(_ child: some ServerChildChannel) async throws {
                 try await Server(
-                    childChannelSetup: TLSServerChannel(base: channel, context: tls), configuration: configuration, onServerRunning: onRunning,
+                    childChannelSetup: child, configuration: configuration, onServerRunning: onRunning,
                     eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger
                 ).run()
-            } else {
-                try await Server(
-                    childChannelSetup: channel, configuration: configuration, onServerRunning: onRunning,
-                    eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger
-                ).run()
+            }
+            switch (tls, upgrade) {
+            case (let tls?, let upgrade?): try await serve(TLSServerChannel(base: UpgradeChannel(base: channel, resolve: upgrade), context: tls))
+            case (let tls?, nil): try await serve(TLSServerChannel(base: channel, context: tls))
+            case (nil, let upgrade?): try await serve(UpgradeChannel(base: channel, resolve: upgrade))
+            case (nil, nil): try await serve(channel)
             }
         }
         await withTaskGroup(of: Void.self) { tasks in

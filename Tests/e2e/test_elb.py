@@ -282,3 +282,87 @@ def test_application_cookie_stickiness(start_kumo):
     finally:
         for o in origins:
             o.close()
+
+
+def test_websocket_upgrades_pass_through_to_a_target(start_kumo):
+    import base64 as b64
+    import hashlib
+    import socket
+    import threading
+
+    # A WebSocket target: answers the handshake (RFC 6455 accept key), then echoes every byte.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    heads = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+            text = head.decode()
+            if "/healthy" in text.split("\r\n")[0]:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                conn.close()
+                continue
+            heads.append(text)
+            key = [l.split(":", 1)[1].strip() for l in text.split("\r\n") if l.lower().startswith("sec-websocket-key:")][0]
+            accept = b64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+            conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Accept: %s\r\n\r\n" % accept).encode())
+
+            def echo(c=conn):
+                while True:
+                    data = c.recv(4096)
+                    if not data:
+                        break
+                    c.sendall(data)
+                c.close()
+            threading.Thread(target=echo, daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        kumo = start_kumo("--time-scale", "0.05")
+        ec2, elb = kumo.client("ec2"), kumo.client("elbv2")
+        subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])
+        lb = elb.create_load_balancer(Name="ws", Subnets=[s["SubnetId"] for s in subnets[:2]])["LoadBalancers"][0]
+        tg = elb.create_target_group(Name="ws", Protocol="HTTP", Port=server.getsockname()[1], VpcId=subnets[0]["VpcId"], TargetType="ip",
+                                     HealthCheckPath="/healthy", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+                                     HealthyThresholdCount=2)["TargetGroups"][0]
+        elb.register_targets(TargetGroupArn=tg["TargetGroupArn"], Targets=[{"Id": "127.0.0.1"}])
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])
+        assert wait_for(lambda: health(elb, tg)["127.0.0.1"]["State"] == "healthy", timeout=30)
+        port = wait_for(lambda: listener_port(kumo, "elb ws:80"))
+
+        client = socket.create_connection(("127.0.0.1", port), timeout=10)
+        client.sendall(b"GET /chat?room=1 HTTP/1.1\r\nHost: chat.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += client.recv(4096)
+        head, rest = answer.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 101") and b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head
+        # After the handshake the connection is a byte pipe both ways.
+        for message in [b"\x81\x05hello", b"\x81\x06kumo!!" * 100]:
+            client.sendall(message)
+            got = rest
+            while len(got) < len(message):
+                got += client.recv(65536)
+            assert got == message
+            rest = b""
+        client.close()
+        sent = heads[-1]
+        assert sent.startswith("GET /chat?room=1 HTTP/1.1") and "Upgrade: websocket" in sent and "X-Forwarded-For: 127.0.0.1" in sent
+        # Plain requests on the listener still work.
+        assert requests.get("http://127.0.0.1:%d/healthy" % port, timeout=10).text == "ok"
+    finally:
+        server.close()

@@ -12,15 +12,25 @@ import Foundation
 extension Router {
     /// Routes one request: the listener (by the port in Host, else 80, else the first), its
     /// rules in priority order, then the first matching rule's actions.
+    /// The load balancer, listener port and action a request comes to: the listener by the port
+    /// in Host (else 80, else the first), its rules in priority order, the first match's first action.
+    /// `priority` is the matched rule's place for access logs ("0" for the default rule).
+    func route(_ request: HostRoute.Request, listenerPort: Int?) -> (lb: Balancer, port: Int, action: ShapeValue?, priority: String)? {
+        guard let lb = snapshot.balancers[request.name] else { return nil }
+        let hostPort = request.header("Host")?.split(separator: ":").last.flatMap { Int($0) }
+        let port = listenerPort ?? hostPort.flatMap { lb.listeners[$0] != nil ? $0 : nil } ?? (lb.listeners[80] != nil ? 80 : lb.listeners.keys.sorted().first)
+        guard let port, let rules = lb.listeners[port] else { return nil }
+        let index = rules.firstIndex { Self.matches($0.conditions, request) }
+        let rule = index.map { rules[$0] } ?? rules.last
+        let priority = index.map { $0 == rules.count - 1 ? "0" : String($0 + 1) } ?? "0"
+        let actions = (rule?.actions ?? []).sorted { ($0["Order"]?.int ?? 0) < ($1["Order"]?.int ?? 0) }
+        return (lb, port, actions.first, priority)
+    }
+
     func handle(_ request: HostRoute.Request, listenerPort: Int?) async -> ProtocolResponse {
         let received = clock.now
         let started = ContinuousClock.now
-        guard let lb = snapshot.balancers[request.name] else { return Self.errorPage(503) }
-        let hostPort = request.header("Host")?.split(separator: ":").last.flatMap { Int($0) }
-        let port = listenerPort ?? hostPort.flatMap { lb.listeners[$0] != nil ? $0 : nil } ?? (lb.listeners[80] != nil ? 80 : lb.listeners.keys.sorted().first)
-        guard let port, let rules = lb.listeners[port] else { return Self.errorPage(503) }
-        let rule = rules.first { Self.matches($0.conditions, request) } ?? rules.last
-        let action = (rule?.actions ?? []).sorted { ($0["Order"]?.int ?? 0) < ($1["Order"]?.int ?? 0) }.first
+        guard let (lb, port, action, priority) = route(request, listenerPort: listenerPort) else { return Self.errorPage(503) }
         let response: ProtocolResponse
         var trace = ForwardTrace()
         switch action?["Type"]?.string {
@@ -42,7 +52,7 @@ extension Router {
             let elapsed = ContinuousClock.now - started
             let line = AccessLogs.line(
                 request: request, response: response, lb: lb, port: port, action: action?["Type"]?.string ?? "-",
-                priority: rules.firstIndex { Self.matches($0.conditions, request) }.map { $0 == rules.count - 1 ? "0" : String($0 + 1) } ?? "0",
+                priority: priority,
                 trace: trace, received: received, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
             accessLogs.append(line, to: .init(bucket: logs.bucket, prefix: logs.prefix, source: lb.arn))
         }
@@ -99,8 +109,8 @@ extension Router {
             status: c["StatusCode"]?.string == "HTTP_302" ? 302 : 301, headers: [("Location", location), ("Server", "awselb/2.0")], body: [])
     }
 
-    /// Sends the request to a healthy target of the action's target group (weighted when several).
-    func forward(_ action: ShapeValue, request: HostRoute.Request, lb: Balancer, port: Int, trace: inout ForwardTrace) async -> ProtocolResponse {
+    /// A healthy target of the action's target group (weighted when several; sticky when set).
+    func choose(_ action: ShapeValue, request: HostRoute.Request) -> (arn: String, group: Group, target: (id: String, port: Int, address: String))? {
         var weighted = (action["ForwardConfig"]?["TargetGroups"]?.list ?? []).compactMap { t -> (String, Int)? in
             t["TargetGroupArn"]?.string.map { ($0, t["Weight"]?.int ?? 1) }
         }
@@ -113,15 +123,45 @@ extension Router {
             roll -= w
         }
         guard let arn = chosen, let group = snapshot.groups[arn],
-            var target = stickyTarget(request, group: group)
+            let target = stickyTarget(request, group: group)
                 ?? health.pick(group: arn, targets: group.targets, leastOutstanding: group.leastOutstanding, slowStart: group.slowStart)
-        else { return Self.errorPage(503) }
-        countForTargetGroup(arn, loadBalancer: lb.arn)
-        let stickiness = group.stickiness
-        var headers = request.headers.filter { !hopByHopHeaders.contains($0.name.lowercased()) && !$0.name.caseInsensitiveEquals("Content-Length") }
+        else { return nil }
+        return (arn, group, target)
+    }
+
+    /// The request's headers as a target gets them: `X-Forwarded-For/-Proto/-Port` set by the balancer.
+    func forwardedHeaders(_ request: HostRoute.Request, lb: Balancer, port: Int, keep: Set<String> = []) -> [(name: String, value: String)] {
+        var headers = request.headers.filter { h in
+            let name = h.name.lowercased()
+            return (keep.contains(name) || !hopByHopHeaders.contains(name)) && name != "content-length"
+        }
         let forwardedFor = [request.header("X-Forwarded-For"), request.remoteAddress].compactMap { $0 }.joined(separator: ", ")
         headers.removeAll { ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-port"].contains($0.name.lowercased()) }
-        headers += [("X-Forwarded-For", forwardedFor), ("X-Forwarded-Proto", request.secure ? "https" : lb.scheme(port)), ("X-Forwarded-Port", String(port))]
+        return headers
+            + [("X-Forwarded-For", forwardedFor), ("X-Forwarded-Proto", request.secure ? "https" : lb.scheme(port)), ("X-Forwarded-Port", String(port))]
+    }
+
+    /// Where a connection upgrade (WebSocket) goes: a healthy target of the forward action, and
+    /// the request head to open it with (the `Upgrade` and `Connection` headers kept).
+    func upgradeTarget(_ request: HostRoute.Request, listenerPort: Int?) -> UpgradeTarget? {
+        guard let (lb, port, action, _) = route(request, listenerPort: listenerPort), let action, action["Type"]?.string == "forward",
+            let (arn, _, target) = choose(action, request: request)
+        else { return nil }
+        countForTargetGroup(arn, loadBalancer: lb.arn)
+        count(lb.arn, ProtocolResponse(status: 101, headers: [], body: []))
+        let query = request.query.map { FormEncoding.escape($0.name) + "=" + FormEncoding.escape($0.value) }.joined(separator: "&")
+        var head = "\(request.method) \(request.path)\(query.isEmpty ? "" : "?" + query) HTTP/1.1\r\n"
+        for (name, value) in forwardedHeaders(request, lb: lb, port: port, keep: ["upgrade", "connection"]) { head += "\(name): \(value)\r\n" }
+        return UpgradeTarget(host: target.address, port: target.port, head: head + "\r\n")
+    }
+
+    /// Sends the request to a healthy target of the action's target group (weighted when several).
+    func forward(_ action: ShapeValue, request: HostRoute.Request, lb: Balancer, port: Int, trace: inout ForwardTrace) async -> ProtocolResponse {
+        guard let (arn, group, chosenTarget) = choose(action, request: request) else { return Self.errorPage(503) }
+        var target = chosenTarget
+        countForTargetGroup(arn, loadBalancer: lb.arn)
+        let stickiness = group.stickiness
+        var headers = forwardedHeaders(request, lb: lb, port: port)
         if let given = request.header("X-Amzn-Trace-Id") {
             trace.traceId = given
         } else {

@@ -117,10 +117,15 @@ public final class Router: Sendable {
                 request.name = lb
                 return await self.handle(request, listenerPort: listenerPort)
             }
+            let upgrade: @Sendable (HostRoute.Request) async -> UpgradeTarget? = { [self] request in
+                var request = request
+                request.name = lb
+                return upgradeTarget(request, listenerPort: listenerPort)
+            }
             var port: Int?
-            if ownPorts { port = try? await binder.bind(port: listenerPort, label: label, tls: tls, handle: handle) }
+            if ownPorts { port = try? await binder.bind(port: listenerPort, label: label, tls: tls, handle: handle, upgrade: upgrade) }
             if port == nil {
-                do { port = try await binder.bind(port: 0, label: label, tls: tls, handle: handle) } catch {
+                do { port = try await binder.bind(port: 0, label: label, tls: tls, handle: handle, upgrade: upgrade) } catch {
                     logger.warning("load balancer listener \(want.name):\(listenerPort) could not be opened: \(error)")
                 }
             }
