@@ -12,4 +12,7 @@ public protocol InstanceDirectory: Sendable {
     /// The VPC of the running instance whose processes bind this loopback address (the address its
     /// DNS queries come from), for private hosted zones.
     func vpc(bindAddress: String) async -> String?
+    /// Whether any of the security groups lets TCP traffic from `source` (an address) in on `port`:
+    /// by an IPv4/IPv6 range, or by naming a group of the instance whose processes bind `source`.
+    func ingressAllows(groups: [String], source: String, port: Int) async -> Bool
 }

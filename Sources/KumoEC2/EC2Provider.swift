@@ -133,6 +133,29 @@ extension EC2Provider: InstanceDirectory {
         }
     }
 
+    public func ingressAllows(groups: [String], source: String, port: Int) async -> Bool {
+        let found = try? await ec2.store.read { db -> ([ShapeValue], [String]) in
+            let rules = try ResourceRecord.filter(groups.contains(Column("id")) && Column("type") == "security-group").fetchAll(db)
+                .flatMap { ShapeValue(storageText: $0.body)["IpPermissions"]?.list ?? [] }
+            let sourceGroups = try String.fetchOne(
+                db, sql: "SELECT securityGroups FROM ec2_instances WHERE (bindAddress = ? OR privateIp = ?) AND state = 'running'",
+                arguments: [source, source])
+            return (rules, (sourceGroups.flatMap { try? JSONValue.parse($0) })?.array?.compactMap(\.string) ?? [])
+        }
+        guard let (rules, sourceGroups) = found else { return false }
+        return rules.contains { rule in
+            let proto = rule["IpProtocol"]?.string ?? ""
+            guard proto == "-1" || proto == "all" || proto == "tcp" || proto == "6" else { return false }
+            if proto == "tcp" || proto == "6" {
+                guard (rule["FromPort"]?.int ?? 0) <= port, port <= (rule["ToPort"]?.int ?? 65535) else { return false }
+            }
+            let ranges = (rule["IpRanges"]?.list ?? []).compactMap { $0["CidrIp"]?.string }
+                + (rule["Ipv6Ranges"]?.list ?? []).compactMap { $0["CidrIpv6"]?.string }
+            if ranges.contains(where: { CIDR($0)?.contains(source) ?? false }) { return true }
+            return (rule["UserIdGroupPairs"]?.list ?? []).contains { pair in sourceGroups.contains(pair["GroupId"]?.string ?? "") }
+        }
+    }
+
     public func bindAddress(privateIp: String) async -> String? {
         try? await ec2.store.read { db in
             try String.fetchOne(db, sql: "SELECT bindAddress FROM ec2_instances WHERE privateIp = ? AND state = 'running'", arguments: [privateIp])

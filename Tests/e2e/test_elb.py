@@ -366,3 +366,26 @@ def test_websocket_upgrades_pass_through_to_a_target(start_kumo):
         assert requests.get("http://127.0.0.1:%d/healthy" % port, timeout=10).text == "ok"
     finally:
         server.close()
+
+
+def test_security_groups_decide_which_clients_get_in(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    ec2, elb = kumo.client("ec2"), kumo.client("elbv2")
+    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])
+    sg = ec2.create_security_group(GroupName="web-lb", Description="load balancer", VpcId=subnets[0]["VpcId"])["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+    lb = elb.create_load_balancer(Name="guarded", Subnets=[s["SubnetId"] for s in subnets[:2]], SecurityGroups=[sg])["LoadBalancers"][0]
+    elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80, DefaultActions=[
+        {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200", "ContentType": "text/plain", "MessageBody": "inside"}}])
+    port = wait_for(lambda: listener_port(kumo, "elb guarded:80"))
+    # 127.0.0.1 is not in 10.0.0.0/8: kept out, on the listener's port and through the edge alike.
+    denied = requests.get("http://127.0.0.1:%d/" % port, timeout=10)
+    assert denied.status_code == 403 and sg in denied.text
+    assert get(kumo, lb, "/").status_code == 403
+    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "127.0.0.0/8"}]}])
+    assert wait_for(lambda: requests.get("http://127.0.0.1:%d/" % port, timeout=10).text == "inside", timeout=5)
+    ec2.revoke_security_group_ingress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "127.0.0.0/8"}]}])
+    assert wait_for(lambda: requests.get("http://127.0.0.1:%d/" % port, timeout=10).status_code == 403, timeout=5)

@@ -119,7 +119,7 @@ extension EC2 {
         return ["Return": true]
     }
 
-    /// Authorize/Revoke ingress and egress: the rules are kept and described (not yet enforced).
+    /// Authorize/Revoke ingress and egress: kept and described; load balancers enforce the ingress rules of their groups.
     func changeRules(_ call: OperationCall, member: String, add: Bool) async throws -> ShapeValue {
         let permissions = call.input["IpPermissions"]?.list ?? []
         var simple: [ShapeValue] = []

@@ -3,6 +3,7 @@ import KumoProtocols
 import KumoProxy
 import Logging
 import NIOCore
+import Synchronization
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -31,6 +32,7 @@ extension Router {
         let received = clock.now
         let started = ContinuousClock.now
         guard let (lb, port, action, priority) = route(request, listenerPort: listenerPort) else { return Self.errorPage(503) }
+        guard await admits(lb, port: port, source: request.remoteAddress) else { return Self.refused(lb, port: port, source: request.remoteAddress) }
         let response: ProtocolResponse
         var trace = ForwardTrace()
         switch action?["Type"]?.string {
@@ -143,9 +145,9 @@ extension Router {
 
     /// Where a connection upgrade (WebSocket) goes: a healthy target of the forward action, and
     /// the request head to open it with (the `Upgrade` and `Connection` headers kept).
-    func upgradeTarget(_ request: HostRoute.Request, listenerPort: Int?) -> UpgradeTarget? {
+    func upgradeTarget(_ request: HostRoute.Request, listenerPort: Int?) async -> UpgradeTarget? {
         guard let (lb, port, action, _) = route(request, listenerPort: listenerPort), let action, action["Type"]?.string == "forward",
-            let (arn, _, target) = choose(action, request: request)
+            await admits(lb, port: port, source: request.remoteAddress), let (arn, _, target) = choose(action, request: request)
         else { return nil }
         countForTargetGroup(arn, loadBalancer: lb.arn)
         count(lb.arn, ProtocolResponse(status: 101, headers: [], body: []))
@@ -287,6 +289,29 @@ extension Router {
         if response.headers.contains(where: { $0.name == "Server" && $0.value == "awselb/2.0" }) && response.status >= 500 {
             metrics.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: "HTTPCode_ELB_5XX_Count", dimensions: dims))
         }
+    }
+
+    /// Whether the load balancer's security groups let the client in on the listener's port
+    /// (a balancer created without security groups lets everyone in). Decisions hold for a second.
+    func admits(_ lb: Balancer, port: Int, source: String?) async -> Bool {
+        guard !lb.securityGroups.isEmpty else { return true }
+        guard let source else { return false }
+        let key = "\(lb.arn)|\(port)|\(source)"
+        let now = ContinuousClock.now
+        if let known = admissions.withLock({ $0[key] }), known.until > now { return known.allowed }
+        let allowed = await directory.ingressAllows(groups: lb.securityGroups, source: source, port: port)
+        admissions.withLock { a in
+            if a.count > 10_000 { a.removeAll() }
+            a[key] = (allowed, now + .seconds(1))
+        }
+        return allowed
+    }
+
+    /// What a client the security groups keep out gets (on AWS its connection would go unanswered).
+    static func refused(_ lb: Balancer, port: Int, source: String?) -> ProtocolResponse {
+        let text = "Kumo: the security groups of this load balancer (\(lb.securityGroups.joined(separator: ", "))) do not allow "
+            + "\(source ?? "this client") in on port \(port). On AWS the connection would not be answered.\n"
+        return ProtocolResponse(status: 403, headers: [("Content-Type", "text/plain"), ("Server", "awselb/2.0")], body: Array(text.utf8))
     }
 
     /// RequestCount per target group, and RequestCountPerTarget: each request counts as

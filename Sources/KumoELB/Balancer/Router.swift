@@ -25,6 +25,8 @@ public final class Router: Sendable {
         var accessLogs: (bucket: String, prefix: String)?
         /// The ports of HTTPS listeners.
         var httpsPorts: Set<Int> = []
+        /// Security groups given at creation; their ingress rules decide which clients get in.
+        var securityGroups: [String] = []
 
         /// What a listener's clients speak: `https` or `http`.
         func scheme(_ port: Int) -> String { httpsPorts.contains(port) ? "https" : "http" }
@@ -58,6 +60,8 @@ public final class Router: Sendable {
     let logger: Logger
     let metrics: ServiceMetrics?
     let client = UpstreamClient()
+    /// Security group decisions by load balancer, port and client address, for a second.
+    let admissions = Mutex<[String: (allowed: Bool, until: ContinuousClock.Instant)]>([:])
     /// Where HTTPS listeners' certificates come from (ACM).
     let certificates: (any CertificateSource)?
     let health = HealthBoard()
@@ -120,7 +124,7 @@ public final class Router: Sendable {
             let upgrade: @Sendable (HostRoute.Request) async -> UpgradeTarget? = { [self] request in
                 var request = request
                 request.name = lb
-                return upgradeTarget(request, listenerPort: listenerPort)
+                return await upgradeTarget(request, listenerPort: listenerPort)
             }
             var port: Int?
             if ownPorts { port = try? await binder.bind(port: listenerPort, label: label, tls: tls, handle: handle, upgrade: upgrade) }
@@ -188,7 +192,8 @@ public final class Router: Sendable {
                 }
                 s.balancers[lb.arn] = Balancer(
                     arn: lb.arn, dnsName: dns, idleTimeout: Int(attributes["idle_timeout.timeout_seconds"] ?? "60") ?? 60,
-                    listeners: listeners, accessLogs: accessLogs, httpsPorts: httpsPorts)
+                    listeners: listeners, accessLogs: accessLogs, httpsPorts: httpsPorts,
+                    securityGroups: (shape["SecurityGroups"]?.list ?? []).compactMap(\.string))
                 s.byHost[dns] = lb.arn
             }
             let targets = try TargetRecord.fetchAll(db)
