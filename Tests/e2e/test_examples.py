@@ -44,8 +44,9 @@ def test_load_balanced_app_example(start_kumo):
 def test_autoscaling_example(start_kumo):
     kumo = start_kumo("--time-scale", "0.02")
     env = dict(os.environ, KUMO_URL=kumo.url)
-    out = subprocess.run(["python3", os.path.join(ROOT, "examples", "autoscaling", "run.py"), "--load-seconds", "20", "--after-seconds", "30"],
-                         env=env, capture_output=True, text=True, timeout=180)
+    chart, table = os.path.join(kumo.data_dir, "timeline.svg"), os.path.join(kumo.data_dir, "timeline.csv")
+    out = subprocess.run(["python3", os.path.join(ROOT, "examples", "autoscaling", "run.py"), "--load-seconds", "20", "--after-seconds", "30",
+                          "--csv", table, "--svg", chart], env=env, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr
     summary = [line for line in out.stdout.splitlines() if line.startswith("peak instances")][0]
     peak = int(summary.split("peak instances: ")[1].split(",")[0])
@@ -53,3 +54,9 @@ def test_autoscaling_example(start_kumo):
     assert peak >= 2, out.stdout  # CPU load on one instance scales the group out
     assert failed == 0, out.stdout
     assert "triggered policy cpu50" in out.stdout
+    import csv
+    import xml.etree.ElementTree as ET
+    rows = list(csv.DictReader(open(table)))
+    assert rows and max(int(r["instances"]) for r in rows) == peak and {r["phase"] for r in rows} == {"load", "idle"}
+    svg = ET.parse(chart).getroot()
+    assert svg.tag.endswith("svg") and len([e for e in svg.iter() if e.tag.endswith("polyline")]) == 4

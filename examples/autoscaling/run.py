@@ -6,7 +6,7 @@ after the load stops, scaling back in.
 
 Start Kumo with a time scale so minutes of AWS time take seconds:
     swift run kumo up --time-scale 0.02
-then:  python3 examples/autoscaling/run.py [--load-seconds 40] [--after-seconds 40]
+then:  python3 examples/autoscaling/run.py [--load-seconds 40] [--after-seconds 40] [--csv timeline.csv] [--svg timeline.svg]
 Settings: KUMO_URL (default http://localhost:4566). Needs boto3.
 
 Be honest about the numbers: on a small machine every instance, the load generator and Kumo
@@ -14,6 +14,7 @@ share the same cores, so an instance's CPU is its share of one vCPU of this mach
 """
 import argparse
 import base64
+import csv
 import datetime
 import os
 import threading
@@ -80,12 +81,50 @@ class Load:
             return self.ok, self.errors
 
 
+COLUMNS = ["t_seconds", "phase", "instances", "cpu_percent", "requests_per_second", "errors"]
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        w.writerows(rows)
+
+
+def write_svg(path, rows, load_seconds):
+    """A chart of the timeline: instances, CPU, requests/s and errors over time, each scaled to its own maximum."""
+    width, height, left, top, plot_w, plot_h = 760, 360, 60, 30, 640, 250
+    t_max = max([r[0] for r in rows] + [1])
+    series = [("instances", 2, "#1f77b4"), ("CPU %", 3, "#d62728"), ("requests/s", 4, "#2ca02c"), ("errors", 5, "#7f7f7f")]
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">' % (width, height),
+           '<rect width="100%" height="100%" fill="white"/>',
+           '<text x="%d" y="18" font-size="14">Auto Scaling timeline (each line scaled to its own maximum)</text>' % left,
+           '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>' % (left, top + plot_h, left + plot_w, top + plot_h),
+           '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>' % (left, top, left, top + plot_h)]
+    load_x = left + plot_w * min(load_seconds, t_max) / t_max
+    out.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="#fff3d6"/>' % (left + 1, top, load_x - left - 1, plot_h))
+    out.append('<text x="%d" y="%d" fill="#996600">load</text>' % (left + 6, top + 14))
+    for i, (name, col, color) in enumerate(series):
+        values = [r[col] if r[col] == r[col] else 0 for r in rows]  # NaN (no CPU data yet) as 0
+        peak = max(values + [1e-9])
+        points = " ".join("%.1f,%.1f" % (left + plot_w * r[0] / t_max, top + plot_h - plot_h * v / peak) for r, v in zip(rows, values))
+        out.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>' % (color, points))
+        out.append('<text x="%d" y="%d" fill="%s">%s (max %.0f)</text>' % (left + 150 * i, top + plot_h + 40, color, name, peak))
+    out.append('<text x="%d" y="%d">time (s, 0–%.0f)</text>' % (left + plot_w - 90, top + plot_h + 18, t_max))
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--load-seconds", type=float, default=40)
     ap.add_argument("--after-seconds", type=float, default=50)
     ap.add_argument("--name", default="cpu-demo-%d" % (int(time.time()) % 10000))
+    ap.add_argument("--csv", help="also write the timeline to this CSV file")
+    ap.add_argument("--svg", help="also draw the timeline as an SVG chart in this file")
     args = ap.parse_args()
+    rows = []
     ec2, elb, asg, cw = clients()
     host, tg = setup(args.name)
     print("load balancer %s, group %s (min 1, max 4, target 50%% CPU)" % (host, args.name))
@@ -113,8 +152,13 @@ def main():
         cpu = sorted(points, key=lambda p: p["Timestamp"])[-1]["Average"] if points else float("nan")
         ok, errors = load.counts()
         print("%6.0f  %-6s  %9d  %7.0f%%  %6.0f  %d" % (time.time() - start, phase, serving, cpu, (ok - last_ok) / 2, errors))
+        rows.append([round(time.time() - start, 1), phase, serving, round(cpu, 1), (ok - last_ok) / 2, errors])
         last_ok = ok
     load.stop.set()
+    if args.csv:
+        write_csv(args.csv, rows)
+    if args.svg:
+        write_svg(args.svg, rows, args.load_seconds)
     final = len(asg.describe_auto_scaling_groups(AutoScalingGroupNames=[args.name])["AutoScalingGroups"][0]["Instances"])
     print("peak instances: %d, instances at the end: %d, failed requests: %d" % (peak, final, load.counts()[1]))
     for a in asg.describe_scaling_activities(AutoScalingGroupName=args.name)["Activities"][:6][::-1]:
