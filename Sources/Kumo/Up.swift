@@ -220,18 +220,29 @@ struct Up: AsyncParsableCommand {
         let ready = ReadyGate()
         // HTTPS on the same port: certificates from the local CA for Kumo's own names (and
         // CloudFront aliases without a certificate of their own), ACM's for aliases that name one.
+        // Made once the edge answers: the first start creates the certificate authority.
         let suffix = hostSuffix.lowercased()
-        let edgeTLS = try EdgeTLS(defaultCertificate: try await acm.edgeCertificate(for: ["localhost", "127.0.0.1", "::1"])) { name in
-            let host = name.lowercased()
-            let viewer = cloudfront.edge.viewerCertificate(host: host, suffix: suffix)
-            if let arn = viewer.certificateArn, let certificate = await acm.serverCertificate(arn: arn) { return certificate }
-            guard viewer.served || host == suffix || host.hasSuffix("." + suffix) else { return nil }
-            return try? await acm.edgeCertificate(for: [host])
+        let edgeTLS = EdgeTLS()
+        let installTLS: @Sendable () async -> Void = {
+            do {
+                try edgeTLS.install(defaultCertificate: try await acm.edgeCertificate(for: ["localhost", "127.0.0.1", "::1"])) { name in
+                    let host = name.lowercased()
+                    let viewer = cloudfront.edge.viewerCertificate(host: host, suffix: suffix)
+                    if let arn = viewer.certificateArn, let certificate = await acm.serverCertificate(arn: arn) { return certificate }
+                    guard viewer.served || host == suffix || host.hasSuffix("." + suffix) else { return nil }
+                    return try? await acm.edgeCertificate(for: [host])
+                }
+            } catch {
+                logger.error("HTTPS on the edge port is off: \(error)")
+            }
         }
         let server = EdgeServer(
             edge: edge, internalEndpoints: endpoints, metrics: metrics, logger: logger, tls: edgeTLS,
             onRunning: { address in
-                defer { ready.open() }
+                defer {
+                    ready.open()
+                    Task { await installTLS() }
+                }
                 let boundPort = address?.port ?? 0
                 let url = "http://\(address?.ipAddress ?? "127.0.0.1"):\(boundPort)"
                 listeners.add(.init(name: "edge", address: url))

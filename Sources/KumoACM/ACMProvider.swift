@@ -49,12 +49,19 @@ public final class ACMProvider: ServiceProvider, CertificateSource {
     func localCA() async throws -> LocalCA {
         if let ca = authority.withLock({ $0 }) { return ca }
         let now = clock.now
-        let row = try await store.write { db -> AuthorityRecord in
-            if let row = try AuthorityRecord.fetchOne(db, key: 1) { return row }
-            let ca = try LocalCA.create(now: now)
-            let row = AuthorityRecord(id: 1, certificatePEM: ca.certificatePEM, privateKeyPEM: ca.privateKeyPEM, created: now)
-            try row.insert(db)
-            return row
+        let row: AuthorityRecord
+        do {
+            row = try await store.write { db -> AuthorityRecord in
+                if let row = try AuthorityRecord.fetchOne(db, key: 1) { return row }
+                let ca = try LocalCA.create(now: now)
+                let row = AuthorityRecord(id: 1, certificatePEM: ca.certificatePEM, privateKeyPEM: ca.privateKeyPEM, created: now)
+                try row.insert(db)
+                return row
+            }
+        } catch {
+            // Another process (`kumo ca export` beside a running kumo) made it first: use that one.
+            guard let made = try await store.read({ db in try AuthorityRecord.fetchOne(db, key: 1) }) else { throw error }
+            row = made
         }
         let ca = try LocalCA(certificatePEM: row.certificatePEM, privateKeyPEM: row.privateKeyPEM)
         authority.withLock { $0 = ca }

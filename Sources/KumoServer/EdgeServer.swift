@@ -46,7 +46,7 @@ public struct EdgeServer: Service {
                 additionalChannelHandlers: [ConnectionCounter(metrics: metrics)], idleTimeout: .seconds(330),
                 httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 200)))
         if let tls {
-            try await serve(EitherTLSChannel(base: channel, context: tls.context))
+            try await serve(EitherTLSChannel(base: channel, tls: tls))
         } else {
             try await serve(channel)
         }

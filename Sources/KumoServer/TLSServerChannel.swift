@@ -23,11 +23,11 @@ struct TLSServerChannel<Base: ServerChildChannel>: ServerChildChannel {
 /// TLS, any other gets plain HTTP (as the edge port does for `http://` and `https://` URLs).
 struct EitherTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
-    let context: NIOSSLContext
+    let tls: EdgeTLS
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
         channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(TLSSniffer(context: context), position: .first)
+            try channel.pipeline.syncOperations.addHandler(TLSSniffer(tls: tls), position: .first)
         }.flatMap { base.setup(channel: channel, logger: logger) }
     }
 
@@ -39,13 +39,17 @@ struct EitherTLSChannel<Base: ServerChildChannel>: ServerChildChannel {
 final class TLSSniffer: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
-    let context: NIOSSLContext
+    let tls: EdgeTLS
 
-    init(context: NIOSSLContext) { self.context = context }
+    init(tls: EdgeTLS) { self.tls = tls }
 
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         if buffer.readableBytes > 0, buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) == 0x16 {
+            guard let context = tls.context else {
+                ctx.close(promise: nil)
+                return
+            }
             do {
                 try ctx.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context), position: .after(self))
             } catch {
@@ -112,11 +116,18 @@ extension ServerTLS {
 }
 
 /// The edge port's HTTPS: the default certificate for clients that name no server, and for the
-/// others the certificate `resolve` finds for the name they ask for.
-public struct EdgeTLS: Sendable {
-    let context: NIOSSLContext
+/// others the certificate `resolve` finds for the name they ask for. Installed once Kumo is
+/// ready (making the certificate authority is kept off the start-up path); until then a client
+/// that opens with a TLS handshake is disconnected.
+public final class EdgeTLS: Sendable {
+    private let installed = Mutex<NIOSSLContext?>(nil)
 
-    public init(defaultCertificate: ServerCertificate, resolve: @escaping @Sendable (String) async -> ServerCertificate?) throws {
-        context = try ServerTLS.context(defaultCertificate: defaultCertificate, resolve: resolve)
+    public init() {}
+
+    public func install(defaultCertificate: ServerCertificate, resolve: @escaping @Sendable (String) async -> ServerCertificate?) throws {
+        let context = try ServerTLS.context(defaultCertificate: defaultCertificate, resolve: resolve)
+        installed.withLock { $0 = context }
     }
+
+    var context: NIOSSLContext? { installed.withLock { $0 } }
 }
