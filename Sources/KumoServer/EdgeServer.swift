@@ -45,10 +45,18 @@ public struct EdgeServer: Service {
             configuration: .init(
                 additionalChannelHandlers: [ConnectionCounter(metrics: metrics)], idleTimeout: .seconds(330),
                 httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 200)))
+        // A connection whose first request upgrades (a WebSocket to a load balancer's DNS name) is relayed.
+        let upgrades = UpgradeChannel(base: channel) { [edge] request in
+            let probe = EdgeRequest(method: request.method, target: request.path, headers: request.headers, remoteAddress: request.remoteAddress)
+            guard let (route, name) = edge.hostRoute(probe), let upgrade = route.upgrade else { return nil }
+            var routed = request
+            routed.name = name
+            return await upgrade(routed)
+        }
         if let tls {
-            try await serve(EitherTLSChannel(base: channel, tls: tls))
+            try await serve(EitherTLSChannel(base: upgrades, tls: tls))
         } else {
-            try await serve(channel)
+            try await serve(upgrades)
         }
     }
 

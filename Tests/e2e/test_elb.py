@@ -343,25 +343,32 @@ def test_websocket_upgrades_pass_through_to_a_target(start_kumo):
         assert wait_for(lambda: health(elb, tg)["127.0.0.1"]["State"] == "healthy", timeout=30)
         port = wait_for(lambda: listener_port(kumo, "elb ws:80"))
 
-        client = socket.create_connection(("127.0.0.1", port), timeout=10)
-        client.sendall(b"GET /chat?room=1 HTTP/1.1\r\nHost: chat.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                       b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            answer += client.recv(4096)
-        head, rest = answer.split(b"\r\n\r\n", 1)
-        assert head.startswith(b"HTTP/1.1 101") and b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head
-        # After the handshake the connection is a byte pipe both ways.
-        for message in [b"\x81\x05hello", b"\x81\x06kumo!!" * 100]:
-            client.sendall(message)
-            got = rest
-            while len(got) < len(message):
-                got += client.recv(65536)
-            assert got == message
-            rest = b""
-        client.close()
-        sent = heads[-1]
+        def talk(address, host):
+            client = socket.create_connection(address, timeout=10)
+            client.sendall(b"GET /chat?room=1 HTTP/1.1\r\nHost: " + host.encode() + b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += client.recv(4096)
+            head, rest = answer.split(b"\r\n\r\n", 1)
+            assert head.startswith(b"HTTP/1.1 101") and b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head
+            # After the handshake the connection is a byte pipe both ways.
+            for message in [b"\x81\x05hello", b"\x81\x06kumo!!" * 100]:
+                client.sendall(message)
+                got = rest
+                while len(got) < len(message):
+                    got += client.recv(65536)
+                assert got == message
+                rest = b""
+            client.close()
+            return heads[-1]
+
+        sent = talk(("127.0.0.1", port), "chat.example.com")
         assert sent.startswith("GET /chat?room=1 HTTP/1.1") and "Upgrade: websocket" in sent and "X-Forwarded-For: 127.0.0.1" in sent
+        # Through the edge port too, by the load balancer's DNS name.
+        edge_port = int(kumo.url.rsplit(":", 1)[1])
+        sent = talk(("127.0.0.1", edge_port), lb["DNSName"])
+        assert "Host: " + lb["DNSName"] in sent
         # Plain requests on the listener still work.
         assert requests.get("http://127.0.0.1:%d/healthy" % port, timeout=10).text == "ok"
     finally:

@@ -38,12 +38,17 @@ public struct HostRoute: Sendable {
     public let claim: @Sendable (_ host: String, _ suffix: String) -> String?
     public let handle: @Sendable (Request) async -> ProtocolResponse
 
+    /// Where a connection-upgrade request (a WebSocket) for this route goes, when it relays them.
+    public let upgrade: (@Sendable (Request) async -> UpgradeTarget?)?
+
     public init(
-        label: String, claim: @escaping @Sendable (String, String) -> String?, handle: @escaping @Sendable (Request) async -> ProtocolResponse
+        label: String, claim: @escaping @Sendable (String, String) -> String?, handle: @escaping @Sendable (Request) async -> ProtocolResponse,
+        upgrade: (@Sendable (Request) async -> UpgradeTarget?)? = nil
     ) {
         self.label = label
         self.claim = claim
         self.handle = handle
+        self.upgrade = upgrade
     }
 }
 
