@@ -5,11 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# curl drives the S3 website endpoint and CloudFront, dig the DNS server in the end-to-end
-# tests; the build links the system zlib and Brotli encoder (CloudFront's gzip and br).
-if ! command -v curl > /dev/null || ! command -v dig > /dev/null || [ ! -f /usr/include/zlib.h ] || [ ! -f /usr/include/brotli/encode.h ]; then
+# curl drives the S3 website endpoint and CloudFront, dig the DNS server, openssl and ssh-keygen
+# check certificates and key pairs in the end-to-end tests; the build links the system zlib and
+# Brotli encoder (CloudFront's gzip and br).
+if ! command -v curl > /dev/null || ! command -v dig > /dev/null || ! command -v openssl > /dev/null \
+    || ! command -v ssh-keygen > /dev/null || [ ! -f /usr/include/zlib.h ] || [ ! -f /usr/include/brotli/encode.h ]; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq curl dnsutils zlib1g-dev libbrotli-dev
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq curl dnsutils openssl openssh-client zlib1g-dev libbrotli-dev
 fi
 
 python3 -m pip install --quiet --disable-pip-version-check -r Tests/e2e/requirements.txt
