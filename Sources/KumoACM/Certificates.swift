@@ -33,6 +33,10 @@ extension ACMProvider {
         return r
     }
 
+    static func newArn(region: String, account: String) -> String {
+        ARN(service: "acm", region: region, accountId: account, resource: "certificate/" + UUID().uuidString.lowercased()).description
+    }
+
     static func tagList(_ value: ShapeValue?) -> [String: String] {
         var tags: [String: String] = [:]
         for t in value?.list ?? [] { if let k = t["Key"]?.string { tags[k] = t["Value"]?.string ?? "" } }
@@ -79,7 +83,7 @@ extension ACMProvider {
         }
         let ca = try await localCA()
         let issued = try ca.issue(names: names, keyAlgorithm: algorithm, now: now)
-        let arn = "arn:aws:acm:\(region):\(account):certificate/\(UUID().uuidString.lowercased())"
+        let arn = Self.newArn(region: region, account: account)
         let record = CertificateRecord(
             arn: arn, accountId: account, region: region, domainName: domain, names: CertificateRecord.encode(names), type: "AMAZON_ISSUED",
             status: "ISSUED", keyAlgorithm: algorithmName, certificatePEM: issued.certificatePEM, chainPEM: ca.certificatePEM,
@@ -132,7 +136,7 @@ extension ACMProvider {
         let account = call.context.accountId, region = call.context.region
         let now = clock.now
         let reimport = input["CertificateArn"]?.string
-        let arn = reimport ?? "arn:aws:acm:\(region):\(account):certificate/\(UUID().uuidString.lowercased())"
+        let arn = reimport ?? Self.newArn(region: region, account: account)
         let tags = Self.tagList(input["Tags"])
         if reimport != nil, !tags.isEmpty {
             throw AWSError.acmValidation("Tags cannot be specified when reimporting a certificate.")
@@ -220,17 +224,7 @@ extension ACMProvider {
     }
 
     /// A stable hex label derived from `text` (the DNS validation record names).
-    static func digest(_ text: String, length: Int) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        var out = ""
-        while out.count < length {
-            for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-            h = (h ^ UInt64(out.count)) &* 0x100_0000_01b3
-            let piece = String(h, radix: 16)
-            out += String(repeating: "0", count: 16 - piece.count) + piece
-        }
-        return String(out.prefix(length))
-    }
+    static func digest(_ text: String, length: Int) -> String { String(Hashing.sha256Hex(Array(text.utf8)).prefix(length)) }
 
     func describeCertificate(_ call: OperationCall) async throws -> ShapeValue {
         let arn = call.input["CertificateArn"]?.string ?? ""

@@ -93,7 +93,5 @@ struct LocalCA: Sendable {
     }
 
     /// ACM's form of a serial number: lower-case hex bytes joined by colons.
-    static func serial(_ number: Certificate.SerialNumber) -> String {
-        number.bytes.map { b in String(b, radix: 16).count == 1 ? "0" + String(b, radix: 16) : String(b, radix: 16) }.joined(separator: ":")
-    }
+    static func serial(_ number: Certificate.SerialNumber) -> String { Hashing.colonHex(number.bytes) }
 }

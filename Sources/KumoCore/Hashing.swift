@@ -19,6 +19,11 @@ public enum Hashing {
         Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key)))
     }
 
+    /// Lower-case hex bytes joined by colons (certificate serials, key fingerprints).
+    public static func colonHex(_ bytes: some Sequence<UInt8>) -> String {
+        bytes.map { hex([$0]) }.joined(separator: ":")
+    }
+
     public static func hex(_ bytes: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()

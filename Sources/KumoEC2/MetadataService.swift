@@ -98,8 +98,7 @@ final class MetadataService: Sendable {
         // The key pair the instance was launched with (its public half), as AWS serves it.
         let publicKey = try? await store.read { db -> String? in
             guard let name = instance.keyName else { return nil }
-            return try ResourceRecord.filter(Column("accountId") == instance.accountId && Column("region") == instance.region && Column("type") == "key-pair")
-                .fetchAll(db).map { ShapeValue(storageText: $0.body) }.first { $0["KeyName"]?.string == name }?["PublicKey"]?.string
+            return try EC2.publicKey(db, account: instance.accountId, region: instance.region, name: name)
         }
         if let answer = await iam(path, instance: instance) { return answer }
         switch path {

@@ -12,11 +12,6 @@ extension HTTPRequest {
 extension HostRoute.Request {
     /// A request for a host route (or a listener port) from an HTTP request head and its body.
     init(head: HTTPRequest, remoteAddress: String?, name: String, body: [UInt8]) {
-        let target = head.path ?? "/"
-        let rawQuery = target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) } ?? ""
-        self.init(
-            method: head.method.rawValue, path: String(target.prefix { $0 != "?" }),
-            query: FormEncoding.decode(Substring(rawQuery)).map { (name: $0.0, value: $0.1) }, headers: head.headerList,
-            remoteAddress: remoteAddress, name: name, body: body)
+        self.init(method: head.method.rawValue, target: head.path ?? "/", headers: head.headerList, remoteAddress: remoteAddress, name: name, body: body)
     }
 }

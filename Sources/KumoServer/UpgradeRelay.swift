@@ -133,16 +133,12 @@ final class UpgradeSniffer: ChannelDuplexHandler, RemovableChannelHandler {
         guard let first = lines.first else { return nil }
         let parts = first.split(separator: " ")
         guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else { return nil }
-        let target = String(parts[1])
-        let rawQuery = target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) } ?? ""
         var headers: [(name: String, value: String)] = []
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { return nil }
             headers.append((String(line[..<colon]).trimmingSpaces, String(line[line.index(after: colon)...]).trimmingSpaces))
         }
-        return HostRoute.Request(
-            method: String(parts[0]), path: String(target.prefix { $0 != "?" }),
-            query: FormEncoding.decode(Substring(rawQuery)).map { (name: $0.0, value: $0.1) }, headers: headers, remoteAddress: remote, name: "")
+        return HostRoute.Request(method: String(parts[0]), target: String(parts[1]), headers: headers, remoteAddress: remote, name: "")
     }
 }
 

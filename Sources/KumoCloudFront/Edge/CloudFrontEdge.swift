@@ -137,7 +137,7 @@ public final class CloudFrontEdge: Sendable {
         }
         switch request.secure ? "allow-all" : behavior.viewerProtocolPolicy {
         case "redirect-to-https":
-            let query = request.query.isEmpty ? "" : "?" + request.query.map { FormEncoding.escape($0.name) + "=" + FormEncoding.escape($0.value) }.joined(separator: "&")
+            let query = request.query.isEmpty ? "" : "?" + request.queryString
             var response = errorPage(301, "Moved Permanently", "", pop: pop, requestId: requestId, xCache: "Redirect")
             response.headers.append(("Location", "https://" + (request.header("Host") ?? "") + request.path + query))
             return response

@@ -43,7 +43,7 @@ enum StandardLogs {
         let t = LogTime(time)
         let bytes = response.bodyStream?.length.map(Int.init) ?? response.body.count
         let result = String((responseHeader("X-Cache") ?? "Error from cloudfront").split(separator: " ").first ?? "Error")
-        let query = request.query.map { FormEncoding.escape($0.name) + "=" + FormEncoding.escape($0.value) }.joined(separator: "&")
+        let query = request.queryString
         let requestBytes = request.body.count + request.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
         let taken = LogTime.seconds(seconds)
         return [

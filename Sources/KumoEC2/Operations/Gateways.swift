@@ -241,7 +241,7 @@ extension EC2 {
 
     func allocateAddress(_ call: OperationCall) async throws -> ShapeValue {
         let id = ResourceID.ec2("eipalloc")
-        let account = call.context.accountId, region = call.context.region
+        let region = call.context.region
         let shape = try await store.write { db -> ShapeValue in
             // Addresses from the documentation range 198.51.100.0/24, then 203.0.113.0/24: never routed.
             let used = Set(try ResourceRecord.filter(Column("type") == "elastic-ip").fetchAll(db).compactMap { ShapeValue(storageText: $0.body)["PublicIp"]?.string })
@@ -253,7 +253,6 @@ extension EC2 {
                 "AllocationId": .string(id), "PublicIp": .string(ip), "Domain": "vpc", "PublicIpv4Pool": "amazon",
                 "NetworkBorderGroup": .string(region),
             ]
-            _ = account
             try self.insert(db, call, id: id, type: "elastic-ip", vpcId: nil, address, tagType: "elastic-ip")
             return address
         }

@@ -98,14 +98,13 @@ extension EC2 {
     }
 
     /// At RunInstances: the image must be Kumo's own or one registered here; what it runs.
-    func imageLaunch(_ db: Database, imageId: String, account: String, region: String) throws -> (command: String?, directory: String?) {
+    func imageLaunch(_ db: Database, imageId: String, region: String) throws -> (command: String?, directory: String?) {
         if imageId == Self.builtInImage { return (nil, nil) }
         guard let image = try ResourceRecord.fetchOne(db, key: imageId), image.type == "image", image.region == region else {
             // Any other AMI id behaves as Kumo's own image, so configurations written for AWS run unchanged.
             return (nil, nil)
         }
         let tags = Dictionary(try TagRecord.filter(Column("resourceId") == imageId).fetchAll(db).map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        _ = account
         return Self.imageLaunch(ShapeValue(storageText: image.body), tags: tags)
     }
 }

@@ -79,10 +79,10 @@ extension EC2 {
                 subnet = s
             }
             let subnetShape = ShapeValue(storageText: subnet.body)
-            if let key = input["KeyName"]?.string, try self.publicKey(db, account: account, region: region, name: key) == nil {
+            if let key = input["KeyName"]?.string, try Self.publicKey(db, account: account, region: region, name: key) == nil {
                 throw Self.keyPairNotFound(key)
             }
-            let image = try self.imageLaunch(db, imageId: imageId, account: account, region: region)
+            let image = try self.imageLaunch(db, imageId: imageId, region: region)
             var launchAttributes: [(String, JSONValue)] = []
             if let command = image.command { launchAttributes.append(("image.command", .string(command))) }
             if let directory = image.directory { launchAttributes.append(("image.directory", .string(directory))) }

@@ -30,10 +30,6 @@ extension EC2 {
         return sshString(b)
     }
 
-    static func colonHex(_ bytes: some Sequence<UInt8>) -> String {
-        bytes.map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }.joined(separator: ":")
-    }
-
     /// A new key: (type, private key text, OpenSSH public key line, fingerprint as AWS shows it).
     static func makeKeyPair(type: String, name: String) throws -> (material: String, publicKey: String, fingerprint: String) {
         if type == "ed25519" {
@@ -60,7 +56,7 @@ extension EC2 {
         let blob = sshString(Array("ssh-rsa".utf8)) + sshMPInt(primitives.publicExponent) + sshMPInt(primitives.modulus)
         // AWS shows a key it made by the SHA-1 of its private key (PKCS#8 DER).
         let pkcs8 = try Data(_RSA.Signing.PrivateKey(pemRepresentation: key.pkcs8PEMRepresentation).derRepresentation)
-        return (key.pemRepresentation, "ssh-rsa " + Data(blob).base64EncodedString(), colonHex(Insecure.SHA1.hash(data: pkcs8)))
+        return (key.pemRepresentation, "ssh-rsa " + Data(blob).base64EncodedString(), Hashing.colonHex(Insecure.SHA1.hash(data: pkcs8)))
     }
 
     /// An imported OpenSSH public key line: (type, normalized line, fingerprint as AWS shows it).
@@ -85,7 +81,7 @@ extension EC2 {
         case "ssh-rsa":
             guard let e = next(), let n = next(), let key = try? _RSA.Signing.PublicKey(n: n, e: e) else { return nil }
             // AWS shows an imported RSA key by the MD5 of its public key (DER).
-            return ("rsa", line, colonHex(Insecure.MD5.hash(data: key.derRepresentation)))
+            return ("rsa", line, Hashing.colonHex(Insecure.MD5.hash(data: key.derRepresentation)))
         default:
             return nil
         }
@@ -182,8 +178,8 @@ extension EC2 {
         return .structure(out)
     }
 
-    /// The public key of a key pair by name, for the metadata service (nil when none).
-    func publicKey(_ db: Database, account: String, region: String, name: String) throws -> String? {
+    /// The public key of a key pair by name (nil when none).
+    static func publicKey(_ db: Database, account: String, region: String, name: String) throws -> String? {
         try ResourceRecord.filter(Column("accountId") == account && Column("region") == region && Column("type") == "key-pair").fetchAll(db)
             .map { ShapeValue(storageText: $0.body) }.first { $0["KeyName"]?.string == name }?["PublicKey"]?.string
     }

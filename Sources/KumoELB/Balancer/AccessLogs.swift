@@ -43,7 +43,7 @@ enum AccessLogs {
         func quoted(_ s: String?) -> String { "\"" + (s ?? "-").replacing("\"", with: "\\\"") + "\"" }
         func header(_ name: String) -> String? { request.headers.first { $0.name.caseInsensitiveEquals(name) }?.value }
         let resource = Router.dimension(lb.arn)
-        let query = request.query.map { FormEncoding.escape($0.name) + "=" + FormEncoding.escape($0.value) }.joined(separator: "&")
+        let query = request.queryString
         let host = header("Host") ?? lb.dnsName
         let url = "http://" + (host.contains(":") ? host : host + ":\(port)") + request.path + (query.isEmpty ? "" : "?" + query)
         let sent = response.bodyStream?.length.map(Int.init) ?? response.body.count

@@ -94,7 +94,7 @@ extension Router {
 
     static func redirect(_ c: ShapeValue, request: HostRoute.Request, port: Int, scheme: String) -> ProtocolResponse {
         let host = (request.header("Host") ?? "").split(separator: ":").first.map(String.init) ?? ""
-        let query = request.query.map { FormEncoding.escape($0.name) + "=" + FormEncoding.escape($0.value) }.joined(separator: "&")
+        let query = request.queryString
         func fill(_ template: String?, _ fallback: String) -> String {
             (template ?? fallback).replacing("#{protocol}", with: scheme).replacing("#{host}", with: host)
                 .replacing("#{port}", with: String(port)).replacing("#{path}", with: String(request.path.dropFirst()))
@@ -151,7 +151,7 @@ extension Router {
         else { return nil }
         countForTargetGroup(arn, loadBalancer: lb.arn)
         count(lb.arn, ProtocolResponse(status: 101, headers: [], body: []))
-        let query = request.query.map { FormEncoding.escape($0.name) + "=" + FormEncoding.escape($0.value) }.joined(separator: "&")
+        let query = request.queryString
         var head = "\(request.method) \(request.path)\(query.isEmpty ? "" : "?" + query) HTTP/1.1\r\n"
         for (name, value) in forwardedHeaders(request, lb: lb, port: port, keep: ["upgrade", "connection"]) { head += "\(name): \(value)\r\n" }
         return UpgradeTarget(host: target.address, port: target.port, head: head + "\r\n")
@@ -172,7 +172,7 @@ extension Router {
             headers.append(("X-Amzn-Trace-Id", trace.traceId))
         }
         trace.group = arn
-        let query = request.query.map { FormEncoding.escape($0.name) + "=" + FormEncoding.escape($0.value) }.joined(separator: "&")
+        let query = request.queryString
         let upstream = UpstreamRequest(
             method: request.method, target: request.path + (query.isEmpty ? "" : "?" + query), headers: headers, body: request.body)
         health.began(group: arn, id: target.id, port: target.port)

@@ -149,8 +149,13 @@ extension ELB {
     /// A listener's certificates: the default (from `Certificates`), then those added to it.
     static func certificates(of listener: ResourceRecord) -> [String] {
         let main = (ShapeValue(storageText: listener.body)["Certificates"]?.list ?? []).compactMap { $0["CertificateArn"]?.string }
-        let extra = attributes(listener.attributes)[extraCertificates].map { $0.split(separator: " ").map(String.init) } ?? []
+        let extra = added(attributes(listener.attributes))
         return main.prefix(1) + extra.filter { !main.prefix(1).contains($0) }
+    }
+
+    /// The certificates AddListenerCertificates added, from the listener's attributes.
+    static func added(_ attributes: [String: String]) -> [String] {
+        attributes[extraCertificates].map { $0.split(separator: " ").map(String.init) } ?? []
     }
 
     /// The listener attribute that keeps certificates added with AddListenerCertificates.
@@ -165,7 +170,7 @@ extension ELB {
             var r = try self.record(db, arn, kind: "listener", account: account, notFound: .listenerNotFound())
             let main = (ShapeValue(storageText: r.body)["Certificates"]?.list ?? []).compactMap { $0["CertificateArn"]?.string }.first
             var attributes = Self.attributes(r.attributes)
-            var extra = attributes[Self.extraCertificates].map { $0.split(separator: " ").map(String.init) } ?? []
+            var extra = Self.added(attributes)
             if add {
                 for c in given where !extra.contains(c) && c != main { extra.append(c) }
                 guard extra.count <= 25 else {

@@ -30,6 +30,20 @@ public struct HostRoute: Sendable {
             self.name = name
         }
 
+        /// A request from its method and request target (`/path?query`, the query decoded).
+        public init(
+            method: String, target: String, headers: [(name: String, value: String)], remoteAddress: String?, name: String, body: [UInt8] = []
+        ) {
+            let rawQuery = target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) } ?? ""
+            self.init(
+                method: method, path: String(target.prefix { $0 != "?" }),
+                query: FormEncoding.decode(Substring(rawQuery)).map { (name: $0.0, value: $0.1) }, headers: headers,
+                remoteAddress: remoteAddress, name: name, body: body)
+        }
+
+        /// The query as it is passed on: names and values escaped, joined by `&` (empty when none).
+        public var queryString: String { query.map { FormEncoding.escape($0.name) + "=" + FormEncoding.escape($0.value) }.joined(separator: "&") }
+
         public func header(_ name: String) -> String? { headers.first { $0.name.caseInsensitiveEquals(name) }?.value }
     }
 

@@ -44,10 +44,12 @@ extension SQS {
     }
 
     /// A RedrivePolicy is a JSON map with both mandatory members, maxReceiveCount in 1...1000.
+    static func invalidRedrive(_ value: String, _ reason: String) -> AWSError {
+        .sqsInvalidParameter("Value \(value) for parameter RedrivePolicy is invalid. Reason: \(reason)")
+    }
+
     static func checkRedriveShape(_ value: String) throws {
-        func invalid(_ reason: String) -> AWSError {
-            .sqsInvalidParameter("Value \(value) for parameter RedrivePolicy is invalid. Reason: \(reason)")
-        }
+        func invalid(_ reason: String) -> AWSError { invalidRedrive(value, reason) }
         guard let json = try? JSONValue.parse(value), case .object = json else { throw invalid("Redrive policy is not a valid JSON map.") }
         for member in ["deadLetterTargetArn", "maxReceiveCount"] where json[member] == nil {
             throw invalid("Redrive policy does not contain mandatory attribute: \(member).")
@@ -69,9 +71,7 @@ extension SQS {
         guard let text = source.attributes["RedrivePolicy"], let json = try? JSONValue.parse(text),
             let arn = json["deadLetterTargetArn"]?.string
         else { return }
-        func invalid(_ reason: String) -> AWSError {
-            .sqsInvalidParameter("Value \(text) for parameter RedrivePolicy is invalid. Reason: \(reason)")
-        }
+        func invalid(_ reason: String) -> AWSError { invalidRedrive(text, reason) }
         guard let key = QueueRecord.key(arn: arn), let dlq = try QueueRecord.fetchOne(db, key: key) else { throw invalid("Dead-letter target does not exist.") }
         guard dlq.isFifo == source.isFifo else { throw invalid("Dead-letter queue must be same type of queue as the source.") }
         if let allow = dlq.attributes["RedriveAllowPolicy"].flatMap({ try? JSONValue.parse($0) }) {
