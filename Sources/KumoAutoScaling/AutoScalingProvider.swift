@@ -63,6 +63,7 @@ public struct AutoScalingProvider: ServiceProvider {
             "DetachInstances": AutoScaling.detachInstances,
             "DescribeInstanceRefreshes": AutoScaling.describeInstanceRefreshes,
             "CancelInstanceRefresh": AutoScaling.cancelInstanceRefresh,
+            "RollbackInstanceRefresh": AutoScaling.rollbackInstanceRefresh,
         ])
     }
 

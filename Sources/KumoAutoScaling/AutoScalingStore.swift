@@ -68,7 +68,7 @@ struct PolicyRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
 }
 
 /// An instance refresh (`asg_refreshes`): every instance launched before `started` is replaced.
-struct RefreshRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+struct RefreshRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
     static let databaseTableName = "asg_refreshes"
     var id: String
     var accountId: String
@@ -81,6 +81,29 @@ struct RefreshRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
     var toUpdate: Int
     var preferences: String
     var desiredConfiguration: String?
+    /// The instances still to replace (storage JSON list of ids): fixed at the start, and at a rollback.
+    var replace: String = "[]"
+    /// Checkpoints reached so far, and until when the refresh waits at the last one (or bakes).
+    var checkpoint: Int = 0
+    var pausedUntil: Double?
+    /// Replacement instances that failed (launch errors, failed health checks).
+    var failures: Int = 0
+    /// Progress as the last pass saw it, for DescribeInstanceRefreshes.
+    var remaining: Int = 0
+    var percentage: Int = 0
+    /// Since when only scale-in protected instances are left to replace (ScaleInProtectedInstances Wait).
+    var waitingSince: Double?
+    var rollbackReason: String?
+    var rollbackStarted: Double?
+    var rollbackPercentage: Int?
+    var rollbackToUpdate: Int?
+}
+
+extension RefreshRecord {
+    var replaceIds: Set<String> {
+        get { Set((ShapeValue(storageText: replace).list ?? []).compactMap(\.string)) }
+        set { replace = ShapeValue.list(newValue.sorted().map { .string($0) }).storageText }
+    }
 }
 
 /// A scheduled action (`asg_scheduled_actions`): what it sets (storage JSON) and when it runs next.
@@ -238,6 +261,21 @@ extension AutoScalingProvider {
                 t.column("groupName", .text).notNull()
                 t.column("config", .text).notNull()
                 t.primaryKey(["accountId", "region", "groupName"])
+            }
+        },
+        StoreMigration("autoscaling.v6") { db in
+            try db.alter(table: "asg_refreshes") { t in
+                t.add(column: "replace", .text).notNull().defaults(to: "[]")
+                t.add(column: "checkpoint", .integer).notNull().defaults(to: 0)
+                t.add(column: "pausedUntil", .double)
+                t.add(column: "failures", .integer).notNull().defaults(to: 0)
+                t.add(column: "remaining", .integer).notNull().defaults(to: 0)
+                t.add(column: "percentage", .integer).notNull().defaults(to: 0)
+                t.add(column: "waitingSince", .double)
+                t.add(column: "rollbackReason", .text)
+                t.add(column: "rollbackStarted", .double)
+                t.add(column: "rollbackPercentage", .integer)
+                t.add(column: "rollbackToUpdate", .integer)
             }
         },
     ]

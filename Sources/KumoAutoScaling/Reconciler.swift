@@ -91,6 +91,7 @@ public struct Reconciler: Service {
                 }
                 if m.healthStatus == "Unhealthy" && reason == nil { reason = "a user request marking it unhealthy" }
                 if let reason {
+                    if !reason.hasPrefix("a user request") { await asg.noteReplacementFailure(g, launched: m.launched) }
                     m.healthStatus = "Unhealthy"
                     await takeOut(m, g, cause: "At \(AutoScaling.iso(now)) an instance was taken out of service in response to \(reason).")
                     m.lifecycleState = "Terminating"
@@ -123,8 +124,8 @@ public struct Reconciler: Service {
 
         let active = members.filter { ["Pending", "Pending:Wait", "InService"].contains($0.lifecycleState) }
         // During an instance refresh the group runs one instance over its desired capacity while a replacement comes up.
-        let surge = await refreshStep(g, members: members, targetGroups: targetGroups)
-        let desired = (c["DesiredCapacity"]?.int ?? 0) + surge
+        let refresh = await refreshStep(g, members: members, targetGroups: targetGroups)
+        let desired = (c["DesiredCapacity"]?.int ?? 0) + refresh.surge
         var warm = members.filter { $0.lifecycleState == "Warmed:Running" || $0.lifecycleState == "Warmed:Stopped" }
         if active.count < desired, !suspended.contains("Launch") {
             // Warm instances first: they enter service without a cold launch.
@@ -145,11 +146,11 @@ public struct Reconciler: Service {
                 }
                 need -= 1
             }
-            if need > 0 { await launch(need, g, c, active: active) }
-        } else if active.count > desired, surge == 0, !suspended.contains("Terminate"), !(await refreshActive(g)) {
+            if need > 0 { await launch(need, g, c, active: active, template: refresh.template) }
+        } else if active.count > desired, !refresh.active, !suspended.contains("Terminate") {
             let policies = (c["TerminationPolicies"]?.list ?? []).compactMap(\.string)
-            let template = (c["LaunchTemplate"] ?? .empty).storageText
-            for m in victims(active, count: active.count - desired, policies: policies.isEmpty ? ["Default"] : policies, template: template) {
+            let current = await asg.resolve(c["LaunchTemplate"] ?? .empty, g)
+            for m in victims(active, count: active.count - desired, policies: policies.isEmpty ? ["Default"] : policies, current: current) {
                 await takeOut(
                     m, g,
                     cause: "At \(AutoScaling.iso(now)) an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from \(active.count) to \(desired). At \(AutoScaling.iso(now)) instance \(m.instanceId) was selected for termination.")
@@ -177,13 +178,6 @@ public struct Reconciler: Service {
                 _ = try? await asg.store.write { db in try m.delete(db) }
             }
         }
-    }
-
-    func refreshActive(_ g: GroupRecord) async -> Bool {
-        ((try? await asg.store.read { db in
-            try RefreshRecord.filter(Column("accountId") == g.accountId && Column("region") == g.region && Column("groupName") == g.name
-                && AutoScaling.activeRefresh.contains(Column("status"))).fetchCount(db)
-        }) ?? 0) > 0
     }
 
     func save(_ m: MemberRecord) async throws { try await asg.store.write { db in try m.update(db) } }
@@ -229,7 +223,7 @@ public struct Reconciler: Service {
     /// order — OldestInstance, NewestInstance, OldestLaunchTemplate (a template other than the
     /// group's, then the lowest version), ClosestToNextInstanceHour — and Default (oldest launch
     /// template, then closest to the next instance hour); the oldest instance breaks ties.
-    func victims(_ active: [MemberRecord], count: Int, policies: [String] = ["Default"], template: String = "") -> [MemberRecord] {
+    func victims(_ active: [MemberRecord], count: Int, policies: [String] = ["Default"], current: TemplateVersion? = nil) -> [MemberRecord] {
         let now = asg.now
         func compare(_ a: MemberRecord, _ b: MemberRecord, _ policy: String) -> Bool? {
             func version(_ m: MemberRecord) -> Int { Int(ShapeValue(storageText: m.launchTemplate)["Version"]?.string ?? "") ?? Int.max }
@@ -238,7 +232,7 @@ public struct Reconciler: Service {
             case "OldestInstance": return a.launched == b.launched ? nil : a.launched < b.launched
             case "NewestInstance": return a.launched == b.launched ? nil : a.launched > b.launched
             case "OldestLaunchTemplate", "OldestLaunchConfiguration", "AllocationStrategy":
-                let (oa, ob) = (a.launchTemplate != template, b.launchTemplate != template)
+                let (oa, ob) = (!AutoScaling.matches(a, current), !AutoScaling.matches(b, current))
                 if oa != ob { return oa }
                 return version(a) == version(b) ? nil : version(a) < version(b)
             case "ClosestToNextInstanceHour": return hourLeft(a) == hourLeft(b) ? nil : hourLeft(a) < hourLeft(b)
@@ -262,13 +256,13 @@ public struct Reconciler: Service {
         return out
     }
 
-    func launch(_ count: Int, _ g: GroupRecord, _ c: ShapeValue, active: [MemberRecord], warm: Bool = false) async {
+    func launch(_ count: Int, _ g: GroupRecord, _ c: ShapeValue, active: [MemberRecord], warm: Bool = false, template spec: ShapeValue? = nil) async {
         let subnets = (c["VPCZoneIdentifier"]?.string ?? "").split(separator: ",").map { $0.trimmingSpaces }.filter { !$0.isEmpty }
         guard !subnets.isEmpty else { return }
         var zoneOf: [String: String] = [:]
         for s in subnets { zoneOf[s] = await asg.network.subnet(id: s, account: g.accountId, region: g.region)?.availabilityZone ?? "" }
         var perZone = Dictionary(grouping: active, by: \.availabilityZone).mapValues(\.count)
-        let template = c["LaunchTemplate"] ?? .empty
+        let template = spec ?? c["LaunchTemplate"] ?? .empty
         var tags: [(key: String, value: String)] = [("aws:autoscaling:groupName", g.name)]
         for t in c["Tags"]?.list ?? [] where t["PropagateAtLaunch"]?.bool ?? false {
             tags.append((t["Key"]?.string ?? "", t["Value"]?.string ?? ""))
@@ -286,7 +280,7 @@ public struct Reconciler: Service {
                     instanceId: launched.instanceId, groupName: g.name, accountId: g.accountId, region: g.region,
                     availabilityZone: launched.availabilityZone, lifecycleState: warm ? "Warmed:Pending" : "Pending", healthStatus: "Healthy",
                     instanceType: launched.instanceType,
-                    launchTemplate: template.storageText, launched: asg.now,
+                    launchTemplate: AutoScaling.templateShape(launched.template).storageText, launched: asg.now,
                     protectedFromScaleIn: c["NewInstancesProtectedFromScaleIn"]?.bool ?? false)
                 let now = asg.now
                 _ = try? await asg.store.write { db in
@@ -303,6 +297,7 @@ public struct Reconciler: Service {
                 }
             } catch {
                 let message = (error as? AWSError)?.message ?? "\(error)"
+                await asg.noteReplacementFailure(g, launched: nil)
                 _ = try? await asg.store.write { db in
                     try asg.activity(db, g, description: "Launching a new EC2 instance. Status Reason: \(message)", cause: "At \(AutoScaling.iso(asg.now)) an instance was started in response to a difference between desired and actual capacity.", status: "Failed", message: message)
                 }

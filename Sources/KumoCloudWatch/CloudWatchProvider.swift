@@ -55,4 +55,11 @@ extension CloudWatchProvider: AlarmRegistry {
             try AlarmRecord.filter(Column("accountId") == accountId && Column("region") == region && names.contains(Column("name"))).deleteAll(db)
         }
     }
+
+    public func states(accountId: String, region: String, names: [String]) async -> [String: String] {
+        let rows = (try? await cw.store.read { db in
+            try AlarmRecord.filter(Column("accountId") == accountId && Column("region") == region && names.contains(Column("name"))).fetchAll(db)
+        }) ?? []
+        return Dictionary(rows.map { ($0.name, $0.state) }, uniquingKeysWith: { a, _ in a })
+    }
 }

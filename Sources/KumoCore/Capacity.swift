@@ -1,12 +1,42 @@
+/// A launch template version as it was resolved: `$Latest` and `$Default` become a number.
+public struct TemplateVersion: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var number: Int
+    public init(id: String, name: String, number: Int) {
+        self.id = id
+        self.name = name
+        self.number = number
+    }
+}
+
+/// An instance the launcher started, and the template version it was started from.
+public struct LaunchedInstance: Sendable {
+    public var instanceId: String
+    public var availabilityZone: String
+    public var instanceType: String
+    public var imageId: String
+    public var template: TemplateVersion
+    public init(instanceId: String, availabilityZone: String, instanceType: String, imageId: String, template: TemplateVersion) {
+        self.instanceId = instanceId
+        self.availabilityZone = availabilityZone
+        self.instanceType = instanceType
+        self.imageId = imageId
+        self.template = template
+    }
+}
+
 /// Launches and ends instances for Auto Scaling (EC2 provides it).
 public protocol InstanceLauncher: Sendable {
     /// Runs one instance from a launch template (`version` is a number, `$Latest` or `$Default`) in a subnet, with tags.
     func launch(
         accountId: String, region: String, templateId: String?, templateName: String?, version: String?, subnetId: String,
         tags: [(key: String, value: String)]
-    ) async throws -> (instanceId: String, availabilityZone: String, instanceType: String, imageId: String)
-    /// Throws AWS's ValidationError when the launch template (or version) does not exist.
-    func checkTemplate(accountId: String, region: String, templateId: String?, templateName: String?, version: String?) async throws
+    ) async throws -> LaunchedInstance
+    /// The template version a specification names now; throws AWS's ValidationError when the
+    /// launch template (or version) does not exist.
+    @discardableResult
+    func checkTemplate(accountId: String, region: String, templateId: String?, templateName: String?, version: String?) async throws -> TemplateVersion
     func terminate(instanceId: String) async
     /// Stops a running instance (its processes end; a warm pool keeps it stopped).
     func stop(instanceId: String) async

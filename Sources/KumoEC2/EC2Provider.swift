@@ -192,13 +192,12 @@ extension EC2Provider: InstanceLauncher {
     public func launch(
         accountId: String, region: String, templateId: String?, templateName: String?, version: String?, subnetId: String,
         tags: [(key: String, value: String)]
-    ) async throws -> (instanceId: String, availabilityZone: String, instanceType: String, imageId: String) {
-        var template: [String: ShapeValue] = [:]
-        if let templateId { template["LaunchTemplateId"] = .string(templateId) }
-        if let templateName { template["LaunchTemplateName"] = .string(templateName) }
-        if let version { template["Version"] = .string(version) }
+    ) async throws -> LaunchedInstance {
+        // Resolved first, so the instance records the version number it really came from.
+        let resolved = try await checkTemplate(accountId: accountId, region: region, templateId: templateId, templateName: templateName, version: version)
         let input: ShapeValue = [
-            "MinCount": 1, "MaxCount": 1, "SubnetId": .string(subnetId), "LaunchTemplate": .structure(template),
+            "MinCount": 1, "MaxCount": 1, "SubnetId": .string(subnetId),
+            "LaunchTemplate": ["LaunchTemplateId": .string(resolved.id), "Version": .string(String(resolved.number))],
             "TagSpecifications": [["ResourceType": "instance", "Tags": .list(tags.map { ["Key": .string($0.key), "Value": .string($0.value)] })]],
         ]
         let call = OperationCall(
@@ -206,17 +205,21 @@ extension EC2Provider: InstanceLauncher {
             request: ProtocolRequest(method: "POST", path: "/", query: [], headers: [], body: []))
         let out = try await ec2.runInstances(call)
         let instance = out["Instances"]?.list?.first ?? .empty
-        return (
-            instance["InstanceId"]?.string ?? "", instance["Placement"]?["AvailabilityZone"]?.string ?? "",
-            instance["InstanceType"]?.string ?? "", instance["ImageId"]?.string ?? ""
-        )
+        return LaunchedInstance(
+            instanceId: instance["InstanceId"]?.string ?? "", availabilityZone: instance["Placement"]?["AvailabilityZone"]?.string ?? "",
+            instanceType: instance["InstanceType"]?.string ?? "", imageId: instance["ImageId"]?.string ?? "", template: resolved)
     }
 
-    public func checkTemplate(accountId: String, region: String, templateId: String?, templateName: String?, version: String?) async throws {
+    public func checkTemplate(accountId: String, region: String, templateId: String?, templateName: String?, version: String?) async throws
+        -> TemplateVersion
+    {
         do {
-            _ = try await ec2.store.read { db in
+            return try await ec2.store.read { db in
                 let t = try ec2.template(db, id: templateId, name: templateName, account: accountId, region: region)
-                return try ec2.version(db, template: t, version)
+                let v = try ec2.version(db, template: t, version)
+                return TemplateVersion(
+                    id: t.id, name: ShapeValue(storageText: t.body)["LaunchTemplateName"]?.string ?? "",
+                    number: ShapeValue(storageText: v.body)["VersionNumber"]?.int ?? 1)
             }
         } catch let e as AWSError {
             throw AWSError(code: "ValidationError", message: "You must use a valid fully-formed launch template. " + e.message)

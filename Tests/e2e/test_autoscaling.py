@@ -136,53 +136,6 @@ def test_cpu_load_scales_the_group_out(start_kumo):
     assert wait_for(lambda: len(healthy(elb, tg)) == 3, timeout=30)
 
 
-def test_instance_refresh_replaces_every_instance_without_failed_requests(start_kumo):
-    import threading
-    kumo = start_kumo("--time-scale", "0.05")
-    ec2, elb, asg, subnets, lt, lb, tg = app(kumo)
-    elb.modify_target_group_attributes(TargetGroupArn=tg["TargetGroupArn"],
-                                       Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "20"}])
-    asg.create_auto_scaling_group(
-        AutoScalingGroupName="web", MinSize=2, MaxSize=4, DesiredCapacity=2, VPCZoneIdentifier=",".join(s["SubnetId"] for s in subnets),
-        LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"], "Version": "$Latest"}, TargetGroupARNs=[tg["TargetGroupArn"]])
-    assert wait_for(lambda: len(healthy(elb, tg)) == 2, timeout=30)
-    before = {i["InstanceId"] for i in in_service(asg, "web")}
-
-    v2 = SERVER.replace("hello from", "v2 from")
-    ec2.create_launch_template_version(LaunchTemplateId=lt["LaunchTemplateId"], SourceVersion="1",
-                                       LaunchTemplateData={"UserData": base64.b64encode(v2.encode()).decode()})
-    results = collections.Counter()
-    stop = threading.Event()
-
-    def load():
-        while not stop.is_set():
-            try:
-                r = requests.get(kumo.url + "/", headers={"Host": lb["DNSName"]}, timeout=10)
-                results["ok" if r.status_code == 200 else "failed %d" % r.status_code] += 1
-            except requests.RequestException:
-                results["failed"] += 1
-    workers = [threading.Thread(target=load) for _ in range(3)]
-    for w in workers:
-        w.start()
-    try:
-        refresh_id = asg.start_instance_refresh(AutoScalingGroupName="web", Preferences={"InstanceWarmup": 10})["InstanceRefreshId"]
-        with pytest.raises(botocore.exceptions.ClientError) as e:
-            asg.start_instance_refresh(AutoScalingGroupName="web")
-        assert e.value.response["Error"]["Code"] == "InstanceRefreshInProgress"
-
-        def status():
-            return asg.describe_instance_refreshes(AutoScalingGroupName="web", InstanceRefreshIds=[refresh_id])["InstanceRefreshes"][0]["Status"]
-        assert wait_for(lambda: status() == "Successful", timeout=90)
-    finally:
-        stop.set()
-        for w in workers:
-            w.join()
-    after = {i["InstanceId"] for i in in_service(asg, "web")}
-    assert len(after) == 2 and not (after & before)
-    assert {requests.get(kumo.url + "/", headers={"Host": lb["DNSName"]}, timeout=10).text.split()[0] for _ in range(4)} == {"v2"}
-    assert results["ok"] > 20 and sum(v for k, v in results.items() if k != "ok") == 0, results
-
-
 def test_suspended_processes_and_scale_in_protection(start_kumo):
     kumo = start_kumo("--time-scale", "0.05")
     ec2, asg = kumo.client("ec2"), kumo.client("autoscaling")

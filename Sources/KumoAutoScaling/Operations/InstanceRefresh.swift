@@ -8,51 +8,156 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// Instance refresh: every instance of the group is replaced by one from the current launch
-/// template, one at a time, a new instance entering service (and passing its target group's
-/// health checks) before an old one is drained and terminated — so the load balancer keeps
-/// serving throughout.
+/// Instance refresh: the group's instances are replaced by ones from the desired configuration
+/// in batches its minimum and maximum healthy percentages allow, pausing at checkpoints; the
+/// group takes the desired configuration once every instance is replaced. A rollback (asked
+/// for, or automatic when the refresh fails) replaces what was deployed so far with instances
+/// from the group's own configuration again. `Reconciler.refreshStep` does the replacing.
 extension AutoScaling {
-    static let activeRefresh: Set = ["Pending", "InProgress", "Cancelling"]
+    /// Statuses in which a refresh still acts on the group.
+    static let activeRefresh: Set = ["Pending", "InProgress", "Cancelling", "Baking", "RollbackInProgress"]
+    /// A refresh gives up (or rolls back) after this many of its replacement instances failed.
+    static let refreshFailureLimit = 3
 
-    func refreshShape(_ r: RefreshRecord, remaining: Int) -> ShapeValue {
+    func activeRefresh(_ db: Database, _ g: GroupRecord) throws -> RefreshRecord? {
+        try RefreshRecord.filter(Column("accountId") == g.accountId && Column("region") == g.region && Column("groupName") == g.name
+            && Self.activeRefresh.contains(Column("status"))).fetchOne(db)
+    }
+
+    /// The template version a launch template specification names now (nil when it is gone).
+    func resolve(_ spec: ShapeValue, _ g: GroupRecord) async -> TemplateVersion? {
+        try? await launcher.checkTemplate(
+            accountId: g.accountId, region: g.region, templateId: spec["LaunchTemplateId"]?.string,
+            templateName: spec["LaunchTemplateName"]?.string, version: spec["Version"]?.string)
+    }
+
+    /// How an instance's launch template shows in DescribeAutoScalingInstances: the version it was launched from.
+    static func templateShape(_ t: TemplateVersion) -> ShapeValue {
+        ["LaunchTemplateId": .string(t.id), "LaunchTemplateName": .string(t.name), "Version": .string(String(t.number))]
+    }
+
+    /// Whether an instance was launched from exactly this template version.
+    static func matches(_ m: MemberRecord, _ t: TemplateVersion?) -> Bool {
+        guard let t else { return false }
+        let spec = ShapeValue(storageText: m.launchTemplate)
+        return spec["LaunchTemplateId"]?.string == t.id && spec["Version"]?.string == String(t.number)
+    }
+
+    /// A rollback needs a desired configuration to undo and a numbered version of the group's template to return to.
+    static func rollbackBlocker(_ r: RefreshRecord, group c: ShapeValue) -> String? {
+        if r.desiredConfiguration == nil {
+            return "The instance refresh cannot be rolled back: it was started without a desired configuration."
+        }
+        if Int(c["LaunchTemplate"]?["Version"]?.string ?? "") == nil {
+            return "The instance refresh cannot be rolled back: the Auto Scaling group uses its launch template's $Latest or $Default version rather than a version number."
+        }
+        return nil
+    }
+
+    func refreshShape(_ r: RefreshRecord) -> ShapeValue {
+        var prefs = ShapeValue(storageText: r.preferences).members ?? [:]
+        prefs["MinHealthyPercentage"] = prefs["MinHealthyPercentage"] ?? 90
+        prefs["SkipMatching"] = prefs["SkipMatching"] ?? false
+        prefs["AutoRollback"] = prefs["AutoRollback"] ?? false
+        prefs["ScaleInProtectedInstances"] = prefs["ScaleInProtectedInstances"] ?? "Wait"
+        prefs["StandbyInstances"] = prefs["StandbyInstances"] ?? "Wait"
+        if prefs["CheckpointPercentages"] != nil, prefs["CheckpointDelay"] == nil { prefs["CheckpointDelay"] = 3600 }
         var out: [String: ShapeValue] = [
             "InstanceRefreshId": .string(r.id), "AutoScalingGroupName": .string(r.groupName), "Status": .string(r.status),
-            "StartTime": .timestamp(Date(timeIntervalSince1970: r.started)), "InstancesToUpdate": .integer(Int64(remaining)),
-            "PercentageComplete": .integer(Int64(r.toUpdate == 0 ? 100 : 100 * (r.toUpdate - remaining) / r.toUpdate)),
-            "Preferences": ShapeValue(storageText: r.preferences), "Strategy": "Rolling",
+            "StartTime": .timestamp(Date(timeIntervalSince1970: r.started)), "InstancesToUpdate": .integer(Int64(r.remaining)),
+            "PercentageComplete": .integer(Int64(r.percentage)), "Preferences": .structure(prefs), "Strategy": "Rolling",
         ]
         if let reason = r.statusReason { out["StatusReason"] = .string(reason) }
         if let end = r.ended { out["EndTime"] = .timestamp(Date(timeIntervalSince1970: end)) }
         if let d = r.desiredConfiguration { out["DesiredConfiguration"] = ShapeValue(storageText: d) }
+        if let started = r.rollbackStarted {
+            out["RollbackDetails"] = [
+                "RollbackReason": .string(r.rollbackReason ?? ""), "RollbackStartTime": .timestamp(Date(timeIntervalSince1970: started)),
+                "PercentageCompleteOnRollback": .integer(Int64(r.rollbackPercentage ?? 0)),
+                "InstancesToUpdateOnRollback": .integer(Int64(r.rollbackToUpdate ?? 0)),
+            ]
+        }
         return .structure(out)
+    }
+
+    /// AWS's limits on the preferences, as ValidationError.
+    static func checkPreferences(_ p: ShapeValue) throws {
+        let minimum = p["MinHealthyPercentage"]?.int, maximum = p["MaxHealthyPercentage"]?.int
+        if let minimum, !(0...100).contains(minimum) {
+            throw AWSError.asgValidation("MinHealthyPercentage must be between 0 and 100.")
+        }
+        if let maximum {
+            guard (100...200).contains(maximum) else { throw AWSError.asgValidation("MaxHealthyPercentage must be between 100 and 200.") }
+            guard maximum - (minimum ?? 90) <= 100 else {
+                throw AWSError.asgValidation("The difference between MaxHealthyPercentage and MinHealthyPercentage cannot be greater than 100.")
+            }
+        }
+        if let warmup = p["InstanceWarmup"]?.int, warmup < 0 { throw AWSError.asgValidation("InstanceWarmup must not be negative.") }
+        let checkpoints = (p["CheckpointPercentages"]?.list ?? []).compactMap(\.int)
+        if p["CheckpointDelay"] != nil, checkpoints.isEmpty {
+            throw AWSError.asgValidation("CheckpointDelay requires CheckpointPercentages to be specified.")
+        }
+        if let delay = p["CheckpointDelay"]?.int, !(0...172_800).contains(delay) {
+            throw AWSError.asgValidation("CheckpointDelay must be between 0 and 172800 seconds.")
+        }
+        if !checkpoints.isEmpty {
+            guard checkpoints.allSatisfy({ (1...100).contains($0) }), zip(checkpoints, checkpoints.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                throw AWSError.asgValidation("CheckpointPercentages must be unique values between 1 and 100 in ascending order.")
+            }
+        }
+        for (key, allowed) in [("ScaleInProtectedInstances", ["Refresh", "Ignore", "Wait"]), ("StandbyInstances", ["Terminate", "Ignore", "Wait"])] {
+            if let v = p[key]?.string, !allowed.contains(v) {
+                throw AWSError.asgValidation("Value '\(v)' at '\(key)' failed to satisfy constraint: Member must satisfy enum value set: [\(allowed.joined(separator: ", "))]")
+            }
+        }
     }
 
     func startInstanceRefresh(_ call: OperationCall) async throws -> ShapeValue {
         let input = call.input
         let name = input["AutoScalingGroupName"]?.string ?? ""
         let account = call.context.accountId, region = call.context.region
+        let preferences = input["Preferences"] ?? .empty
+        try Self.checkPreferences(preferences)
+        let g = try await store.read { db in try self.group(db, name, account: account, region: region) }
+        let c = ShapeValue(storageText: g.config)
+        let desired = input["DesiredConfiguration"]
+        let target = desired?["LaunchTemplate"] ?? c["LaunchTemplate"] ?? .empty
+        let resolved = try await launcher.checkTemplate(
+            accountId: account, region: region, templateId: target["LaunchTemplateId"]?.string,
+            templateName: target["LaunchTemplateName"]?.string, version: target["Version"]?.string)
+        if preferences["AutoRollback"]?.bool == true {
+            let probe = RefreshRecord(
+                id: "", accountId: account, region: region, groupName: name, status: "", statusReason: nil, started: 0, ended: nil, toUpdate: 0,
+                preferences: "{}", desiredConfiguration: desired?.storageText)
+            if let why = Self.rollbackBlocker(probe, group: c) { throw AWSError.asgValidation("AutoRollback is not possible. " + why) }
+        }
+        let alarmNames = (preferences["AlarmSpecification"]?["Alarms"]?.list ?? []).compactMap(\.string)
+        if !alarmNames.isEmpty {
+            let known = await alarms.states(accountId: account, region: region, names: alarmNames)
+            if let missing = alarmNames.first(where: { known[$0] == nil }) {
+                throw AWSError.asgValidation("The alarm \(missing) does not exist.")
+            }
+        }
+        let skipMatching = preferences["SkipMatching"]?.bool ?? false
+        let ignoreProtected = preferences["ScaleInProtectedInstances"]?.string == "Ignore"
         let t = now
         let id = UUID().uuidString.lowercased()
         try await store.write { db in
-            var g = try self.group(db, name, account: account, region: region)
-            if try RefreshRecord.filter(Column("accountId") == account && Column("region") == region && Column("groupName") == name
-                && Self.activeRefresh.contains(Column("status"))).fetchCount(db) > 0 {
+            if try self.activeRefresh(db, g) != nil {
                 throw AWSError(code: "InstanceRefreshInProgress", message: "An Instance Refresh is already in progress and blocks the execution of this Instance Refresh.")
             }
-            if let template = input["DesiredConfiguration"]?["LaunchTemplate"] {
-                var c = g.settings
-                c["LaunchTemplate"] = template
-                g.settings = c
-                try g.update(db)
+            let alive = try MemberRecord.filter(Column("accountId") == account && Column("region") == region && Column("groupName") == name
+                && ["Pending", "Pending:Wait", "InService"].contains(Column("lifecycleState"))).fetchAll(db)
+            let replace = alive.filter { m in
+                !(ignoreProtected && m.protectedFromScaleIn) && !(skipMatching && Self.matches(m, resolved))
             }
-            let members = try MemberRecord.filter(Column("accountId") == account && Column("region") == region && Column("groupName") == name
-                && ["Pending", "InService"].contains(Column("lifecycleState"))).fetchCount(db)
-            try RefreshRecord(
+            var r = RefreshRecord(
                 id: id, accountId: account, region: region, groupName: name, status: "InProgress", statusReason: nil, started: t, ended: nil,
-                toUpdate: members, preferences: (input["Preferences"] ?? .empty).storageText,
-                desiredConfiguration: input["DesiredConfiguration"].map(\.storageText)
-            ).insert(db)
+                toUpdate: replace.count, preferences: preferences.storageText, desiredConfiguration: desired?.storageText)
+            r.replaceIds = Set(replace.map(\.instanceId))
+            r.remaining = replace.count
+            r.percentage = replace.isEmpty ? 100 : 0
+            try r.insert(db)
         }
         return ["InstanceRefreshId": .string(id)]
     }
@@ -61,15 +166,11 @@ extension AutoScaling {
         let name = call.input["AutoScalingGroupName"]?.string ?? ""
         let ids = (call.input["InstanceRefreshIds"]?.list ?? []).compactMap(\.string)
         let account = call.context.accountId, region = call.context.region
-        let (rows, members) = try await store.read { db in
-            (try RefreshRecord.filter(Column("accountId") == account && Column("region") == region && Column("groupName") == name)
-                .order(Column("started").desc).fetchAll(db),
-             try MemberRecord.filter(Column("accountId") == account && Column("region") == region && Column("groupName") == name).fetchAll(db))
+        let rows = try await store.read { db in
+            try RefreshRecord.filter(Column("accountId") == account && Column("region") == region && Column("groupName") == name)
+                .order(Column("started").desc).fetchAll(db)
         }
-        let shapes = rows.filter { ids.isEmpty || ids.contains($0.id) }.map { r in
-            refreshShape(r, remaining: Self.activeRefresh.contains(r.status) ? members.filter { $0.launched < r.started && $0.lifecycleState != "Terminating" }.count : 0)
-        }
-        return ["InstanceRefreshes": .list(shapes)]
+        return ["InstanceRefreshes": .list(rows.filter { ids.isEmpty || ids.contains($0.id) }.map(refreshShape))]
     }
 
     func cancelInstanceRefresh(_ call: OperationCall) async throws -> ShapeValue {
@@ -77,9 +178,8 @@ extension AutoScaling {
         let account = call.context.accountId, region = call.context.region
         let t = now
         let id = try await store.write { db -> String in
-            guard var r = try RefreshRecord.filter(Column("accountId") == account && Column("region") == region && Column("groupName") == name
-                && Self.activeRefresh.contains(Column("status"))).fetchOne(db)
-            else { throw AWSError(code: "ActiveInstanceRefreshNotFound", message: "No in progress or pending Instance Refresh found for Auto Scaling group \(name)") }
+            let g = try self.group(db, name, account: account, region: region)
+            guard var r = try self.activeRefresh(db, g) else { throw Self.noActiveRefresh(name) }
             r.status = "Cancelled"
             r.statusReason = "Cancelled due to user request."
             r.ended = t
@@ -88,45 +188,53 @@ extension AutoScaling {
         }
         return ["InstanceRefreshId": .string(id)]
     }
-}
 
-extension Reconciler {
-    /// One step of a running refresh; returns how many extra instances the group may run now
-    /// (one while a replacement is coming up).
-    func refreshStep(_ g: GroupRecord, members: [MemberRecord], targetGroups: [String]) async -> Int {
-        guard var refresh = try? await asg.store.read({ db in
-            try RefreshRecord.filter(Column("accountId") == g.accountId && Column("region") == g.region && Column("groupName") == g.name
-                && AutoScaling.activeRefresh.contains(Column("status"))).fetchOne(db)
-        }) else { return 0 }
-        let old = members.filter { $0.launched < refresh.started && ($0.lifecycleState == "InService" || $0.lifecycleState == "Pending") }
-        guard !old.isEmpty else {
-            refresh.status = "Successful"
-            refresh.ended = asg.now
-            let done = refresh
-            _ = try? await asg.store.write { db in
-                try done.update(db)
-                try asg.activity(db, g, description: "Instance refresh \(done.id) completed", cause: "At \(AutoScaling.iso(done.ended ?? 0)) the instance refresh finished replacing every instance.")
-            }
-            return 0
+    func rollbackInstanceRefresh(_ call: OperationCall) async throws -> ShapeValue {
+        let name = call.input["AutoScalingGroupName"]?.string ?? ""
+        let account = call.context.accountId, region = call.context.region
+        let g = try await store.read { db in try self.group(db, name, account: account, region: region) }
+        let c = ShapeValue(storageText: g.config)
+        let back = await resolve(c["LaunchTemplate"] ?? .empty, g)
+        let t = now
+        let id = try await store.write { db -> String in
+            guard var r = try self.activeRefresh(db, g), r.status != "RollbackInProgress" else { throw Self.noActiveRefresh(name) }
+            if let why = Self.rollbackBlocker(r, group: c) { throw AWSError(code: "IrreversibleInstanceRefresh", message: why) }
+            try self.beginRollback(db, &r, g, to: back, reason: "Rollback requested by user.", at: t)
+            return r.id
         }
-        let preferences = ShapeValue(storageText: refresh.preferences)
-        let warmup = Double(preferences["InstanceWarmup"]?.int ?? ShapeValue(storageText: g.config)["DefaultInstanceWarmup"]?.int ?? 0) * asg.clock.timeScale
-        let fresh = members.filter { $0.launched >= refresh.started && $0.lifecycleState != "Terminating" }
-        var ready = 0
-        for m in fresh where m.lifecycleState == "InService" && asg.now - m.launched >= warmup {
-            var healthy = true
-            for tg in targetGroups where await asg.registrar.health(instanceId: m.instanceId, targetGroupArn: tg) != "healthy" { healthy = false }
-            if healthy { ready += 1 }
+        return ["InstanceRefreshId": .string(id)]
+    }
+
+    static func noActiveRefresh(_ group: String) -> AWSError {
+        AWSError(code: "ActiveInstanceRefreshNotFound", message: "No in progress or pending Instance Refresh found for Auto Scaling group \(group)")
+    }
+
+    /// Turns a refresh into its rollback: the instances it launched (those not on the group's
+    /// own template version) are the ones to replace now.
+    func beginRollback(_ db: Database, _ r: inout RefreshRecord, _ g: GroupRecord, to back: TemplateVersion?, reason: String, at t: Double) throws {
+        let alive = try MemberRecord.filter(Column("accountId") == g.accountId && Column("region") == g.region && Column("groupName") == g.name
+            && ["Pending", "Pending:Wait", "InService"].contains(Column("lifecycleState"))).fetchAll(db)
+        r.rollbackReason = reason
+        r.rollbackStarted = t
+        r.rollbackPercentage = r.percentage
+        r.rollbackToUpdate = r.remaining
+        r.status = "RollbackInProgress"
+        r.statusReason = reason
+        r.replaceIds = Set(alive.filter { !Self.matches($0, back) }.map(\.instanceId))
+        r.failures = 0
+        r.pausedUntil = nil
+        try r.update(db)
+        try activity(db, g, description: "Rolling back instance refresh \(r.id)", cause: "At \(Self.iso(t)) a rollback of the instance refresh started: \(reason)")
+    }
+
+    /// Counts a failed replacement (a launch error, or an instance launched during the refresh that
+    /// failed its health checks) against the group's running refresh.
+    func noteReplacementFailure(_ g: GroupRecord, launched: Double?) async {
+        _ = try? await store.write { db in
+            guard var r = try self.activeRefresh(db, g), r.status == "InProgress" || r.status == "RollbackInProgress" else { return }
+            if let launched, launched < (r.rollbackStarted ?? r.started) { return }
+            r.failures += 1
+            try r.update(db)
         }
-        let active = members.filter { $0.lifecycleState == "InService" || $0.lifecycleState == "Pending" }.count
-        let desired = ShapeValue(storageText: g.config)["DesiredCapacity"]?.int ?? 0
-        // A replacement is serving: the oldest remaining old instance drains and goes.
-        if active > desired, ready > 0, fresh.allSatisfy({ $0.lifecycleState == "InService" }) {
-            if let victim = old.min(by: { $0.launched < $1.launched }) {
-                await takeOut(victim, g, cause: "At \(AutoScaling.iso(asg.now)) an instance was taken out of service in response to an instance refresh. At \(AutoScaling.iso(asg.now)) instance \(victim.instanceId) was selected for termination.")
-            }
-            return 0
-        }
-        return 1
     }
 }

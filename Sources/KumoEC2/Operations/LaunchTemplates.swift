@@ -187,9 +187,10 @@ extension EC2 {
     func withLaunchTemplate(_ call: OperationCall) async throws -> ShapeValue {
         guard let spec = call.input["LaunchTemplate"] else { return call.input }
         let account = call.context.accountId, region = call.context.region
-        let data = try await store.read { db -> [String: ShapeValue] in
+        let (data, templateId, number) = try await store.read { db -> ([String: ShapeValue], String, Int) in
             let t = try self.template(db, id: spec["LaunchTemplateId"]?.string, name: spec["LaunchTemplateName"]?.string, account: account, region: region)
-            return ShapeValue(storageText: try self.version(db, template: t, spec["Version"]?.string).body)["LaunchTemplateData"]?.members ?? [:]
+            let version = ShapeValue(storageText: try self.version(db, template: t, spec["Version"]?.string).body)
+            return (version["LaunchTemplateData"]?.members ?? [:], t.id, version["VersionNumber"]?.int ?? 1)
         }
         var merged = call.input.members ?? [:]
         for key in ["ImageId", "InstanceType", "UserData", "SecurityGroupIds", "SecurityGroups", "KeyName", "Placement", "IamInstanceProfile"]
@@ -200,8 +201,12 @@ extension EC2 {
             if merged["SubnetId"] == nil, let subnet = nic["SubnetId"] { merged["SubnetId"] = subnet }
             if merged["SecurityGroupIds"] == nil, let groups = nic["Groups"] { merged["SecurityGroupIds"] = groups }
         }
-        let tags = (data["TagSpecifications"]?.list ?? []) + (call.input["TagSpecifications"]?.list ?? [])
-        if !tags.isEmpty { merged["TagSpecifications"] = .list(tags) }
+        // As on AWS, an instance launched from a template is tagged with the template and version it came from.
+        let origin: ShapeValue = [
+            "ResourceType": "instance",
+            "Tags": [["Key": "aws:ec2launchtemplate:id", "Value": .string(templateId)], ["Key": "aws:ec2launchtemplate:version", "Value": .string(String(number))]],
+        ]
+        merged["TagSpecifications"] = .list((data["TagSpecifications"]?.list ?? []) + (call.input["TagSpecifications"]?.list ?? []) + [origin])
         guard merged["ImageId"] != nil else {
             throw AWSError(code: "MissingParameter", message: "The request must contain the parameter ImageId")
         }
