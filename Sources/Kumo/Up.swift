@@ -131,7 +131,8 @@ struct Up: AsyncParsableCommand {
             guard let made = mkdtemp(&template) else { throw ValidationError("cannot create a temporary data dir") }
             directory = String(cString: made)
         } else {
-            directory = dataDir
+            // Absolute, because instances run with their own working directories.
+            directory = dataDir.hasPrefix("/") ? dataDir : FileManager.default.currentDirectoryPath + "/" + (dataDir.hasPrefix("./") ? String(dataDir.dropFirst(2)) : dataDir)
         }
         defer {
             if ephemeral { try? FileManager.default.removeItem(atPath: directory) }

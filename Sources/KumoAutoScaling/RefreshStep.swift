@@ -59,7 +59,7 @@ extension Reconciler {
         }
         let oldIds = Set(old.map(\.instanceId))
         let warmup = Double(prefs["InstanceWarmup"]?.int ?? c["DefaultInstanceWarmup"]?.int ?? c["HealthCheckGracePeriod"]?.int ?? 300) * scale
-        var ready = 0
+        var ready = 0, readyNew = 0
         var warming: [MemberRecord] = []
         // Instances launched since the refresh (or its rollback) began must warm up and pass their
         // health checks; the others count while they are in service and healthy.
@@ -68,12 +68,13 @@ extension Reconciler {
             let settled = oldIds.contains(m.instanceId) || m.launched < began
             if await isReady(m, settled: settled, warmup: warmup, targetGroups: targetGroups) {
                 ready += 1
+                if !settled { readyNew += 1 }
             } else if !settled {
                 warming.append(m)
             }
         }
         r.remaining = old.count
-        r.percentage = progress(r, old: old.count, warming: warming.count)
+        r.percentage = progress(r, old: old.count, updated: readyNew)
 
         if let until = r.pausedUntil {
             guard now >= until else { return plan }
@@ -157,12 +158,13 @@ extension Reconciler {
         return true
     }
 
-    /// PercentageComplete: replacements that are in service, warmed up and healthy; during a
-    /// rollback it goes back down towards zero as the refresh's instances are replaced.
-    func progress(_ r: RefreshRecord, old: Int, warming: Int) -> Int {
+    /// PercentageComplete: replacements that are in service, warmed up and healthy (an instance
+    /// counts as updated then, even before the one it replaces has gone); during a rollback it goes
+    /// back down towards zero as the refresh's instances are replaced.
+    func progress(_ r: RefreshRecord, old: Int, updated: Int) -> Int {
         guard r.toUpdate > 0 else { return r.rollbackStarted == nil ? 100 : 0 }
         if r.rollbackStarted != nil { return min(r.rollbackPercentage ?? 0, 100 * old / r.toUpdate) }
-        return max(0, min(100, 100 * (r.toUpdate - old - warming) / r.toUpdate))
+        return old == 0 ? 100 : min(100 * updated / r.toUpdate, 100 * (r.toUpdate - 1) / r.toUpdate)
     }
 
     /// How many more instances may be replaced before the next checkpoint (nil: no checkpoints

@@ -2,6 +2,7 @@
 processes (their user data runs; they serve on their own loopback address)."""
 import base64
 import json
+import os
 import re
 
 import botocore.exceptions
@@ -125,6 +126,14 @@ def test_instances_run_again_after_a_restart_and_never_outlive_kumo(start_kumo, 
     again = start_kumo(data_dir=data_dir)
     assert wait_for(lambda: serves(address)) == "hello from " + iid
     assert states(again.client("ec2"), [iid]) == ["running"]
+
+
+def test_instances_run_with_a_relative_data_dir(start_kumo, data_dir):
+    # `--data-dir .kumo` (relative, as the default is) must work although instances run in their own directories.
+    kumo = start_kumo(data_dir=os.path.relpath(data_dir))
+    ec2 = kumo.client("ec2")
+    iid = ec2.run_instances(ImageId="ami-kumo-linux", MinCount=1, MaxCount=1, UserData=SERVER)["Instances"][0]["InstanceId"]
+    assert wait_for(lambda: serves(bind_address(ec2, iid))) == "hello from " + iid
 
 
 def test_launch_templates_and_the_metadata_service(kumo):

@@ -60,3 +60,13 @@ def test_autoscaling_example(start_kumo):
     assert rows and max(int(r["instances"]) for r in rows) == peak and {r["phase"] for r in rows} == {"load", "idle"}
     svg = ET.parse(chart).getroot()
     assert svg.tag.endswith("svg") and len([e for e in svg.iter() if e.tag.endswith("polyline")]) == 4
+
+
+def test_instance_refresh_example(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    env = dict(os.environ, KUMO_URL=kumo.url)
+    out = subprocess.run(["python3", os.path.join(ROOT, "examples", "autoscaling", "refresh.py")], env=env, capture_output=True, text=True,
+                         timeout=240)
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = [line for line in out.stdout.splitlines() if line.startswith("refresh ")][0]
+    assert summary.startswith("refresh Successful") and summary.endswith("failed requests: 0"), out.stdout
