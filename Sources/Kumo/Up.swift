@@ -175,7 +175,7 @@ struct Up: AsyncParsableCommand {
         let acm = ACMProvider(store: store, clock: clock)
         let elb = ELBProvider(
             store: store, clock: clock, hostSuffix: hostSuffix, directory: ec2, metrics: serviceMetrics, logger: logger, logSink: s3,
-            certificates: acm)
+            logGroups: logs, certificates: acm)
         acm.addUsers(elb)
         try await elb.start()
         let listenerHost = ListenerHost(host: host, logger: logger) { label, port, tls in
@@ -267,7 +267,7 @@ struct Up: AsyncParsableCommand {
         // The listeners first; the background services once the edge answers.
         let background: [(String, any Service)] = [
             ("route53.healthChecker", route53.healthChecker), ("cloudfront.logDelivery", cloudfront.logDelivery!),
-            ("elb.logDelivery", elb.logDelivery!), ("s3.lifecycle", LifecycleSweeper(provider: s3, logger: logger)),
+            ("elb.logDelivery", elb.logDelivery!), ("elb.logShipping", elb.logShipping!), ("s3.lifecycle", LifecycleSweeper(provider: s3, logger: logger)),
             ("ec2.supervisor", ec2.supervisor), ("elb.listeners", listenerHost), ("elb.healthChecker", elb.healthChecker),
             ("cloudwatch.evaluator", cloudwatch.evaluator), ("cloudwatch.publisher", cloudwatch.publisher),
             ("autoscaling.reconciler", autoscaling.reconciler),

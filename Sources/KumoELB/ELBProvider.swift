@@ -16,12 +16,18 @@ public struct ELBProvider: ServiceProvider {
     public let logDelivery: LogBatchDelivery?
     let elb: ELB
 
-    /// `logSink` is where access logs go (S3).
+    /// Delivers every load balancer's access log lines to CloudWatch Logs; run it when `logGroups` was given.
+    public let logShipping: AccessLogShipping?
+
+    /// `logSink` is where access logs go (S3); `logGroups` where every request is logged too (CloudWatch Logs).
     public init(
         store: Store, clock: KumoClock, hostSuffix: String, directory: any InstanceDirectory, metrics: ServiceMetrics?, logger: Logger,
-        logSink: (any LogFileSink)? = nil, certificates: (any CertificateSource)? = nil
+        logSink: (any LogFileSink)? = nil, logGroups: (any LogSink)? = nil, certificates: (any CertificateSource)? = nil
     ) {
-        let router = Router(store: store, directory: directory, clock: clock, logger: logger, metrics: metrics, certificates: certificates)
+        let router = Router(
+            store: store, directory: directory, clock: clock, logger: logger, metrics: metrics, certificates: certificates,
+            feedsLogGroups: logGroups != nil)
+        logShipping = logGroups.map { AccessLogShipping(feed: router.logFeed, sink: $0) }
         let elb = ELB(
             store: store, clock: clock, hostSuffix: hostSuffix, directory: directory, logSink: logSink, router: router, certificates: certificates)
         logDelivery = logSink.map { LogBatchDelivery(batches: router.accessLogs, sink: $0, clock: clock, interval: 300, logger: logger) }

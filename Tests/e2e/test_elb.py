@@ -214,6 +214,18 @@ def test_access_logs_are_delivered_to_the_bucket(start_kumo):
     assert '"GET http://%s:80/index.html?x=1 HTTP/1.1"' % lb["DNSName"] in probe[0]
     assert group["TargetGroupArn"] in fields and '"forward"' in probe[0] and '"Root=1-' in probe[0]
 
+    # Every request is also in CloudWatch Logs, in the load balancer's log group, whether or not S3 logs are on.
+    logs = kumo.client("logs")
+
+    def logged():
+        try:
+            events = logs.filter_log_events(logGroupName="/kumo/elb/web", filterPattern='"probe/2"')["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            return None
+        return events or None
+    events = wait_for(logged, timeout=10)
+    assert events and events[0]["logStreamName"] == "access" and events[0]["message"] == probe[0]
+
 
 def test_load_balancer_cookie_stickiness(start_kumo):
     kumo = start_kumo("--time-scale", "0.05")

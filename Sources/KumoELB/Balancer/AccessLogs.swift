@@ -1,6 +1,8 @@
 import KumoCore
 import KumoProtocols
 import KumoProxy
+public import ServiceLifecycle
+import Synchronization
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -61,5 +63,53 @@ enum AccessLogs {
             quoted(actions[action] ?? "-"), quoted(response.headers.first { $0.name == "Location" }?.value), quoted("-"),
             quoted(trace.target), quoted(status), quoted("-"), quoted("-"), "-",
         ].joined(separator: " ")
+    }
+}
+
+/// Access log lines on their way to CloudWatch Logs: every load balancer's requests go to the log
+/// group `/kumo/elb/<name>`, stream `access`, whether or not S3 access logs are on. At most
+/// `limit` lines wait per load balancer between deliveries; beyond that the oldest are dropped.
+final class AccessLogFeed: Sendable {
+    static let limit = 20_000
+    private let pending = Mutex<[String: [(timestamp: Int64, message: String)]]>([:])
+
+    func append(_ line: String, balancer arn: String, at time: Date) {
+        let event = (timestamp: Int64(time.timeIntervalSince1970 * 1000), message: line)
+        pending.withLock { all in
+            all[arn, default: []].append(event)
+            if all[arn]!.count > Self.limit { all[arn]!.removeFirst(all[arn]!.count - Self.limit) }
+        }
+    }
+
+    func drain() -> [String: [(timestamp: Int64, message: String)]] {
+        pending.withLock { all in
+            defer { all = [:] }
+            return all
+        }
+    }
+}
+
+/// Delivers the access log feed to CloudWatch Logs every second, and once more at shutdown.
+public struct AccessLogShipping: Service {
+    let feed: AccessLogFeed
+    let sink: any LogSink
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(1))
+                await ship()
+            }
+        }
+        await ship()
+    }
+
+    func ship() async {
+        for (arn, events) in feed.drain() {
+            // arn:aws:elasticloadbalancing:<region>:<account>:loadbalancer/app/<name>/<id>
+            guard let parsed = ARN(arn) else { continue }
+            let name = Router.dimension(arn).split(separator: "/").dropFirst().first.map(String.init) ?? arn
+            await sink.append(accountId: parsed.accountId, region: parsed.region, group: "/kumo/elb/" + name, stream: "access", events: events)
+        }
     }
 }

@@ -50,13 +50,14 @@ extension Router {
             response = Self.errorPage(503)
         }
         count(lb.arn, response)
-        if let logs = lb.accessLogs {
+        if lb.accessLogs != nil || feedsLogGroups {
             let elapsed = ContinuousClock.now - started
             let line = AccessLogs.line(
                 request: request, response: response, lb: lb, port: port, action: action?["Type"]?.string ?? "-",
                 priority: priority,
                 trace: trace, received: received, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-            accessLogs.append(line, to: .init(bucket: logs.bucket, prefix: logs.prefix, source: lb.arn))
+            if let logs = lb.accessLogs { accessLogs.append(line, to: .init(bucket: logs.bucket, prefix: logs.prefix, source: lb.arn)) }
+            if feedsLogGroups { logFeed.append(line, balancer: lb.arn, at: received) }
         }
         return response
     }

@@ -65,8 +65,10 @@ public final class Router: Sendable {
     /// Where HTTPS listeners' certificates come from (ACM).
     let certificates: (any CertificateSource)?
     let health = HealthBoard()
-    /// Access log lines waiting for delivery.
+    /// Access log lines waiting for delivery: to S3 files, and (when `feedsLogGroups`) to CloudWatch Logs.
     let accessLogs = AccessLogs.batches()
+    let logFeed = AccessLogFeed()
+    let feedsLogGroups: Bool
     let state = Mutex(Snapshot())
     /// Listener ports: who opens them, whether to try each listener's own port first, and
     /// what is open now (listener ARN → listener port, bound port and the certificates it presents).
@@ -74,9 +76,10 @@ public final class Router: Sendable {
 
     init(
         store: Store, directory: any InstanceDirectory, clock: KumoClock, logger: Logger, metrics: ServiceMetrics?,
-        certificates: (any CertificateSource)?
+        certificates: (any CertificateSource)?, feedsLogGroups: Bool = false
     ) {
         self.certificates = certificates
+        self.feedsLogGroups = feedsLogGroups
         self.store = store
         self.directory = directory
         self.clock = clock
