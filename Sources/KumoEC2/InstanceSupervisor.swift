@@ -30,7 +30,7 @@ public final class InstanceSupervisor: Service, Sendable {
     /// Where console output goes as it is written (`/kumo/ec2/<instance-id>` in CloudWatch Logs).
     let logs: (any LogSink)?
     /// Console bytes already sent, and each running instance's account and region.
-    private let shipped = Mutex<[String: (offset: UInt64, account: String, region: String)]>([:])
+    private let shipped = Mutex<[String: (offset: UInt64, account: String, region: String, logGroup: String)]>([:])
 
     init(store: Store, clock: KumoClock, logger: Logger, logs: (any LogSink)?) {
         self.logs = logs
@@ -78,15 +78,18 @@ public final class InstanceSupervisor: Service, Sendable {
             let group = try ProcessGroup.spawn(script: script, directory: folder(instance.id), environment: environment, log: consoleLog(instance.id))
             FileManager.default.createFile(atPath: pidFile, contents: Data(String(group.pid).utf8))
             groups.withLock { $0[instance.id] = group }
+            // Its Auto Scaling group, and the log group its console goes to (the `kumo:log-group` tag, else /kumo/ec2/<id>).
+            let tags = (try? await store.read { db in
+                try TagRecord.filter(Column("resourceId") == instance.id && ["aws:autoscaling:groupName", Self.logGroupTag].contains(Column("key")))
+                    .fetchAll(db)
+            }) ?? []
+            let logGroup = tags.first { $0.key == Self.logGroupTag }?.value ?? "/kumo/ec2/" + instance.id
             shipped.withLock { state in
                 let offset = state[instance.id]?.offset ?? 0
-                state[instance.id] = (offset, instance.accountId, instance.region)
+                state[instance.id] = (offset, instance.accountId, instance.region, logGroup)
             }
             types.withLock { $0[instance.id] = instance.instanceType }
-            let groupTag = try? await store.read { db in
-                try TagRecord.filter(Column("resourceId") == instance.id && Column("key") == "aws:autoscaling:groupName").fetchOne(db)?.value
-            }
-            if let name = groupTag ?? nil { autoScalingGroups.withLock { $0[instance.id] = name } }
+            if let name = tags.first(where: { $0.key == "aws:autoscaling:groupName" })?.value { autoScalingGroups.withLock { $0[instance.id] = name } }
             try await setState(instance.id, "running", reason: nil)
         } catch {
             logger.error("instance did not start", metadata: ["instance": "\(instance.id)", "error": "\(error)"])
@@ -125,6 +128,9 @@ public final class InstanceSupervisor: Service, Sendable {
         }
     }
 
+    /// The instance tag naming the log group its console output goes to.
+    static let logGroupTag = "kumo:log-group"
+
     /// Sends new console lines of every instance to CloudWatch Logs.
     func shipConsoleOutput() async {
         guard let logs else { return }
@@ -137,7 +143,8 @@ public final class InstanceSupervisor: Service, Sendable {
             let now = Int64(clock.now.timeIntervalSince1970 * 1000)
             let lines = String(decoding: complete, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).dropLast()
             await logs.append(
-                accountId: state.account, region: state.region, group: "/kumo/ec2/" + id, stream: "console",
+                accountId: state.account, region: state.region, group: state.logGroup,
+                stream: state.logGroup == "/kumo/ec2/" + id ? "console" : id,
                 events: lines.map { (timestamp: now, message: String($0)) })
             shipped.withLock { $0[id]?.offset = state.offset + UInt64(complete.count) }
         }

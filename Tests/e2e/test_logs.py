@@ -82,3 +82,15 @@ def test_instance_console_output_goes_to_cloudwatch_logs(kumo):
         except botocore.exceptions.ClientError:
             return None
     assert wait_for(lambda: lines() == ["booting " + iid, "ready"], timeout=15)
+
+    # A `kumo:log-group` tag at launch sends the console to that group instead, one stream per instance.
+    tagged = ec2.run_instances(ImageId="ami-kumo-linux", MinCount=1, MaxCount=1, UserData="#!/bin/sh\necho hello from the web tier\nsleep 30\n",
+                               TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "kumo:log-group", "Value": "/app/web-tier"}]}],
+                               )["Instances"][0]["InstanceId"]
+
+    def tagged_lines():
+        try:
+            return [e["message"] for e in logs.get_log_events(logGroupName="/app/web-tier", logStreamName=tagged, startFromHead=True)["events"]]
+        except botocore.exceptions.ClientError:
+            return None
+    assert wait_for(lambda: tagged_lines() == ["hello from the web tier"], timeout=15)
