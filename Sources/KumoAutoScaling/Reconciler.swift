@@ -18,6 +18,8 @@ public struct Reconciler: Service {
     let asg: AutoScaling
     /// Instances draining out of their target groups, and when they may be terminated.
     let draining = DrainBoard()
+    /// Groups whose launches fail, or whose new instances fail at once, launch again only after a growing pause.
+    let backoff = LaunchBackoff()
 
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
@@ -91,7 +93,13 @@ public struct Reconciler: Service {
                 }
                 if m.healthStatus == "Unhealthy" && reason == nil { reason = "a user request marking it unhealthy" }
                 if let reason {
-                    if !reason.hasPrefix("a user request") { await asg.noteReplacementFailure(g, launched: m.launched) }
+                    if !reason.hasPrefix("a user request") {
+                        await asg.noteReplacementFailure(g, launched: m.launched)
+                        // An instance that fails soon after its launch (a broken user data script) slows the next launches down.
+                        if now - m.launched < LaunchBackoff.young * asg.clock.timeScale + grace {
+                            backoff.failed(g.arn, at: now, scale: asg.clock.timeScale)
+                        }
+                    }
                     m.healthStatus = "Unhealthy"
                     await takeOut(m, g, cause: "At \(AutoScaling.iso(now)) an instance was taken out of service in response to \(reason).")
                     m.lifecycleState = "Terminating"
@@ -127,7 +135,8 @@ public struct Reconciler: Service {
         let refresh = await refreshStep(g, members: members, targetGroups: targetGroups)
         let desired = (c["DesiredCapacity"]?.int ?? 0) + refresh.surge
         var warm = members.filter { $0.lifecycleState == "Warmed:Running" || $0.lifecycleState == "Warmed:Stopped" }
-        if active.count < desired, !suspended.contains("Launch") {
+        backoff.settle(g.arn, members: members, at: now, scale: asg.clock.timeScale, grace: grace)
+        if active.count < desired, !suspended.contains("Launch"), !backoff.waiting(g.arn, at: now) {
             // Warm instances first: they enter service without a cold launch.
             var need = desired - active.count
             while need > 0, let m = warm.first {
@@ -302,7 +311,7 @@ public struct Reconciler: Service {
                     try asg.activity(db, g, description: "Launching a new EC2 instance. Status Reason: \(message)", cause: "At \(AutoScaling.iso(asg.now)) an instance was started in response to a difference between desired and actual capacity.", status: "Failed", message: message)
                 }
                 // Back off instead of retrying in a tight loop.
-                try? await Task.sleep(for: asg.clock.duration(awsSeconds: 10))
+                backoff.failed(g.arn, at: asg.now, scale: asg.clock.timeScale)
                 return
             }
         }
@@ -315,4 +324,32 @@ final class DrainBoard: Sendable {
     func until(_ id: String) -> Double? { until.withLock { $0[id] } }
     func start(_ id: String, until t: Double) { until.withLock { $0[id] = t } }
     func finish(_ id: String) { _ = until.withLock { $0.removeValue(forKey: id) } }
+}
+
+/// Launch backoff per group: after a launch error or an instance that failed soon after its launch,
+/// the group waits 10 (AWS) seconds before launching again, doubling with each further failure up
+/// to 5 minutes; an instance that then stays healthy past the young period ends the backoff.
+final class LaunchBackoff: Sendable {
+    /// How long (AWS seconds, after the grace period) an instance counts as young.
+    static let young = 300.0
+    private let state = Mutex<[String: (failures: Int, last: Double, until: Double)]>([:])
+
+    func failed(_ group: String, at now: Double, scale: Double) {
+        state.withLock { all in
+            let failures = (all[group]?.failures ?? 0) + 1
+            let pause = Double(min(10 << min(failures - 1, 5), 300)) * scale
+            all[group] = (failures, now, now + pause)
+        }
+    }
+
+    func waiting(_ group: String, at now: Double) -> Bool { state.withLock { ($0[group]?.until ?? 0) > now } }
+
+    /// Ends the backoff once an instance launched after the last failure has served healthily past its young period.
+    func settle(_ group: String, members: [MemberRecord], at now: Double, scale: Double, grace: Double) {
+        guard let last = state.withLock({ $0[group]?.last }) else { return }
+        let proven = members.contains { m in
+            m.lifecycleState == "InService" && m.healthStatus == "Healthy" && m.launched > last && now - m.launched >= Self.young * scale + grace
+        }
+        if proven { _ = state.withLock { $0.removeValue(forKey: group) } }
+    }
 }

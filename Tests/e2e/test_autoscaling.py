@@ -376,3 +376,31 @@ def test_request_count_per_target_scales_the_group_out(start_kumo):
     assert len(in_service(asg, "rps")) == 3
     causes = [a["Cause"] for a in asg.describe_scaling_activities(AutoScalingGroupName="rps")["Activities"]]
     assert any("AlarmHigh" in c and "triggered policy per-target" in c for c in causes)
+
+
+def test_broken_instances_back_off_instead_of_a_crash_loop(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    ec2, asg = kumo.client("ec2"), kumo.client("autoscaling")
+    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])[:2]
+    ec2.create_launch_template(LaunchTemplateName="broken", LaunchTemplateData={
+        "ImageId": "ami-kumo-linux", "UserData": base64.b64encode(b"#!/bin/sh\necho starting\nexit 1\n").decode()})
+    asg.create_auto_scaling_group(AutoScalingGroupName="b", MinSize=1, MaxSize=1, HealthCheckGracePeriod=0,
+                                  LaunchTemplate={"LaunchTemplateName": "broken"}, VPCZoneIdentifier=subnets[0]["SubnetId"])
+
+    def activities():
+        return asg.describe_scaling_activities(AutoScalingGroupName="b")["Activities"]
+    # Each instance exits at once and is replaced, but the pauses between launches grow (10, 20, 40... AWS seconds).
+    time.sleep(8)
+    launches = [a for a in activities() if a["Description"].startswith("Launching a new EC2 instance")]
+    failures = [a for a in activities() if "its processes have exited" in a["Cause"]]
+    assert 2 <= len(launches) <= 6 and failures, [a["Description"] for a in activities()]
+
+    # A launch template that is gone: launches fail, recorded as failed activities, with the same backoff.
+    asg.create_auto_scaling_group(AutoScalingGroupName="gone", MinSize=1, MaxSize=1, LaunchTemplate={"LaunchTemplateName": "broken"},
+                                  VPCZoneIdentifier=subnets[0]["SubnetId"])
+    asg.delete_auto_scaling_group(AutoScalingGroupName="b", ForceDelete=True)
+    ec2.delete_launch_template(LaunchTemplateName="broken")
+    time.sleep(6)
+    failed = [a for a in asg.describe_scaling_activities(AutoScalingGroupName="gone")["Activities"] if a["StatusCode"] == "Failed"]
+    assert 1 <= len(failed) <= 5 and "launch template" in failed[0]["StatusMessage"], failed
+    assert kumo.client("sts").get_caller_identity()["Account"]
