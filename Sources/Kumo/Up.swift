@@ -37,7 +37,8 @@ struct Up: AsyncParsableCommand {
             <bucket>.s3.localhost (S3), <bucket>.s3-website.localhost (website hosting),
             <id>.cloudfront.localhost and its alternate domain names (CloudFront),
             <name>-<digits>.<region>.elb.localhost (a load balancer; each listener also gets a port).
-            EC2 instances are processes under <data-dir>/instances; each binds its own loopback address.
+            EC2 instances are processes under <data-dir>/instances; each binds its own loopback address,
+            and its instance type's vCPUs and memory limit it where Kumo may use cgroups (the start-up log says).
             """)
 
     @Option(help: "Address to listen on (env KUMO_HOST).")
@@ -252,12 +253,14 @@ struct Up: AsyncParsableCommand {
                 let ms = (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000
                 Console.out("kumo: edge listening on \(url) (ready in \(ms) ms, data in \(directory)); https:// on the same port (trust `kumo ca export`)")
                 Console.out("kumo: DNS listening on \(dnsHost):\(dnsBound)/udp+tcp\(dnsFallback), answering from Route 53 hosted zones")
+                Console.out("kumo: EC2 instance limits (vCPUs, memory of the instance type) \(ec2.instanceLimits.summary)")
                 if let readyFile {
                     let json = JSONValue.object([
                         ("edge", .object([("host", .string(address?.ipAddress ?? "127.0.0.1")), ("port", .number(String(boundPort))), ("url", .string(url))])),
                         ("dns", .object([("host", .string(dnsHost)), ("port", .number(String(dnsBound))), ("protocol", .string("udp"))])),
                         ("pid", .number(String(getpid()))),
                         ("dataDir", .string(directory)),
+                        ("instanceLimits", .string(ec2.instanceLimits.kind)),
                     ])
                     let tmp = readyFile + ".tmp"
                     FileManager.default.createFile(atPath: tmp, contents: Data((json.serialized() + "\n").utf8))

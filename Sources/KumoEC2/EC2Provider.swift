@@ -11,6 +11,8 @@ public struct EC2Provider: ServiceProvider {
     public let service = "ec2"
     public let operations: [String: OperationHandler]
     public let supervisor: InstanceSupervisor
+    /// How instance types' limits apply: its kind (`cgroup-v2`, `cgroup-v1`, `none`) and a sentence for the start-up log.
+    public var instanceLimits: (kind: String, summary: String) { (supervisor.limits.kind, supervisor.limits.summary) }
     /// The instance metadata service, served by the edge under `/_kumo/imds/`.
     public let metadataRoute: PathRoute
     let ec2: EC2

@@ -32,6 +32,9 @@ public final class InstanceSupervisor: Service, Sendable {
     /// Console bytes already sent, and each running instance's account and region.
     private let shipped = Mutex<[String: (offset: UInt64, account: String, region: String, logGroup: String)]>([:])
 
+    /// How instance types' vCPUs and memory are applied to instances' processes.
+    let limits = CgroupLimits.detect()
+
     init(store: Store, clock: KumoClock, logger: Logger, logs: (any LogSink)?) {
         self.logs = logs
         self.store = store
@@ -75,7 +78,9 @@ public final class InstanceSupervisor: Service, Sendable {
             if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let old = Int32(text), old > 1 {
                 ProcessGroup(pid: old).killNow()
             }
-            let group = try ProcessGroup.spawn(script: script, directory: folder(instance.id), environment: environment, log: consoleLog(instance.id))
+            let cgroups = limits.prepare(instance.id, vcpus: CPUMeter.vCPUs(instance.instanceType), memoryMiB: CgroupLimits.memoryMiB(instance.instanceType))
+            let group = try ProcessGroup.spawn(
+                script: script, directory: folder(instance.id), environment: environment, log: consoleLog(instance.id), cgroups: cgroups)
             FileManager.default.createFile(atPath: pidFile, contents: Data(String(group.pid).utf8))
             groups.withLock { $0[instance.id] = group }
             // Its Auto Scaling group, and the log group its console goes to (the `kumo:log-group` tag, else /kumo/ec2/<id>).
@@ -104,6 +109,7 @@ public final class InstanceSupervisor: Service, Sendable {
             await group.stop()
             try? FileManager.default.removeItem(atPath: folder(id) + "/pgid")
         }
+        limits.remove(id)
         try? await setState(id, state, reason: nil)
     }
 

@@ -15,7 +15,9 @@ struct ProcessGroup: Sendable {
     }
 
     /// Starts `/bin/sh script` in `directory` with `environment`, output appended to `log`.
-    static func spawn(script: String, directory: String, environment: [String: String], log: String) throws -> ProcessGroup {
+    /// Runs `script` with /bin/sh in `directory` as the leader of a new process group; the shell
+    /// first joins the cgroups whose `cgroup.procs` files are given, so all it starts is inside them.
+    static func spawn(script: String, directory: String, environment: [String: String], log: String, cgroups: [String] = []) throws -> ProcessGroup {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -34,9 +36,9 @@ struct ProcessGroup: Sendable {
         sigfillset(&all)
         posix_spawnattr_setsigdefault(&attributes, &all)
         // The shell changes into the instance's folder itself (glibc's addchdir is not visible to Swift).
-        let argv: [UnsafeMutablePointer<CChar>?] = [
-            strdup("/bin/sh"), strdup("-c"), strdup("cd \"$0\" && exec /bin/sh \"$1\""), strdup(directory), strdup(script), nil,
-        ]
+        let join = "d=$0; s=$1; shift; for f in \"$@\"; do echo $$ > \"$f\"; done; cd \"$d\" && exec /bin/sh \"$s\""
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup(join), strdup(directory), strdup(script)]
+            + cgroups.map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
             for p in argv { free(p) }

@@ -404,3 +404,31 @@ def test_broken_instances_back_off_instead_of_a_crash_loop(start_kumo):
     failed = [a for a in asg.describe_scaling_activities(AutoScalingGroupName="gone")["Activities"] if a["StatusCode"] == "Failed"]
     assert 1 <= len(failed) <= 5 and "launch template" in failed[0]["StatusMessage"], failed
     assert kumo.client("sts").get_caller_identity()["Account"]
+
+
+def test_termination_policies_pick_old_templates_and_old_instances(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    ec2, asg = kumo.client("ec2"), kumo.client("autoscaling")
+    subnets = plain_template(ec2, zones=1)
+    ec2.create_launch_template_version(LaunchTemplateName="plain", SourceVersion="1", LaunchTemplateData={"InstanceType": "t3.micro"})
+
+    def serving():
+        return {i["InstanceId"]: i for i in in_service(asg, "t")}
+    asg.create_auto_scaling_group(AutoScalingGroupName="t", MinSize=0, MaxSize=4, DesiredCapacity=2, VPCZoneIdentifier=subnets[0]["SubnetId"],
+                                  LaunchTemplate={"LaunchTemplateName": "plain", "Version": "1"}, TerminationPolicies=["OldestLaunchTemplate"])
+    assert wait_for(lambda: len(serving()) == 2)
+    v1 = set(serving())
+    # Version 2 for new instances; scaling in then takes the version-1 instances first.
+    asg.update_auto_scaling_group(AutoScalingGroupName="t", LaunchTemplate={"LaunchTemplateName": "plain", "Version": "2"}, DesiredCapacity=4)
+    assert wait_for(lambda: len(serving()) == 4)
+    v2 = set(serving()) - v1
+    assert {i["LaunchTemplate"]["Version"] for i in serving().values() if i["InstanceId"] in v2} == {"2"}
+    asg.set_desired_capacity(AutoScalingGroupName="t", DesiredCapacity=2)
+    assert wait_for(lambda: set(serving()) == v2, timeout=30)
+
+    # OldestInstance: of the instances left, the first launched goes first.
+    asg.update_auto_scaling_group(AutoScalingGroupName="t", TerminationPolicies=["OldestInstance"], DesiredCapacity=3)
+    assert wait_for(lambda: len(serving()) == 3)
+    newest = (set(serving()) - v2).pop()
+    asg.set_desired_capacity(AutoScalingGroupName="t", DesiredCapacity=1)
+    assert wait_for(lambda: set(serving()) == {newest}, timeout=30)

@@ -59,7 +59,8 @@ def test_alarm_moves_with_pushed_data(start_kumo):
     kumo = start_kumo("--time-scale", "0.01")  # a 60 s period is 0.6 s
     cw = kumo.client("cloudwatch")
     cw.put_metric_alarm(AlarmName="busy", Namespace="App", MetricName="Queue", Statistic="Maximum", Period=60, EvaluationPeriods=2,
-                        DatapointsToAlarm=1, Threshold=100, ComparisonOperator="GreaterThanThreshold", TreatMissingData="missing")
+                        DatapointsToAlarm=1, Threshold=100, ComparisonOperator="GreaterThanThreshold", TreatMissingData="missing",
+                        AlarmActions=["arn:aws:sns:us-east-1:000000000000:ops"])
     alarm = cw.describe_alarms(AlarmNames=["busy"])["MetricAlarms"][0]
     assert alarm["StateValue"] == "INSUFFICIENT_DATA" and alarm["AlarmArn"].endswith(":alarm:busy")
     with pytest.raises(botocore.exceptions.ClientError) as e:
@@ -77,6 +78,9 @@ def test_alarm_moves_with_pushed_data(start_kumo):
     assert wait_for(lambda: state() == "ALARM")
     reason = cw.describe_alarms(AlarmNames=["busy"])["MetricAlarms"][0]["StateReason"]
     assert reason.startswith("Threshold Crossed") and "greater than the threshold (100.0)" in reason
+    # An SNS topic action is recorded in the alarm history (until Kumo serves SNS).
+    actions = wait_for(lambda: cw.describe_alarm_history(AlarmName="busy", HistoryItemType="Action")["AlarmHistoryItems"])
+    assert "arn:aws:sns:us-east-1:000000000000:ops" in actions[0]["HistorySummary"]
     deadline = time.time() + 10
     while state() != "OK" and time.time() < deadline:
         push(5)
