@@ -269,7 +269,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KumoCloudWatchTests",
-            dependencies: ["KumoCloudWatch"],
+            dependencies: ["KumoCloudWatch", "KumoStore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -164,11 +164,9 @@ public final class MetricsPublisher: Service, Sendable {
         for (key, delta) in deltas where delta > 0 { rows.append(row(key, delta)) }
         for (key, value) in gauges where key.namespace.hasPrefix("AWS/") { rows.append(row(key, value)) }
         let toStore = rows
-        let cutoff = now - 15 * 86400
         _ = try? await cw.store.write { db in
             for r in toStore { try r.insert(db) }
-            // Data older than CloudWatch keeps minute data (15 days) is dropped.
-            try DatapointRecord.filter(Column("timestamp") < cutoff).deleteAll(db)
+            try Retention.apply(db, now: now)
         }
     }
 }

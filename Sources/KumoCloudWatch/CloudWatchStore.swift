@@ -90,8 +90,15 @@ extension CloudWatchProvider {
                 t.column("data", .text).notNull()
             }
             try db.create(index: "cw_alarm_history_alarm", on: "cw_alarm_history", columns: ["accountId", "region", "alarmName", "timestamp"])
-        }
+        },
+        StoreMigration("cloudwatch.v2") { db in
+            // How far each resolution tier has rolled datapoints up (`Retention`).
+            try db.create(table: "cw_rollups") { t in
+                t.primaryKey("bucket", .double)
+                t.column("upTo", .double).notNull()
+            }
+        },
     ]
 
-    public static let tables = ["cw_alarm_history", "cw_alarms", "cw_datapoints"]
+    public static let tables = ["cw_rollups", "cw_alarm_history", "cw_alarms", "cw_datapoints"]
 }

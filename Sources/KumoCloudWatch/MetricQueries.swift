@@ -2,6 +2,11 @@ import GRDB
 import KumoCore
 import KumoProtocols
 import KumoStore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// The queries of GetMetricData and of metric math alarms: metric statistics read from the
 /// store, then expressions evaluated over them (`MetricMath`).
@@ -44,7 +49,9 @@ extension CloudWatch {
             periods.append(period)
             let statistic = stat["Stat"]?.string ?? "Average"
             let dims = Self.dimensionKey(metric["Dimensions"]?.list ?? [])
-            let buckets = try await store.read { db in
+            // A period finer than what is kept at the start time's age gets no values, as on AWS.
+            let served = Retention.servesPeriod(period / periodScale, from: start, now: clock.now.timeIntervalSince1970)
+            let buckets = !served ? [] : try await store.read { db in
                 try self.buckets(
                     db, account: account, region: region, namespace: metric["Namespace"]?.string ?? "", name: metric["MetricName"]?.string ?? "",
                     dimensions: dims, start: start, end: end, period: period)

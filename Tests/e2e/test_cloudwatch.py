@@ -54,6 +54,18 @@ def test_put_metric_data_and_statistics(kumo):
                                  Statistics=["Average"])
     assert e.value.response["Error"]["Code"] == "InvalidParameterValue"
 
+    # Second-resolution data older than three hours is kept at one minute, as CloudWatch keeps it.
+    minute = now().replace(second=0, microsecond=0) - datetime.timedelta(hours=4)
+    cw.put_metric_data(Namespace="Shop", MetricData=[
+        {"MetricName": "Clicks", "Timestamp": minute + datetime.timedelta(seconds=s), "Value": v, "StorageResolution": 1}
+        for s, v in [(5, 1), (20, 2), (40, 3)]])
+
+    def clicks(period):
+        return cw.get_metric_statistics(Namespace="Shop", MetricName="Clicks", StartTime=minute, EndTime=minute + datetime.timedelta(minutes=1),
+                                        Period=period, Statistics=["SampleCount", "Sum"])["Datapoints"]
+    assert clicks(1) == []  # finer than what is kept for that age: no datapoints, as on AWS
+    assert [(d["SampleCount"], d["Sum"], d["Timestamp"]) for d in clicks(60)] == [(3, 6, minute)]
+
 
 def test_alarm_moves_with_pushed_data(start_kumo):
     kumo = start_kumo("--time-scale", "0.01")  # a 60 s period is 0.6 s

@@ -32,7 +32,7 @@ extension CloudWatch {
             if dims.count > 30 { throw AWSError.cwInvalidParameter("The collection \(member).Dimensions must not have a size greater than 30.") }
             var record = DatapointRecord(
                 accountId: account, region: region, namespace: namespace, name: d["MetricName"]?.string ?? "",
-                dimensions: Self.dimensionKey(dims), timestamp: ts, sampleCount: 0, sum: 0, minimum: 0, maximum: 0, unit: d["Unit"]?.string)
+                dimensions: Self.dimensionKey(dims), timestamp: Retention.storedTimestamp(ts, now: now), sampleCount: 0, sum: 0, minimum: 0, maximum: 0, unit: d["Unit"]?.string)
             if let set = d["StatisticValues"] {
                 guard d["Value"] == nil else {
                     throw AWSError(code: "InvalidParameterCombination", message: "The parameters \(member).Value and \(member).StatisticValues are mutually exclusive and you have specified both.")
@@ -86,6 +86,10 @@ extension CloudWatch {
         }
         let account = call.context.accountId, region = call.context.region
         let dims = Self.dimensionKey(input["Dimensions"]?.list ?? [])
+        // As on AWS, a period finer than what is kept at the start time's age returns no datapoints.
+        guard Retention.servesPeriod(period, from: start, now: clock.now.timeIntervalSince1970) else {
+            return ["Label": .string(input["MetricName"]?.string ?? ""), "Datapoints": []]
+        }
         let buckets = try await store.read { db in
             try self.buckets(
                 db, account: account, region: region, namespace: input["Namespace"]?.string ?? "", name: input["MetricName"]?.string ?? "",
