@@ -1,6 +1,7 @@
 """Application load balancers end to end: the elbv2 API with boto3 and the aws CLI, and
 real traffic through the balancer to EC2 instances (real processes) and IP targets."""
 import collections
+import datetime
 import json
 import time
 
@@ -225,6 +226,16 @@ def test_access_logs_are_delivered_to_the_bucket(start_kumo):
         return events or None
     events = wait_for(logged, timeout=10)
     assert events and events[0]["logStreamName"] == "access" and events[0]["message"] == probe[0]
+
+    # The bytes that went to and came from the instance through the load balancer: AWS/EC2 NetworkIn/NetworkOut.
+    cw = kumo.client("cloudwatch")
+
+    def network(name):
+        end = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=1)
+        points = cw.get_metric_statistics(Namespace="AWS/EC2", MetricName=name, Dimensions=[{"Name": "InstanceId", "Value": ids[0]}],
+                                          StartTime=end - datetime.timedelta(minutes=10), EndTime=end, Period=60, Statistics=["Sum"])["Datapoints"]
+        return sum(p["Sum"] for p in points)
+    assert wait_for(lambda: network("NetworkIn") > 100 and network("NetworkOut") > 100, timeout=10)
 
 
 def test_load_balancer_cookie_stickiness(start_kumo):

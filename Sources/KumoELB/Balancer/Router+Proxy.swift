@@ -198,6 +198,7 @@ extension Router {
             trace.targetSeconds = seconds
             let dimension = Self.dimension(lb.arn)
             metrics?.add(seconds, to: MetricKey(namespace: "AWS/ApplicationELB", name: "TargetResponseTime", dimensions: [("LoadBalancer", dimension)]))
+            countNetwork(instance: target.id, upstream: upstream, answer: answer)
             var response = ProtocolResponse(
                 status: answer.status, headers: answer.headers.filter { !hopByHopHeaders.contains($0.name.lowercased()) },
                 body: [])
@@ -318,6 +319,17 @@ extension Router {
     /// RequestCount per target group, and RequestCountPerTarget: each request counts as
     /// 1 / (healthy targets), so a period's sum is the requests each target received on average
     /// (what ALBRequestCountPerTarget target tracking follows).
+    /// `AWS/EC2` NetworkIn/NetworkOut of an instance target: the bytes of the requests the load
+    /// balancer sent it and of its answers (traffic that passes through Kumo is what is measurable here).
+    func countNetwork(instance id: String, upstream: UpstreamRequest, answer: UpstreamResponse) {
+        guard let metrics, id.hasPrefix("i-") else { return }
+        func headerBytes(_ headers: [(name: String, value: String)]) -> Int { headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } }
+        let sent = upstream.method.utf8.count + upstream.target.utf8.count + 12 + headerBytes(upstream.headers) + upstream.body.count
+        let received = 17 + headerBytes(answer.headers) + Int(answer.body.length ?? 0)
+        metrics.add(Double(sent), to: MetricKey(namespace: "AWS/EC2", name: "NetworkIn", dimensions: [("InstanceId", id)]))
+        metrics.add(Double(received), to: MetricKey(namespace: "AWS/EC2", name: "NetworkOut", dimensions: [("InstanceId", id)]))
+    }
+
     func countForTargetGroup(_ arn: String, loadBalancer: String) {
         guard let metrics else { return }
         let group = String(arn.split(separator: ":").last ?? "")
