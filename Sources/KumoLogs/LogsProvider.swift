@@ -25,6 +25,7 @@ public struct LogsProvider: ServiceProvider {
             "PutLogEvents": Logs.putLogEvents,
             "GetLogEvents": Logs.getLogEvents,
             "FilterLogEvents": Logs.filterLogEvents,
+            "StartLiveTail": Logs.startLiveTail,
         ])
     }
 

@@ -94,3 +94,40 @@ def test_instance_console_output_goes_to_cloudwatch_logs(kumo):
         except botocore.exceptions.ClientError:
             return None
     assert wait_for(lambda: tagged_lines() == ["hello from the web tier"], timeout=15)
+
+
+def test_live_tail_streams_new_events(kumo):
+    import threading
+    import boto3
+    import botocore.config
+    # StartLiveTail's endpoint has the host prefix `stream-`; pointed at Kumo, clients turn host prefixes off.
+    logs = boto3.client("logs", endpoint_url=kumo.url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test",
+                        config=botocore.config.Config(inject_host_prefix=False, retries={"max_attempts": 1}))
+    logs.create_log_group(logGroupName="/app/live")
+    logs.create_log_stream(logGroupName="/app/live", logStreamName="web-1")
+    logs.create_log_stream(logGroupName="/app/live", logStreamName="worker-1")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        logs.start_live_tail(logGroupIdentifiers=["/app/missing"])
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+    arn = "arn:aws:logs:us-east-1:000000000000:log-group:/app/live"
+    stream = logs.start_live_tail(logGroupIdentifiers=[arn], logStreamNamePrefixes=["web"], logEventFilterPattern="ERROR")["responseStream"]
+    events = iter(stream)
+    start = next(events)["sessionStart"]
+    assert start["logGroupIdentifiers"] == [arn] and start["sessionId"]
+
+    def put():
+        now = int(time.time() * 1000)
+        for name, message in [("web-1", "ERROR boom"), ("web-1", "INFO fine"), ("worker-1", "ERROR elsewhere")]:
+            logs.put_log_events(logGroupName="/app/live", logStreamName=name, logEvents=[{"timestamp": now, "message": message}])
+    threading.Timer(0.3, put).start()
+    seen = []
+    deadline = time.time() + 10
+    for event in events:
+        update = event["sessionUpdate"]
+        assert update["sessionMetadata"]["sampled"] is False
+        seen += [(r["logStreamName"], r["message"], r["logGroupIdentifier"]) for r in update["sessionResults"]]
+        if seen or time.time() > deadline:
+            break
+    stream.close()
+    assert seen == [("web-1", "ERROR boom", arn)]

@@ -58,7 +58,7 @@ enum ScalarText {
         case .timestamp(let d): timestampFormat.format(d)
         case .blob(let b): Data(b).base64EncodedString()
         case .document(let j): j.string ?? j.serialized()
-        case .null, .structure, .list, .map, .stream: ""
+        case .null, .structure, .list, .map, .stream, .events: ""
         }
     }
 

@@ -20,7 +20,7 @@ extension ShapeValue {
         case .timestamp(let t): .object([("t", .string(String(t.timeIntervalSince1970)))])
         case .blob(let b): .object([("B", .string(Data(b).base64EncodedString()))])
         case .document(let j): .object([("D", j)])
-        case .null, .stream: .null
+        case .null, .stream, .events: .null
         }
     }
 

@@ -25,6 +25,8 @@ public indirect enum ShapeValue: Sendable, Equatable {
     case document(JSONValue)
     /// A streaming blob (an S3 object body): read from the request or written to the response as it flows.
     case stream(ByteStream)
+    /// An event stream output member: events written to the response as they happen.
+    case events(EventSource)
 
     public static func == (lhs: ShapeValue, rhs: ShapeValue) -> Bool {
         switch (lhs, rhs) {

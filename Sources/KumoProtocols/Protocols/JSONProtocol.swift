@@ -1,4 +1,5 @@
 public import KumoCore
+import NIOCore
 
 /// The `json` protocol (1.0 and 1.1): `X-Amz-Target: Prefix.Operation`, JSON in and out.
 struct JSONProtocol: WireProtocol {
@@ -31,9 +32,34 @@ struct JSONProtocol: WireProtocol {
     ) -> ProtocolResponse {
         var body = "{}"
         if let out = operation.output {
-            body = JSONShapeCodec(model: model).encodeStructure(output, shape: model.shape(out)).serialized()
+            let shape = model.shape(out)
+            if let (name, ref) = shape.members.first(where: { model.shape($0.1).isEventStream }), case .events(let source)? = output[name] {
+                return eventStream(output, shape: shape, streamShape: model.shape(ref), source: source, model: model)
+            }
+            body = JSONShapeCodec(model: model).encodeStructure(output, shape: shape).serialized()
         }
         return ProtocolResponse(status: 200, headers: [("Content-Type", contentType(model))], body: Array(body.utf8))
+    }
+
+    /// An event stream response: an `initial-response` event with the other output members,
+    /// then each event the source emits, framed as it comes.
+    func eventStream(_ output: ShapeValue, shape: Shape, streamShape: Shape, source: EventSource, model: ServiceModel) -> ProtocolResponse {
+        let codec = JSONShapeCodec(model: model)
+        let initial = Array(codec.encodeStructure(output, shape: shape).serialized().utf8)
+        let stream = ByteStream(length: nil) { sink in
+            try await sink(ByteBuffer(bytes: EventStreamFrame.encode(
+                headers: [(":message-type", "event"), (":event-type", "initial-response"), (":content-type", "application/json")], payload: initial)))
+            try await source.run { event in
+                guard let (type, value) = event.members?.first, let ref = streamShape.members.first(where: { $0.0 == type })?.1 else { return }
+                let eventShape = model.shape(ref)
+                let payload = Array(codec.encodeStructure(value, shape: eventShape).serialized().utf8)
+                let headers: [(name: String, value: String)] = eventShape.isException
+                    ? [(":message-type", "exception"), (":exception-type", type), (":content-type", "application/json")]
+                    : [(":message-type", "event"), (":event-type", type), (":content-type", "application/json")]
+                try await sink(ByteBuffer(bytes: EventStreamFrame.encode(headers: headers, payload: payload)))
+            }
+        }
+        return ProtocolResponse(status: 200, headers: [("Content-Type", EventStreamFrame.contentType)], bodyStream: stream)
     }
 
     func serializeError(
