@@ -34,14 +34,20 @@ public struct ELBProvider: ServiceProvider {
         self.router = router
         self.elb = elb
         healthChecker = HealthChecker(router: router)
+        metrics?.addGauges { router.activeConnections() }
+        // Target health per target group and each load balancer that forwards to it (TargetGroup, LoadBalancer).
         metrics?.addGauges {
-            router.snapshot.groups.values.flatMap { g -> [(MetricKey, Double)] in
+            let snapshot = router.snapshot
+            return snapshot.groups.values.flatMap { g -> [(MetricKey, Double)] in
                 let c = router.health.healthyCount(group: g.arn)
-                let dims = [("TargetGroup", String(g.arn.split(separator: ":").last ?? ""))]
-                return [
-                    (MetricKey(namespace: "AWS/ApplicationELB", name: "HealthyHostCount", dimensions: dims), Double(c.healthy)),
-                    (MetricKey(namespace: "AWS/ApplicationELB", name: "UnHealthyHostCount", dimensions: dims), Double(c.unhealthy)),
-                ]
+                let group = String(g.arn.split(separator: ":").last ?? "")
+                return Router.balancers(forwardingTo: g.arn, in: snapshot).flatMap { lb -> [(MetricKey, Double)] in
+                    let dims = [("TargetGroup", group), ("LoadBalancer", Router.dimension(lb))]
+                    return [
+                        (MetricKey(namespace: "AWS/ApplicationELB", name: "HealthyHostCount", dimensions: dims), Double(c.healthy)),
+                        (MetricKey(namespace: "AWS/ApplicationELB", name: "UnHealthyHostCount", dimensions: dims), Double(c.unhealthy)),
+                    ]
+                }
             }
         }
         operations = OperationHandler.table(elb, [

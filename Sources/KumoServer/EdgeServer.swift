@@ -96,6 +96,7 @@ public struct EdgeServer: Service {
                 let body = try await request.collectBody(upTo: 1 << 20)
                 var routed = HostRoute.Request(head: head, remoteAddress: edgeRequest.remoteAddress, name: name, body: Array(buffer: body))
                 routed.secure = await isSecure(channel)
+                routed.remotePort = channel.remoteAddress?.port
                 let response = await route.handle(routed)
                 answer = EdgeResponse(response: response, service: route.label, operation: edgeRequest.method)
             } else {

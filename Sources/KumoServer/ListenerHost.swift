@@ -72,7 +72,9 @@ public final class ListenerHost: Service, PortBinder {
             var request = request
             let head = request.head
             let body = (try? await request.collectBody(upTo: 1 << 20)).map { Array(buffer: $0) } ?? []
-            let response = await handle(HostRoute.Request(head: head, remoteAddress: channel.remoteAddress?.ipAddress, name: label, body: body))
+            var routed = HostRoute.Request(head: head, remoteAddress: channel.remoteAddress?.ipAddress, name: label, body: body)
+            routed.remotePort = channel.remoteAddress?.port
+            let response = await handle(routed)
             try? await EdgeServer.write(response, method: head.method, to: writer)
         })
         // A listener closed by its deletion is cancelled; the server would log that as an error.

@@ -237,6 +237,20 @@ def test_access_logs_are_delivered_to_the_bucket(start_kumo):
         return sum(p["Sum"] for p in points)
     assert wait_for(lambda: network("NetworkIn") > 100 and network("NetworkOut") > 100, timeout=10)
 
+    # The load balancer's own metrics, with AWS's dimensions.
+    lb_dim = {"Name": "LoadBalancer", "Value": lb["LoadBalancerArn"].split(":loadbalancer/")[1]}
+    tg_dim = {"Name": "TargetGroup", "Value": group["TargetGroupArn"].split(":")[-1]}
+
+    def stat(name, dims, statistic="Sum"):
+        end = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=1)
+        points = cw.get_metric_statistics(Namespace="AWS/ApplicationELB", MetricName=name, Dimensions=dims, StartTime=end - datetime.timedelta(minutes=10),
+                                          EndTime=end, Period=60, Statistics=[statistic])["Datapoints"]
+        return [p[statistic] for p in points]
+    assert wait_for(lambda: sum(stat("RequestCount", [lb_dim])) >= 2 and sum(stat("HTTPCode_Target_2XX_Count", [lb_dim, tg_dim])) >= 2, timeout=10)
+    assert stat("TargetResponseTime", [lb_dim, tg_dim], "Average") and sum(stat("NewConnectionCount", [lb_dim])) >= 1
+    assert max(stat("ActiveConnectionCount", [lb_dim], "Maximum")) >= 1
+    assert max(stat("HealthyHostCount", [tg_dim, lb_dim], "Maximum")) == 1
+
 
 def test_load_balancer_cookie_stickiness(start_kumo):
     kumo = start_kumo("--time-scale", "0.05")

@@ -33,6 +33,7 @@ extension Router {
         let started = ContinuousClock.now
         guard let (lb, port, action, priority) = route(request, listenerPort: listenerPort) else { return Self.errorPage(503) }
         guard await admits(lb, port: port, source: request.remoteAddress) else { return Self.refused(lb, port: port, source: request.remoteAddress) }
+        noteConnection(request, lb: lb.arn)
         let response: ProtocolResponse
         var trace = ForwardTrace()
         switch action?["Type"]?.string {
@@ -112,12 +113,27 @@ extension Router {
             status: c["StatusCode"]?.string == "HTTP_302" ? 302 : 301, headers: [("Location", location), ("Server", "awselb/2.0")], body: [])
     }
 
-    /// A healthy target of the action's target group (weighted when several; sticky when set).
-    func choose(_ action: ShapeValue, request: HostRoute.Request) -> (arn: String, group: Group, target: (id: String, port: Int, address: String))? {
-        var weighted = (action["ForwardConfig"]?["TargetGroups"]?.list ?? []).compactMap { t -> (String, Int)? in
+    /// The target groups a forward action sends to, with their weights.
+    static func forwardGroups(_ action: ShapeValue) -> [(String, Int)] {
+        let weighted = (action["ForwardConfig"]?["TargetGroups"]?.list ?? []).compactMap { t -> (String, Int)? in
             t["TargetGroupArn"]?.string.map { ($0, t["Weight"]?.int ?? 1) }
         }
-        if weighted.isEmpty, let one = action["TargetGroupArn"]?.string { weighted = [(one, 1)] }
+        if weighted.isEmpty, let one = action["TargetGroupArn"]?.string { return [(one, 1)] }
+        return weighted
+    }
+
+    /// The load balancers with a listener rule that forwards to the target group.
+    static func balancers(forwardingTo group: String, in snapshot: Snapshot) -> [String] {
+        snapshot.balancers.values.filter { lb in
+            lb.listeners.values.contains { rules in
+                rules.contains { rule in rule.actions.contains { forwardGroups($0).contains { $0.0 == group } } }
+            }
+        }.map(\.arn)
+    }
+
+    /// A healthy target of the action's target group (weighted when several; sticky when set).
+    func choose(_ action: ShapeValue, request: HostRoute.Request) -> (arn: String, group: Group, target: (id: String, port: Int, address: String))? {
+        let weighted = Self.forwardGroups(action)
         let total = weighted.reduce(0) { $0 + $1.1 }
         var roll = total > 0 ? Int.random(in: 0..<total) : 0
         var chosen = weighted.first?.0
@@ -197,7 +213,11 @@ extension Router {
             trace.targetStatus = answer.status
             trace.targetSeconds = seconds
             let dimension = Self.dimension(lb.arn)
-            metrics?.add(seconds, to: MetricKey(namespace: "AWS/ApplicationELB", name: "TargetResponseTime", dimensions: [("LoadBalancer", dimension)]))
+            // Per load balancer, and per load balancer and target group, as AWS publishes them.
+            let perGroup = [("LoadBalancer", dimension), ("TargetGroup", String(arn.split(separator: ":").last ?? ""))]
+            for dims in [[("LoadBalancer", dimension)], perGroup] {
+                metrics?.add(seconds, to: MetricKey(namespace: "AWS/ApplicationELB", name: "TargetResponseTime", dimensions: dims))
+            }
             countNetwork(instance: target.id, upstream: upstream, answer: answer)
             var response = ProtocolResponse(
                 status: answer.status, headers: answer.headers.filter { !hopByHopHeaders.contains($0.name.lowercased()) },
@@ -224,7 +244,9 @@ extension Router {
             }
             if let stickiness { response.headers += stickyCookies(group: arn, target: target, stickiness: stickiness, answer: response.headers) }
             let family = "HTTPCode_Target_\(answer.status / 100)XX_Count"
-            metrics?.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: family, dimensions: [("LoadBalancer", dimension)]))
+            for dims in [[("LoadBalancer", dimension)], perGroup] {
+                metrics?.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: family, dimensions: dims))
+            }
             return response
         } catch {
             trace.target = "\(target.id):\(target.port)"
@@ -319,6 +341,40 @@ extension Router {
     /// RequestCount per target group, and RequestCountPerTarget: each request counts as
     /// 1 / (healthy targets), so a period's sum is the requests each target received on average
     /// (what ALBRequestCountPerTarget target tracking follows).
+    /// Counts a client connection the first time it carries a request (NewConnectionCount) and
+    /// remembers when it last did (ActiveConnectionCount).
+    func noteConnection(_ request: HostRoute.Request, lb: String) {
+        guard let metrics, let port = request.remotePort, let address = request.remoteAddress else { return }
+        let key = address + ":" + String(port)
+        let now = ContinuousClock.now
+        let isNew = clientConnections.withLock { all -> Bool in
+            let fresh = all[lb]?[key] == nil
+            all[lb, default: [:]][key] = now
+            // Many short connections: keep only the last second's, so memory stays bounded.
+            if fresh, all[lb]!.count > 50_000 { all[lb] = all[lb]!.filter { now - $0.value < .seconds(1) } }
+            return fresh
+        }
+        if isNew {
+            metrics.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: "NewConnectionCount", dimensions: [("LoadBalancer", Self.dimension(lb))]))
+        }
+    }
+
+    /// ActiveConnectionCount per load balancer: client connections that carried a request in the
+    /// last (scaled) minute; connections quiet for longer are forgotten.
+    func activeConnections() -> [(MetricKey, Double)] {
+        let now = ContinuousClock.now
+        let window = clock.duration(awsSeconds: 60)
+        return clientConnections.withLock { all in
+            var out: [(MetricKey, Double)] = []
+            for (lb, connections) in all {
+                let recent = connections.filter { now - $0.value <= window }
+                all[lb] = recent.isEmpty ? nil : recent
+                out.append((MetricKey(namespace: "AWS/ApplicationELB", name: "ActiveConnectionCount", dimensions: [("LoadBalancer", Self.dimension(lb))]), Double(recent.count)))
+            }
+            return out
+        }
+    }
+
     /// `AWS/EC2` NetworkIn/NetworkOut of an instance target: the bytes of the requests the load
     /// balancer sent it and of its answers (traffic that passes through Kumo is what is measurable here).
     func countNetwork(instance id: String, upstream: UpstreamRequest, answer: UpstreamResponse) {

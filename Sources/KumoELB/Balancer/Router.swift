@@ -68,6 +68,8 @@ public final class Router: Sendable {
     /// Access log lines waiting for delivery: to S3 files, and (when `feedsLogGroups`) to CloudWatch Logs.
     let accessLogs = AccessLogs.batches()
     let logFeed = AccessLogFeed()
+    /// Client connections (address:port) per load balancer, and when each last carried a request.
+    let clientConnections = Mutex<[String: [String: ContinuousClock.Instant]]>([:])
     let feedsLogGroups: Bool
     let state = Mutex(Snapshot())
     /// Listener ports: who opens them, whether to try each listener's own port first, and

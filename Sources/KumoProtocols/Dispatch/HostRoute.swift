@@ -16,6 +16,8 @@ public struct HostRoute: Sendable {
         public var body: [UInt8]
         /// Whether the client connected with TLS (`https://`).
         public var secure = false
+        /// The client's TCP port: with `remoteAddress`, which connection the request came on.
+        public var remotePort: Int?
 
         public init(
             method: String, path: String, query: [(name: String, value: String)], headers: [(name: String, value: String)],
