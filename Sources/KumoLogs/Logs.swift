@@ -291,15 +291,20 @@ struct Logs: Sendable {
         let names = (input["logStreamNames"]?.list ?? []).compactMap(\.string)
         let prefix = input["logStreamNamePrefix"]?.string
         let limit = input["limit"]?.int ?? 10000
-        var after: Int64 = 0
+        // Events come in timestamp order (then id); the token is the last event's timestamp and id.
+        var after: (timestamp: Int64, id: Int64)?
         if let token = input["nextToken"]?.string {
-            guard let p = PageToken.decode(token), let n = Int64(p) else { throw Self.invalid("The specified nextToken is invalid.") }
-            after = n
+            let parts = PageToken.decode(token)?.split(separator: "/").compactMap { Int64($0) } ?? []
+            guard parts.count == 2 else { throw Self.invalid("The specified nextToken is invalid.") }
+            after = (parts[0], parts[1])
         }
         let start = after
         let rows = try await store.read { db -> [EventRecord] in
             _ = try self.group(db, group, account: account, region: region)
-            var q = EventRecord.filter(Column("accountId") == account && Column("region") == region && Column("groupName") == group && Column("id") > start)
+            var q = EventRecord.filter(Column("accountId") == account && Column("region") == region && Column("groupName") == group)
+            if let start {
+                q = q.filter(Column("timestamp") > start.timestamp || (Column("timestamp") == start.timestamp && Column("id") > start.id))
+            }
             if let s = input["startTime"]?.int { q = q.filter(Column("timestamp") >= Int64(s)) }
             if let e = input["endTime"]?.int { q = q.filter(Column("timestamp") <= Int64(e)) }
             if !names.isEmpty { q = q.filter(names.contains(Column("streamName"))) }
@@ -318,7 +323,7 @@ struct Logs: Sendable {
             }),
             "searchedLogStreams": [],
         ]
-        if more, let last = matched.last?.id { out["nextToken"] = .string(PageToken.encode(String(last))) }
+        if more, let last = matched.last { out["nextToken"] = .string(PageToken.encode("\(last.timestamp)/\(last.id ?? 0)")) }
         return .structure(out)
     }
 }

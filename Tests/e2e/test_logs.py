@@ -53,8 +53,20 @@ def test_groups_streams_events_and_filters(kumo):
     only = logs.filter_log_events(logGroupName="/app/web", logStreamNames=["i-2"], filterPattern="ERROR")["events"]
     assert [e["logStreamName"] for e in only] == ["i-2"]
 
+    # Pages follow the timestamp order across streams (written out of that order), none repeated or skipped.
+    logs.create_log_stream(logGroupName="/app/web", logStreamName="late")
+    logs.put_log_events(logGroupName="/app/web", logStreamName="late", logEvents=[{"timestamp": t + 1, "message": "late ERROR"}])
+    paged, token = [], None
+    while True:
+        page = logs.filter_log_events(logGroupName="/app/web", filterPattern="ERROR", limit=1, **({"nextToken": token} if token else {}))
+        paged += [e["message"] for e in page["events"]]
+        token = page.get("nextToken")
+        if not token:
+            break
+    assert paged == ["ERROR user not found", "late ERROR", "ERROR timeout talking to db"]
+
     streams = logs.describe_log_streams(logGroupName="/app/web")["logStreams"]
-    assert [s["logStreamName"] for s in streams] == ["i-1", "i-2"] and streams[0]["lastEventTimestamp"] == t + 2
+    assert [s["logStreamName"] for s in streams] == ["i-1", "i-2", "late"] and streams[0]["lastEventTimestamp"] == t + 2
     with pytest.raises(botocore.exceptions.ClientError) as e:
         logs.put_retention_policy(logGroupName="/app/web", retentionInDays=10)
     assert e.value.response["Error"]["Code"] == "InvalidParameterException"
@@ -63,7 +75,7 @@ def test_groups_streams_events_and_filters(kumo):
 
     # (`aws logs tail` is an AWS CLI v2 command; the pinned v1 CLI reads events with filter-log-events.)
     cli = json.loads(aws_cli(kumo, "logs", "filter-log-events", "--log-group-name", "/app/web", "--filter-pattern", "ERROR").stdout)
-    assert [e["message"] for e in cli["events"]] == ["ERROR user not found", "ERROR timeout talking to db"]
+    assert [e["message"] for e in cli["events"]] == ["ERROR user not found", "late ERROR", "ERROR timeout talking to db"]
 
     logs.delete_log_group(logGroupName="/app/web")
     with pytest.raises(botocore.exceptions.ClientError) as e:
