@@ -76,17 +76,7 @@ extension Reconciler {
         r.remaining = old.count
         r.percentage = progress(r, old: old.count, updated: readyNew)
 
-        if let until = r.pausedUntil {
-            guard now >= until else { return plan }
-            r.pausedUntil = nil
-            r.statusReason = nil
-        }
         let desired = c["DesiredCapacity"]?.int ?? 0
-        if old.isEmpty && warming.isEmpty && ready >= desired {
-            await finish(&r, g, rollingBack: rollingBack, bake: Double(prefs["BakeTime"]?.int ?? 0) * scale)
-            // This pass still launches from the refresh's template: the group's settings were read before it took them.
-            return r.status == "Baking" ? plan : RefreshPlan(template: spec)
-        }
         if let reason = await failure(r, g, prefs: prefs, rollingBack: rollingBack) {
             if rollingBack {
                 await end(&r, g, status: "RollbackFailed", reason: reason)
@@ -104,6 +94,17 @@ extension Reconciler {
                 return RefreshPlan()
             }
             return plan
+        }
+        // Alarms are watched above while the refresh waits at a checkpoint or bakes.
+        if let until = r.pausedUntil {
+            guard now >= until else { return plan }
+            r.pausedUntil = nil
+            r.statusReason = nil
+        }
+        if old.isEmpty && warming.isEmpty && ready >= desired {
+            await finish(&r, g, rollingBack: rollingBack, bake: Double(prefs["BakeTime"]?.int ?? 0) * scale)
+            // This pass still launches from the refresh's template: the group's settings were read before it took them.
+            return r.status == "Baking" ? plan : RefreshPlan(template: spec)
         }
 
         // Old instances that may go: protected ones wait for their protection to be removed.

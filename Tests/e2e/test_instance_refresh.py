@@ -135,6 +135,20 @@ def test_skip_matching_checkpoints_and_a_manual_rollback(start_kumo):
     assert asg.describe_auto_scaling_groups(AutoScalingGroupNames=["g"])["AutoScalingGroups"][0]["LaunchTemplate"]["Version"] == "1"
     assert error_code(asg.rollback_instance_refresh, AutoScalingGroupName="g")[0] == "ActiveInstanceRefreshNotFound"
 
+    # An alarm that goes off while the refresh waits at a checkpoint fails it, and AutoRollback undoes it.
+    cw = kumo.client("cloudwatch")
+    cw.put_metric_alarm(AlarmName="guard", Namespace="App", MetricName="Errors", Statistic="Sum", Period=60, EvaluationPeriods=1,
+                        Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching")
+    guarded = asg.start_instance_refresh(
+        AutoScalingGroupName="g", DesiredConfiguration={"LaunchTemplate": {"LaunchTemplateId": lt["LaunchTemplateId"], "Version": "2"}},
+        Preferences={"MinHealthyPercentage": 100, "InstanceWarmup": 0, "CheckpointPercentages": [50, 100], "CheckpointDelay": 3600,
+                     "AutoRollback": True, "AlarmSpecification": {"Alarms": ["guard"]}})["InstanceRefreshId"]
+    assert wait_for(lambda: "Checkpoint 1 of 2" in refresh(asg, "g", guarded).get("StatusReason", ""), timeout=30)
+    cw.set_alarm_state(AlarmName="guard", StateValue="ALARM", StateReason="errors after the deploy")
+    assert wait_for(lambda: refresh(asg, "g", guarded)["Status"] == "RollbackSuccessful", timeout=30)
+    assert "guard" in refresh(asg, "g", guarded)["RollbackDetails"]["RollbackReason"]
+    assert wait_for(lambda: versions(asg, "g") == ["1", "1"])
+
     # Without a desired configuration there is nothing to roll back to; it can still be cancelled.
     plain = asg.start_instance_refresh(AutoScalingGroupName="g", Preferences={"CheckpointPercentages": [50, 100]})["InstanceRefreshId"]
     code, message = error_code(asg.rollback_instance_refresh, AutoScalingGroupName="g")
