@@ -165,7 +165,10 @@ let package = Package(
         ),
         .target(
             name: "KumoLogs",
-            dependencies: ["KumoCore", "KumoProtocols", "KumoStore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "KumoCore", "KumoProtocols", "KumoStore", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The system zlib, for CloudFront's gzip compression at the edge.

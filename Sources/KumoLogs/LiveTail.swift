@@ -2,6 +2,7 @@ import GRDB
 import KumoCore
 import KumoProtocols
 import KumoStore
+import ServiceLifecycle
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -11,7 +12,8 @@ import Foundation
 /// StartLiveTail: an event stream that starts with `sessionStart`, then sends a `sessionUpdate`
 /// every second with the events ingested since (at most 500 an update; beyond that the update
 /// says `sampled`), filtered by stream names or prefixes and the filter pattern, until the
-/// client goes away or the session reaches 3 hours (scaled), which ends it with SessionTimeoutException.
+/// client goes away, Kumo shuts down, or the session reaches 3 hours (scaled), which ends it with
+/// SessionTimeoutException.
 extension Logs {
     static let liveTailBatch = 500
 
@@ -50,7 +52,8 @@ extension Logs {
             try await emit(["sessionStart": opening])
             var last = start
             let ends = ContinuousClock.now + lifetime
-            while ContinuousClock.now < ends {
+            // A session also ends when Kumo shuts down, so it does not hold the shutdown up.
+            while ContinuousClock.now < ends, !Task.isShuttingDownGracefully {
                 try await Task.sleep(for: .seconds(1))
                 let after = last
                 let rows = try await store.read { db in
@@ -73,6 +76,7 @@ extension Logs {
                     "sessionMetadata": ["sampled": .boolean(matching.count > Self.liveTailBatch)], "sessionResults": .list(results),
                 ]])
             }
+            guard !Task.isShuttingDownGracefully else { return }
             try await emit(["SessionTimeoutException": ["message": "The Live Tail session has reached its maximum duration of 3 hours."]])
         })]
     }

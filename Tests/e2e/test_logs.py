@@ -143,3 +143,9 @@ def test_live_tail_streams_new_events(kumo):
             break
     stream.close()
     assert seen == [("web-1", "ERROR boom", arn)]
+
+    # A session still open does not hold Kumo's shutdown up.
+    open_session = iter(logs.start_live_tail(logGroupIdentifiers=[arn])["responseStream"])
+    assert "sessionStart" in next(open_session)
+    began = time.time()
+    assert kumo.stop() == 0 and time.time() - began < 5
