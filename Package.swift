@@ -93,7 +93,10 @@ let package = Package(
         ),
         .target(
             name: "KumoSQS",
-            dependencies: ["KumoCore", "KumoProtocols", "KumoStore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "KumoCore", "KumoProtocols", "KumoStore", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

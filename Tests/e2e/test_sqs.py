@@ -158,6 +158,15 @@ def test_long_poll_wakes_on_send(kumo):
     assert 0.9 < time.monotonic() - start < 3
     assert sent_at
 
+    # A long poll in flight does not hold Kumo's shutdown up: it is answered (empty) at once.
+    t = threading.Thread(target=receive)
+    t.start()
+    time.sleep(0.5)
+    began = time.monotonic()
+    assert kumo.stop() == 0 and time.monotonic() - began < 5
+    t.join(timeout=5)
+    assert result["messages"] == [] and result["took"] < 5
+
 
 def test_fifo_order_dedup_and_groups(kumo):
     sqs = kumo.client("sqs")

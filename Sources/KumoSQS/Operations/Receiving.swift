@@ -2,6 +2,7 @@ import GRDB
 import KumoCore
 import KumoProtocols
 import KumoStore
+import ServiceLifecycle
 import Synchronization
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -60,7 +61,8 @@ extension SQS {
         while true {
             let generation = wakeups.generation(q.id)
             let (taken, nextVisible) = try await take(from: q, max: max, visibility: visibility)
-            if !taken.isEmpty || ContinuousClock.now >= deadline {
+            // A long poll ends early when Kumo shuts down, so it does not hold the shutdown up.
+            if !taken.isEmpty || ContinuousClock.now >= deadline || Task.isShuttingDownGracefully {
                 if let attempt, !taken.isEmpty { attempts.remember(attempt, taken, now: clock.now, until: clock.now.addingTimeInterval(scaled(300))) }
                 return ["Messages": .list(taken.map { render($0, call: call) })]
             }
@@ -69,7 +71,12 @@ extension SQS {
                 let untilVisible = Duration.seconds(Swift.max(0, nextVisible.timeIntervalSince(clock.now)) + 0.001)
                 timeout = Swift.min(timeout, untilVisible)
             }
-            await wakeups.wait(q.id, since: generation, timeout: timeout)
+            let queueId = q.id, wakeups = self.wakeups
+            await withGracefulShutdownHandler {
+                await wakeups.wait(queueId, since: generation, timeout: timeout)
+            } onGracefulShutdown: {
+                wakeups.notify(queueId)
+            }
             try Task.checkCancellation()
             q = try await queue(call)
         }
