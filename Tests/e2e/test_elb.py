@@ -408,6 +408,14 @@ def test_websocket_upgrades_pass_through_to_a_target(start_kumo):
         assert "Host: " + lb["DNSName"] in sent
         # Plain requests on the listener still work.
         assert requests.get("http://127.0.0.1:%d/healthy" % port, timeout=10).text == "ok"
+        # A WebSocket left open does not hold Kumo's shutdown up.
+        held = socket.create_connection(("127.0.0.1", port), timeout=10)
+        held.sendall(b"GET /chat HTTP/1.1\r\nHost: chat.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        assert held.recv(4096).startswith(b"HTTP/1.1 101")
+        began = time.time()
+        assert kumo.stop() == 0 and time.time() - began < 5
+        held.close()
     finally:
         server.close()
 
