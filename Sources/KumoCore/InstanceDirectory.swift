@@ -15,4 +15,8 @@ public protocol InstanceDirectory: Sendable {
     /// Whether any of the security groups lets TCP traffic from `source` (an address) in on `port`:
     /// by an IPv4/IPv6 range, or by naming a group of the instance whose processes bind `source`.
     func ingressAllows(groups: [String], source: String, port: Int) async -> Bool
+    /// Whether an instance's security groups let a load balancer in on `port`: a rule naming one of
+    /// the balancer's groups (the VPC's default group when it has none), or an address range that
+    /// holds one of its subnets (where its nodes' addresses are).
+    func admitsBalancer(instanceId: String, groups: [String], subnets: [String], port: Int) async -> Bool
 }

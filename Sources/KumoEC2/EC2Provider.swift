@@ -145,7 +145,35 @@ extension EC2Provider: InstanceDirectory {
             return (rules, (sourceGroups.flatMap { try? JSONValue.parse($0) })?.array?.compactMap(\.string) ?? [])
         }
         guard let (rules, sourceGroups) = found else { return false }
-        return rules.contains { rule in
+        return Self.admits(rules, port: port, addresses: [source], groups: sourceGroups)
+    }
+
+    public func admitsBalancer(instanceId: String, groups: [String], subnets: [String], port: Int) async -> Bool {
+        let found = try? await ec2.store.read { db -> (rules: [ShapeValue], groups: [String], addresses: [String])? in
+            guard let instance = try InstanceRecord.fetchOne(db, key: instanceId) else { return nil }
+            let own = (try? JSONValue.parse(instance.securityGroups))?.array?.compactMap(\.string) ?? []
+            guard !own.isEmpty else { return ([], [], []) }
+            let rules = try ResourceRecord.filter(own.contains(Column("id")) && Column("type") == "security-group").fetchAll(db)
+                .flatMap { ShapeValue(storageText: $0.body)["IpPermissions"]?.list ?? [] }
+            // A balancer without groups is in its VPC's default group, as on AWS.
+            var from = groups
+            if from.isEmpty {
+                from = try ResourceRecord.filter(Column("type") == "security-group" && Column("vpcId") == instance.vpcId).fetchAll(db)
+                    .filter { ShapeValue(storageText: $0.body)["GroupName"]?.string == "default" }.map(\.id)
+            }
+            // Its nodes' addresses are in its subnets: the first address of each stands for them.
+            let addresses = try ResourceRecord.filter(subnets.contains(Column("id")) && Column("type") == "subnet").fetchAll(db)
+                .compactMap { ShapeValue(storageText: $0.body)["CidrBlock"]?.string?.split(separator: "/").first.map(String.init) }
+            return (rules, from, addresses)
+        }
+        guard let found else { return true }
+        if found.rules.isEmpty && found.groups.isEmpty && found.addresses.isEmpty { return true }
+        return Self.admits(found.rules, port: port, addresses: found.addresses, groups: found.groups)
+    }
+
+    /// Whether any ingress rule lets TCP on `port` in from one of the addresses or groups.
+    static func admits(_ rules: [ShapeValue], port: Int, addresses: [String], groups: [String]) -> Bool {
+        rules.contains { rule in
             let proto = rule["IpProtocol"]?.string ?? ""
             guard proto == "-1" || proto == "all" || proto == "tcp" || proto == "6" else { return false }
             if proto == "tcp" || proto == "6" {
@@ -153,8 +181,8 @@ extension EC2Provider: InstanceDirectory {
             }
             let ranges = (rule["IpRanges"]?.list ?? []).compactMap { $0["CidrIp"]?.string }
                 + (rule["Ipv6Ranges"]?.list ?? []).compactMap { $0["CidrIpv6"]?.string }
-            if ranges.contains(where: { CIDR($0)?.contains(source) ?? false }) { return true }
-            return (rule["UserIdGroupPairs"]?.list ?? []).contains { pair in sourceGroups.contains(pair["GroupId"]?.string ?? "") }
+            if ranges.contains(where: { range in addresses.contains { CIDR(range)?.contains($0) ?? false } }) { return true }
+            return (rule["UserIdGroupPairs"]?.list ?? []).contains { pair in groups.contains(pair["GroupId"]?.string ?? "") }
         }
     }
 

@@ -441,3 +441,32 @@ def test_security_groups_decide_which_clients_get_in(start_kumo):
     ec2.revoke_security_group_ingress(GroupId=sg, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "127.0.0.0/8"}]}])
     assert wait_for(lambda: requests.get("http://127.0.0.1:%d/" % port, timeout=10).status_code == 403, timeout=5)
+
+
+def test_instance_security_groups_must_let_the_load_balancer_in(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    ec2, elb = kumo.client("ec2"), kumo.client("elbv2")
+    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])
+    vpc = subnets[0]["VpcId"]
+    # The instance is in the VPC's default group, which only lets its own members in.
+    default = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}])[
+        "SecurityGroups"][0]["GroupId"]
+    iid = ec2.run_instances(ImageId="ami-kumo-linux", MinCount=1, MaxCount=1, UserData=SERVER)["Instances"][0]["InstanceId"]
+    lb_sg = ec2.create_security_group(GroupName="alb", Description="load balancer", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=lb_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    lb = elb.create_load_balancer(Name="web", Subnets=[s["SubnetId"] for s in subnets[:2]], SecurityGroups=[lb_sg])["LoadBalancers"][0]
+    group = elb.create_target_group(Name="web-tg", Protocol="HTTP", Port=8080, VpcId=vpc, HealthCheckIntervalSeconds=5,
+                                    HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2, UnhealthyThresholdCount=2)["TargetGroups"][0]
+    elb.register_targets(TargetGroupArn=group["TargetGroupArn"], Targets=[{"Id": iid}])
+    elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": group["TargetGroupArn"]}])
+    # As on AWS: the load balancer's group is not let in, so the target's health checks time out.
+    assert wait_for(lambda: health(elb, group)[iid]["State"] == "unhealthy", timeout=30)
+    assert health(elb, group)[iid]["Reason"] == "Target.Timeout"
+    assert get(kumo, lb, "/").status_code == 503
+    # Letting the load balancer's group in on the traffic port makes it healthy.
+    ec2.authorize_security_group_ingress(GroupId=default, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": lb_sg}]}])
+    assert wait_for(lambda: health(elb, group)[iid]["State"] == "healthy", timeout=30)
+    assert get(kumo, lb, "/").text.startswith("hello from " + iid)

@@ -59,6 +59,19 @@ public struct HealthChecker: Service {
                 return
             }
             address = instance.bindAddress
+            // The instance's security groups must let the load balancer in, or its checks time out (as on AWS).
+            let portText = group.healthCheck["HealthCheckPort"]?.string ?? "traffic-port"
+            let checkPort = portText == "traffic-port" ? target.port : Int(portText) ?? target.port
+            let snapshot = router.snapshot
+            let balancers = Router.balancers(forwardingTo: group.arn, in: snapshot).compactMap { snapshot.balancers[$0] }
+            var admitted = balancers.isEmpty
+            for lb in balancers where !admitted {
+                admitted = await router.directory.admitsBalancer(instanceId: target.id, groups: lb.securityGroups, subnets: lb.subnets, port: checkPort)
+            }
+            guard admitted else {
+                record(group, target, ok: false, reason: "Target.Timeout", description: "Request timed out", address: address)
+                return
+            }
         } else {
             address = await router.directory.bindAddress(privateIp: target.id) ?? target.id
         }

@@ -27,6 +27,8 @@ public final class Router: Sendable {
         var httpsPorts: Set<Int> = []
         /// Security groups given at creation; their ingress rules decide which clients get in.
         var securityGroups: [String] = []
+        /// Its subnets (where its nodes' addresses are, for the targets' security groups).
+        var subnets: [String] = []
 
         /// What a listener's clients speak: `https` or `http`.
         func scheme(_ port: Int) -> String { httpsPorts.contains(port) ? "https" : "http" }
@@ -198,7 +200,8 @@ public final class Router: Sendable {
                 s.balancers[lb.arn] = Balancer(
                     arn: lb.arn, dnsName: dns, idleTimeout: Int(attributes["idle_timeout.timeout_seconds"] ?? "60") ?? 60,
                     listeners: listeners, accessLogs: accessLogs, httpsPorts: httpsPorts,
-                    securityGroups: (shape["SecurityGroups"]?.list ?? []).compactMap(\.string))
+                    securityGroups: (shape["SecurityGroups"]?.list ?? []).compactMap(\.string),
+                    subnets: (shape["AvailabilityZones"]?.list ?? []).compactMap { $0["SubnetId"]?.string })
                 s.byHost[dns] = lb.arn
             }
             let targets = try TargetRecord.fetchAll(db)
