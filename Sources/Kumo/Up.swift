@@ -191,15 +191,15 @@ struct Up: AsyncParsableCommand {
         let registry = try ServiceRegistry(providers: [sts, acm, s3, sqs, route53, cloudfront, ec2, elb, cloudwatch, autoscaling, logs])
         // DNS: the port asked for; 53 needs privileges, so fall back to 10053 and say so.
         let dnsChannels: [DNSServer.Channel]
+        let dnsTCP: DNSServer.TCPChannel?
         var dnsNote = ""
         do {
-            dnsChannels = try await DNSServer.bind(host: host, port: dnsPort)
+            (dnsChannels, dnsTCP) = try await DNSServer.bindBoth(host: host, port: dnsPort)
         } catch where dnsPort == 53 {
-            dnsChannels = try await DNSServer.bind(host: host, port: 10053)
+            (dnsChannels, dnsTCP) = try await DNSServer.bindBoth(host: host, port: 10053)
             dnsNote = " (port 53 could not be bound: \(error); using 10053)"
         }
         let dnsAddress = dnsChannels[0].channel.localAddress
-        let dnsTCP = try? await DNSServer.bindTCP(host: host, port: dnsAddress?.port ?? dnsPort)
         if dnsTCP == nil { dnsNote += " (TCP port busy: answering over UDP only)" }
         let dns = DNSServer(
             channels: dnsChannels, tcp: dnsTCP, source: KumoNames(suffix: hostSuffix, edgeAddress: edgeAddress, zones: route53),

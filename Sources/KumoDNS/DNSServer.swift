@@ -28,6 +28,21 @@ public struct DNSServer: Service {
             }
     }
 
+    /// UDP and TCP on the same port. For port 0 the TCP port is picked first and UDP takes the same
+    /// number (tried again with another port when that number is taken for UDP), so a free port
+    /// always serves both; for a given port, TCP is left out (nil) when only it is taken.
+    public static func bindBoth(host: String, port: Int) async throws -> (udp: [Channel], tcp: TCPChannel?) {
+        if port == 0 {
+            for _ in 0..<8 {
+                let tcp = try await bindTCP(host: host, port: 0)
+                if let udp = try? await bind(host: host, port: tcp.channel.localAddress?.port ?? 0) { return (udp, tcp) }
+                try? await tcp.channel.close()
+            }
+        }
+        let udp = try await bind(host: host, port: port)
+        return (udp, try? await bindTCP(host: host, port: udp[0].channel.localAddress?.port ?? port))
+    }
+
     /// Binds the UDP port, once per event loop (SO_REUSEPORT: the kernel spreads queries over
     /// the sockets, so every core answers); the caller learns the port before the server runs.
     public static func bind(host: String, port: Int) async throws -> [Channel] {
