@@ -67,7 +67,7 @@ struct PolicyRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
     var alarms: String
 }
 
-/// An instance refresh (`asg_refreshes`): every instance launched before `started` is replaced.
+/// An instance refresh (`asg_refreshes`): its preferences, the instances it replaces, its progress and any rollback.
 struct RefreshRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
     static let databaseTableName = "asg_refreshes"
     var id: String

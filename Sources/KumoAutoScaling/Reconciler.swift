@@ -131,7 +131,7 @@ public struct Reconciler: Service {
         }
 
         let active = members.filter { ["Pending", "Pending:Wait", "InService"].contains($0.lifecycleState) }
-        // During an instance refresh the group runs one instance over its desired capacity while a replacement comes up.
+        // During an instance refresh the group may run over its desired capacity while replacements come up (`RefreshPlan.surge`).
         let refresh = await refreshStep(g, members: members, targetGroups: targetGroups)
         let desired = (c["DesiredCapacity"]?.int ?? 0) + refresh.surge
         var warm = members.filter { $0.lifecycleState == "Warmed:Running" || $0.lifecycleState == "Warmed:Stopped" }

@@ -80,7 +80,7 @@ extension Reconciler {
         if let reason = await failure(r, g, prefs: prefs, rollingBack: rollingBack) {
             if rollingBack {
                 await end(&r, g, status: "RollbackFailed", reason: reason)
-            } else if prefs["AutoRollback"]?.bool == true, AutoScaling.rollbackBlocker(r, group: c) == nil {
+            } else if prefs["AutoRollback"]?.bool == true, AutoScaling.rollbackBlocker(desiredConfiguration: r.desiredConfiguration, group: c) == nil {
                 let back = await asg.resolve(groupSpec, g)
                 let current = r
                 if let rolled = try? await asg.store.write({ db -> RefreshRecord in
@@ -131,7 +131,7 @@ extension Reconciler {
             return plan
         }
         var batch = min(max(room, 0), candidates.count)
-        if !rollingBack, let cap = checkpointCap(&r, g, prefs: prefs, old: old.count) {
+        if !rollingBack, let cap = checkpointCap(&r, prefs: prefs, old: old.count) {
             guard cap > 0 else {
                 plan.surge = 0
                 return plan
@@ -170,7 +170,7 @@ extension Reconciler {
 
     /// How many more instances may be replaced before the next checkpoint (nil: no checkpoints
     /// left); 0 while the refresh waits at one. Reaching a checkpoint starts its delay.
-    func checkpointCap(_ r: inout RefreshRecord, _ g: GroupRecord, prefs: ShapeValue, old: Int) -> Int? {
+    func checkpointCap(_ r: inout RefreshRecord, prefs: ShapeValue, old: Int) -> Int? {
         let checkpoints = (prefs["CheckpointPercentages"]?.list ?? []).compactMap(\.int)
         guard r.checkpoint < checkpoints.count else { return nil }
         let goal = checkpoints[r.checkpoint]

@@ -14,14 +14,6 @@ final class CPUMeter: Sendable {
     private let last = Mutex<[String: (ticks: Double, at: ContinuousClock.Instant)]>([:])
     private let hertz = Double(sysconf(Int32(_SC_CLK_TCK)))
 
-    /// vCPUs of the common instance types (others count as one).
-    static func vCPUs(_ type: String) -> Double {
-        let size = type.split(separator: ".").last.map(String.init) ?? ""
-        let family = type.split(separator: ".").first.map(String.init) ?? ""
-        if family.hasPrefix("t2") { return ["nano": 1, "micro": 1, "small": 1, "medium": 2, "large": 2, "xlarge": 4, "2xlarge": 8][size] ?? 1 }
-        return ["nano": 2, "micro": 2, "small": 2, "medium": 2, "large": 2, "xlarge": 4, "2xlarge": 8, "4xlarge": 16][size] ?? 1
-    }
-
     /// Utilization (percent) per instance since the previous call, for the given process groups.
     func sample(_ groups: [(id: String, pgid: Int32, vcpus: Double)]) -> [(String, Double)] {
         let ticks = Self.ticksByGroup()

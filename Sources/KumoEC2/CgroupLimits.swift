@@ -98,13 +98,6 @@ struct CgroupLimits: Sendable {
         }
     }
 
-    /// Memory by instance size, as the common general-purpose families have it.
-    static func memoryMiB(_ type: String) -> Int {
-        let size = type.split(separator: ".").last.map(String.init) ?? ""
-        return ["nano": 512, "micro": 1024, "small": 2048, "medium": 4096, "large": 8192, "xlarge": 16384, "2xlarge": 32768, "4xlarge": 65536][size]
-            ?? 1024
-    }
-
     /// The words of a cgroup file (empty when it cannot be read).
     static func words(_ path: String) -> [Substring] {
         ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(whereSeparator: \.isWhitespace)

@@ -149,10 +149,11 @@ extension EC2Provider: InstanceDirectory {
     }
 
     public func admitsBalancer(instanceId: String, groups: [String], subnets: [String], port: Int) async -> Bool {
-        let found = try? await ec2.store.read { db -> (rules: [ShapeValue], groups: [String], addresses: [String])? in
-            guard let instance = try InstanceRecord.fetchOne(db, key: instanceId) else { return nil }
+        let admitted = try? await ec2.store.read { db -> Bool in
+            // An instance Kumo does not know, or one without groups, is not filtered.
+            guard let instance = try InstanceRecord.fetchOne(db, key: instanceId) else { return true }
             let own = (try? JSONValue.parse(instance.securityGroups))?.array?.compactMap(\.string) ?? []
-            guard !own.isEmpty else { return ([], [], []) }
+            guard !own.isEmpty else { return true }
             let rules = try ResourceRecord.filter(own.contains(Column("id")) && Column("type") == "security-group").fetchAll(db)
                 .flatMap { ShapeValue(storageText: $0.body)["IpPermissions"]?.list ?? [] }
             // A balancer without groups is in its VPC's default group, as on AWS.
@@ -164,11 +165,9 @@ extension EC2Provider: InstanceDirectory {
             // Its nodes' addresses are in its subnets: the first address of each stands for them.
             let addresses = try ResourceRecord.filter(subnets.contains(Column("id")) && Column("type") == "subnet").fetchAll(db)
                 .compactMap { ShapeValue(storageText: $0.body)["CidrBlock"]?.string?.split(separator: "/").first.map(String.init) }
-            return (rules, from, addresses)
+            return Self.admits(rules, port: port, addresses: addresses, groups: from)
         }
-        guard let found else { return true }
-        if found.rules.isEmpty && found.groups.isEmpty && found.addresses.isEmpty { return true }
-        return Self.admits(found.rules, port: port, addresses: found.addresses, groups: found.groups)
+        return admitted ?? true
     }
 
     /// Whether any ingress rule lets TCP on `port` in from one of the addresses or groups.

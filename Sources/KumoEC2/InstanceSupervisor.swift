@@ -29,8 +29,8 @@ public final class InstanceSupervisor: Service, Sendable {
     let meter = CPUMeter()
     /// Where console output goes as it is written (`/kumo/ec2/<instance-id>` in CloudWatch Logs).
     let logs: (any LogSink)?
-    /// Console bytes already sent, and each running instance's account and region.
-    private let shipped = Mutex<[String: (offset: UInt64, account: String, region: String, logGroup: String)]>([:])
+    /// Console bytes already sent, and each running instance's account, region, log group and stream.
+    private let shipped = Mutex<[String: (offset: UInt64, account: String, region: String, logGroup: String, stream: String)]>([:])
 
     /// How instance types' vCPUs and memory are applied to instances' processes.
     let limits = CgroupLimits.detect()
@@ -78,7 +78,7 @@ public final class InstanceSupervisor: Service, Sendable {
             if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let old = Int32(text), old > 1 {
                 ProcessGroup(pid: old).killNow()
             }
-            let cgroups = limits.prepare(instance.id, vcpus: CPUMeter.vCPUs(instance.instanceType), memoryMiB: CgroupLimits.memoryMiB(instance.instanceType))
+            let cgroups = limits.prepare(instance.id, vcpus: InstanceSize.vCPUs(instance.instanceType), memoryMiB: InstanceSize.memoryMiB(instance.instanceType))
             let group = try ProcessGroup.spawn(
                 script: script, directory: folder(instance.id), environment: environment, log: consoleLog(instance.id), cgroups: cgroups)
             FileManager.default.createFile(atPath: pidFile, contents: Data(String(group.pid).utf8))
@@ -88,10 +88,11 @@ public final class InstanceSupervisor: Service, Sendable {
                 try TagRecord.filter(Column("resourceId") == instance.id && ["aws:autoscaling:groupName", Self.logGroupTag].contains(Column("key")))
                     .fetchAll(db)
             }) ?? []
-            let logGroup = tags.first { $0.key == Self.logGroupTag }?.value ?? "/kumo/ec2/" + instance.id
+            let named = tags.first { $0.key == Self.logGroupTag }?.value
+            let (logGroup, stream) = named.map { ($0, instance.id) } ?? ("/kumo/ec2/" + instance.id, "console")
             shipped.withLock { state in
                 let offset = state[instance.id]?.offset ?? 0
-                state[instance.id] = (offset, instance.accountId, instance.region, logGroup)
+                state[instance.id] = (offset, instance.accountId, instance.region, logGroup, stream)
             }
             types.withLock { $0[instance.id] = instance.instanceType }
             if let name = tags.first(where: { $0.key == "aws:autoscaling:groupName" })?.value { autoScalingGroups.withLock { $0[instance.id] = name } }
@@ -127,7 +128,7 @@ public final class InstanceSupervisor: Service, Sendable {
         let running = groups.withLock { $0 }
         let kinds = types.withLock { $0 }
         let asg = autoScalingGroups.withLock { $0 }
-        return meter.sample(running.map { (id: $0.key, pgid: $0.value.pid, vcpus: CPUMeter.vCPUs(kinds[$0.key] ?? "")) }).flatMap { id, value in
+        return meter.sample(running.map { (id: $0.key, pgid: $0.value.pid, vcpus: InstanceSize.vCPUs(kinds[$0.key] ?? "")) }).flatMap { id, value in
             var keys = [MetricKey(namespace: "AWS/EC2", name: "CPUUtilization", dimensions: [("InstanceId", id)])]
             if let group = asg[id] { keys.append(MetricKey(namespace: "AWS/EC2", name: "CPUUtilization", dimensions: [("AutoScalingGroupName", group)])) }
             return keys.map { ($0, value) }
@@ -149,8 +150,7 @@ public final class InstanceSupervisor: Service, Sendable {
             let now = Int64(clock.now.timeIntervalSince1970 * 1000)
             let lines = String(decoding: complete, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).dropLast()
             await logs.append(
-                accountId: state.account, region: state.region, group: state.logGroup,
-                stream: state.logGroup == "/kumo/ec2/" + id ? "console" : id,
+                accountId: state.account, region: state.region, group: state.logGroup, stream: state.stream,
                 events: lines.map { (timestamp: now, message: String($0)) })
             shipped.withLock { $0[id]?.offset = state.offset + UInt64(complete.count) }
         }

@@ -27,7 +27,7 @@ public struct ELBProvider: ServiceProvider {
         let router = Router(
             store: store, directory: directory, clock: clock, logger: logger, metrics: metrics, certificates: certificates,
             feedsLogGroups: logGroups != nil)
-        logShipping = logGroups.map { AccessLogShipping(feed: router.logFeed, sink: $0) }
+        logShipping = router.logFeed.flatMap { feed in logGroups.map { AccessLogShipping(feed: feed, sink: $0) } }
         let elb = ELB(
             store: store, clock: clock, hostSuffix: hostSuffix, directory: directory, logSink: logSink, router: router, certificates: certificates)
         logDelivery = logSink.map { LogBatchDelivery(batches: router.accessLogs, sink: $0, clock: clock, interval: 300, logger: logger) }

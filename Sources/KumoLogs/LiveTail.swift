@@ -31,7 +31,7 @@ extension Logs {
         }
         let account = call.context.accountId, region = call.context.region
         // Each identifier (a name or an ARN) and the group it names.
-        let groups = identifiers.map { id in (id, Self.groupName(["logGroupIdentifier": .string(id)])) }
+        let groups = identifiers.map { id in (id, Self.groupName(identifier: id)) }
         let start = try await store.read { db -> Int64 in
             for (_, name) in groups { _ = try self.group(db, name, account: account, region: region) }
             return try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM logs_events") ?? 0

@@ -32,8 +32,11 @@ struct Logs: Sendable {
 
     /// The group named by `logGroupName` or `logGroupIdentifier` (a name or an ARN).
     static func groupName(_ input: ShapeValue) -> String {
-        if let name = input["logGroupName"]?.string { return name }
-        let id = input["logGroupIdentifier"]?.string ?? ""
+        input["logGroupName"]?.string ?? groupName(identifier: input["logGroupIdentifier"]?.string ?? "")
+    }
+
+    /// The group a log group identifier (a name or an ARN, with or without `:*`) names.
+    static func groupName(identifier id: String) -> String {
         guard id.hasPrefix("arn:") else { return id }
         var name = String(id.split(separator: ":", maxSplits: 6).last ?? "")
         if name.hasSuffix(":*") { name.removeLast(2) }

@@ -76,9 +76,7 @@ extension AutoScaling {
         for arn in (input["TargetGroupARNs"]?.list ?? []).compactMap(\.string) {
             guard await registrar.exists(targetGroupArn: arn) else { throw AWSError.asgValidation("The target group ARN \(arn) is not valid") }
         }
-        try await launcher.checkTemplate(
-            accountId: account, region: region, templateId: template["LaunchTemplateId"]?.string, templateName: template["LaunchTemplateName"]?.string,
-            version: template["Version"]?.string)
+        try await self.template(template, account: account, region: region)
         var config = input.members ?? [:]
         config["DesiredCapacity"] = .integer(Int64(desired))
         config["LaunchTemplate"] = template

@@ -24,11 +24,17 @@ extension AutoScaling {
             && Self.activeRefresh.contains(Column("status"))).fetchOne(db)
     }
 
-    /// The template version a launch template specification names now (nil when it is gone).
-    func resolve(_ spec: ShapeValue, _ g: GroupRecord) async -> TemplateVersion? {
-        try? await launcher.checkTemplate(
-            accountId: g.accountId, region: g.region, templateId: spec["LaunchTemplateId"]?.string,
+    /// The template version a LaunchTemplate specification names now; AWS's ValidationError when it does not exist.
+    @discardableResult
+    func template(_ spec: ShapeValue, account: String, region: String) async throws -> TemplateVersion {
+        try await launcher.checkTemplate(
+            accountId: account, region: region, templateId: spec["LaunchTemplateId"]?.string,
             templateName: spec["LaunchTemplateName"]?.string, version: spec["Version"]?.string)
+    }
+
+    /// The template version a specification names now for the group (nil when it is gone).
+    func resolve(_ spec: ShapeValue, _ g: GroupRecord) async -> TemplateVersion? {
+        try? await template(spec, account: g.accountId, region: g.region)
     }
 
     /// How an instance's launch template shows in DescribeAutoScalingInstances: the version it was launched from.
@@ -44,8 +50,8 @@ extension AutoScaling {
     }
 
     /// A rollback needs a desired configuration to undo and a numbered version of the group's template to return to.
-    static func rollbackBlocker(_ r: RefreshRecord, group c: ShapeValue) -> String? {
-        if r.desiredConfiguration == nil {
+    static func rollbackBlocker(desiredConfiguration: String?, group c: ShapeValue) -> String? {
+        if desiredConfiguration == nil {
             return "The instance refresh cannot be rolled back: it was started without a desired configuration."
         }
         if Int(c["LaunchTemplate"]?["Version"]?.string ?? "") == nil {
@@ -122,14 +128,9 @@ extension AutoScaling {
         let c = ShapeValue(storageText: g.config)
         let desired = input["DesiredConfiguration"]
         let target = desired?["LaunchTemplate"] ?? c["LaunchTemplate"] ?? .empty
-        let resolved = try await launcher.checkTemplate(
-            accountId: account, region: region, templateId: target["LaunchTemplateId"]?.string,
-            templateName: target["LaunchTemplateName"]?.string, version: target["Version"]?.string)
-        if preferences["AutoRollback"]?.bool == true {
-            let probe = RefreshRecord(
-                id: "", accountId: account, region: region, groupName: name, status: "", statusReason: nil, started: 0, ended: nil, toUpdate: 0,
-                preferences: "{}", desiredConfiguration: desired?.storageText)
-            if let why = Self.rollbackBlocker(probe, group: c) { throw AWSError.asgValidation("AutoRollback is not possible. " + why) }
+        let resolved = try await template(target, account: account, region: region)
+        if preferences["AutoRollback"]?.bool == true, let why = Self.rollbackBlocker(desiredConfiguration: desired?.storageText, group: c) {
+            throw AWSError.asgValidation("AutoRollback is not possible. " + why)
         }
         let alarmNames = (preferences["AlarmSpecification"]?["Alarms"]?.list ?? []).compactMap(\.string)
         if !alarmNames.isEmpty {
@@ -198,7 +199,7 @@ extension AutoScaling {
         let t = now
         let id = try await store.write { db -> String in
             guard var r = try self.activeRefresh(db, g), r.status != "RollbackInProgress" else { throw Self.noActiveRefresh(name) }
-            if let why = Self.rollbackBlocker(r, group: c) { throw AWSError(code: "IrreversibleInstanceRefresh", message: why) }
+            if let why = Self.rollbackBlocker(desiredConfiguration: r.desiredConfiguration, group: c) { throw AWSError(code: "IrreversibleInstanceRefresh", message: why) }
             try self.beginRollback(db, &r, g, to: back, reason: "Rollback requested by user.", at: t)
             return r.id
         }

@@ -42,6 +42,8 @@ public struct HealthChecker: Service {
 
     func check(_ group: Router.Group, _ target: (id: String, port: Int)) async {
         let hc = group.healthCheck
+        let portText = hc["HealthCheckPort"]?.string ?? "traffic-port"
+        let port = portText == "traffic-port" ? target.port : Int(portText) ?? target.port
         var address: String?
         if group.targetType == "instance" {
             guard let instance = await router.directory.instance(id: target.id) else {
@@ -60,13 +62,11 @@ public struct HealthChecker: Service {
             }
             address = instance.bindAddress
             // The instance's security groups must let the load balancer in, or its checks time out (as on AWS).
-            let portText = group.healthCheck["HealthCheckPort"]?.string ?? "traffic-port"
-            let checkPort = portText == "traffic-port" ? target.port : Int(portText) ?? target.port
             let snapshot = router.snapshot
             let balancers = Router.balancers(forwardingTo: group.arn, in: snapshot).compactMap { snapshot.balancers[$0] }
             var admitted = balancers.isEmpty
             for lb in balancers where !admitted {
-                admitted = await router.directory.admitsBalancer(instanceId: target.id, groups: lb.securityGroups, subnets: lb.subnets, port: checkPort)
+                admitted = await router.directory.admitsBalancer(instanceId: target.id, groups: lb.securityGroups, subnets: lb.subnets, port: port)
             }
             guard admitted else {
                 record(group, target, ok: false, reason: "Target.Timeout", description: "Request timed out", address: address)
@@ -76,8 +76,6 @@ public struct HealthChecker: Service {
             address = await router.directory.bindAddress(privateIp: target.id) ?? target.id
         }
         guard let address else { return }
-        let portText = hc["HealthCheckPort"]?.string ?? "traffic-port"
-        let port = portText == "traffic-port" ? target.port : Int(portText) ?? target.port
         // The timeout is a network wait, not an AWS period: it is not shortened by --time-scale
         // (a busy target must not fail its checks because the clock runs fast).
         let timeout = Duration.seconds(hc["HealthCheckTimeoutSeconds"]?.int ?? 5)

@@ -51,14 +51,14 @@ extension Router {
             response = Self.errorPage(503)
         }
         count(lb.arn, response)
-        if lb.accessLogs != nil || feedsLogGroups {
+        if lb.accessLogs != nil || logFeed != nil {
             let elapsed = ContinuousClock.now - started
             let line = AccessLogs.line(
                 request: request, response: response, lb: lb, port: port, action: action?["Type"]?.string ?? "-",
                 priority: priority,
                 trace: trace, received: received, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
             if let logs = lb.accessLogs { accessLogs.append(line, to: .init(bucket: logs.bucket, prefix: logs.prefix, source: lb.arn)) }
-            if feedsLogGroups { logFeed.append(line, balancer: lb.arn, at: received) }
+            logFeed?.append(line, balancer: lb.arn, at: received)
         }
         return response
     }
@@ -338,9 +338,6 @@ extension Router {
         return ProtocolResponse(status: 403, headers: [("Content-Type", "text/plain"), ("Server", "awselb/2.0")], body: Array(text.utf8))
     }
 
-    /// RequestCount per target group, and RequestCountPerTarget: each request counts as
-    /// 1 / (healthy targets), so a period's sum is the requests each target received on average
-    /// (what ALBRequestCountPerTarget target tracking follows).
     /// Counts a client connection the first time it carries a request (NewConnectionCount) and
     /// remembers when it last did (ActiveConnectionCount).
     func noteConnection(_ request: HostRoute.Request, lb: String) {
@@ -386,6 +383,9 @@ extension Router {
         metrics.add(Double(received), to: MetricKey(namespace: "AWS/EC2", name: "NetworkOut", dimensions: [("InstanceId", id)]))
     }
 
+    /// RequestCount per target group, and RequestCountPerTarget: each request counts as
+    /// 1 / (healthy targets), so a period's sum is the requests each target received on average
+    /// (what ALBRequestCountPerTarget target tracking follows).
     func countForTargetGroup(_ arn: String, loadBalancer: String) {
         guard let metrics else { return }
         let group = String(arn.split(separator: ":").last ?? "")

@@ -67,12 +67,11 @@ public final class Router: Sendable {
     /// Where HTTPS listeners' certificates come from (ACM).
     let certificates: (any CertificateSource)?
     let health = HealthBoard()
-    /// Access log lines waiting for delivery: to S3 files, and (when `feedsLogGroups`) to CloudWatch Logs.
+    /// Access log lines waiting for delivery: to S3 files, and (when there is a feed) to CloudWatch Logs.
     let accessLogs = AccessLogs.batches()
-    let logFeed = AccessLogFeed()
+    let logFeed: AccessLogFeed?
     /// Client connections (address:port) per load balancer, and when each last carried a request.
     let clientConnections = Mutex<[String: [String: ContinuousClock.Instant]]>([:])
-    let feedsLogGroups: Bool
     let state = Mutex(Snapshot())
     /// Listener ports: who opens them, whether to try each listener's own port first, and
     /// what is open now (listener ARN → listener port, bound port and the certificates it presents).
@@ -83,7 +82,7 @@ public final class Router: Sendable {
         certificates: (any CertificateSource)?, feedsLogGroups: Bool = false
     ) {
         self.certificates = certificates
-        self.feedsLogGroups = feedsLogGroups
+        logFeed = feedsLogGroups ? AccessLogFeed() : nil
         self.store = store
         self.directory = directory
         self.clock = clock
