@@ -34,12 +34,6 @@ public struct UpstreamResponse: Sendable {
     public func discard() async { try? await body.forEach { _ in } }
 }
 
-/// Headers that belong to one connection and never cross a proxy (RFC 9110 §7.6.1).
-public let hopByHopHeaders: Set<String> = [
-    "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate",
-    "proxy-connection",
-]
-
 /// Why an upstream request failed, as a proxy reports it (502 vs 504).
 public enum UpstreamError: Error, Sendable, Equatable {
     case connectFailed(String)

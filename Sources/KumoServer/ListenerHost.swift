@@ -13,8 +13,7 @@ import Synchronization
 public final class ListenerHost: Service, PortBinder {
     enum Command: Sendable {
         case start(
-            port: Int, label: String, tls: NIOSSLContext?, handle: @Sendable (HostRoute.Request) async -> ProtocolResponse,
-            upgrade: (@Sendable (HostRoute.Request) async -> UpgradeTarget?)?, bound: CheckedContinuation<Int, any Error>)
+            port: Int, label: String, tls: NIOSSLContext?, service: ListenerService, bound: CheckedContinuation<Int, any Error>)
     }
 
     let host: String
@@ -32,13 +31,10 @@ public final class ListenerHost: Service, PortBinder {
         (commands, submit) = AsyncStream.makeStream(of: Command.self)
     }
 
-    public func bind(
-        port: Int, label: String, tls: ServerTLS?, handle: @escaping @Sendable (HostRoute.Request) async -> ProtocolResponse,
-        upgrade: (@Sendable (HostRoute.Request) async -> UpgradeTarget?)?
-    ) async throws -> Int {
+    public func bind(port: Int, label: String, tls: ServerTLS?, service: ListenerService) async throws -> Int {
         let context = try tls?.makeContext()
         return try await withCheckedThrowingContinuation { bound in
-            if case .terminated = submit.yield(.start(port: port, label: label, tls: context, handle: handle, upgrade: upgrade, bound: bound)) {
+            if case .terminated = submit.yield(.start(port: port, label: label, tls: context, service: service, bound: bound)) {
                 bound.resume(throwing: CancellationError())
             }
         }
@@ -52,8 +48,8 @@ public final class ListenerHost: Service, PortBinder {
         await withDiscardingTaskGroup { group in
             await withGracefulShutdownHandler {
                 for await command in commands {
-                    guard case .start(let port, let label, let tls, let handle, let upgrade, let bound) = command else { continue }
-                    group.addTask { await self.serve(port: port, label: label, tls: tls, handle: handle, upgrade: upgrade, bound: bound) }
+                    guard case .start(let port, let label, let tls, let service, let bound) = command else { continue }
+                    group.addTask { await self.serve(port: port, label: label, tls: tls, service: service, bound: bound) }
                 }
             } onGracefulShutdown: {
                 self.submit.finish()
@@ -62,21 +58,10 @@ public final class ListenerHost: Service, PortBinder {
         }
     }
 
-    func serve(
-        port: Int, label: String, tls: NIOSSLContext?, handle: @escaping @Sendable (HostRoute.Request) async -> ProtocolResponse,
-        upgrade: (@Sendable (HostRoute.Request) async -> UpgradeTarget?)?, bound: CheckedContinuation<Int, any Error>
-    ) async {
+    func serve(port: Int, label: String, tls: NIOSSLContext?, service: ListenerService, bound: CheckedContinuation<Int, any Error>) async {
         let (stopped, stop) = AsyncStream.makeStream(of: Void.self)
         let reported = Once()
-        let channel = HTTP1Channel(responder: { request, writer, channel in
-            var request = request
-            let head = request.head
-            let body = (try? await request.collectBody(upTo: 1 << 20)).map { Array(buffer: $0) } ?? []
-            var routed = HostRoute.Request(head: head, remoteAddress: channel.remoteAddress?.ipAddress, name: label, body: body)
-            routed.remotePort = channel.remoteAddress?.port
-            let response = await handle(routed)
-            try? await EdgeServer.write(response, method: head.method, to: writer)
-        })
+        let channel = RelayChannel(service: service, label: label)
         // A listener closed by its deletion is cancelled; the server would log that as an error.
         var quiet = self.logger
         quiet.logLevel = .critical
@@ -97,7 +82,7 @@ public final class ListenerHost: Service, PortBinder {
                     eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger
                 ).run()
             }
-            switch (tls, upgrade) {
+            switch (tls, service.upgrade) {
             case (let tls?, let upgrade?): try await serve(TLSServerChannel(base: UpgradeChannel(base: channel, resolve: upgrade), context: tls))
             case (let tls?, nil): try await serve(TLSServerChannel(base: channel, context: tls))
             case (nil, let upgrade?): try await serve(UpgradeChannel(base: channel, resolve: upgrade))

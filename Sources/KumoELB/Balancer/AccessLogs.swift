@@ -39,30 +39,30 @@ enum AccessLogs {
     }
 
     static func line(
-        request: HostRoute.Request, response: ProtocolResponse, lb: Router.Balancer, port: Int, action: String, priority: String,
-        trace: ForwardTrace, received: Date, seconds: Double
+        request: HostRoute.Request, status: Int, sent: Int, location: String?, lb: Router.Balancer, port: Int, action: String,
+        priority: String, trace: ForwardTrace, received: Date, seconds: Double
     ) -> String {
-        func quoted(_ s: String?) -> String { "\"" + (s ?? "-").replacing("\"", with: "\\\"") + "\"" }
-        func header(_ name: String) -> String? { request.headers.first { $0.name.caseInsensitiveEquals(name) }?.value }
-        let resource = Router.dimension(lb.arn)
+        func quoted(_ s: String?) -> String {
+            guard let s else { return "\"-\"" }
+            return s.utf8.contains(UInt8(ascii: "\"")) ? "\"" + s.replacing("\"", with: "\\\"") + "\"" : "\"" + s + "\""
+        }
         let query = request.queryString
-        let host = header("Host") ?? lb.dnsName
-        let url = "http://" + (host.contains(":") ? host : host + ":\(port)") + request.path + (query.isEmpty ? "" : "?" + query)
-        let sent = response.bodyStream?.length.map(Int.init) ?? response.body.count
+        let host = request.header("Host") ?? lb.dnsName
+        let url = "http://" + (host.contains(":") ? host : host + ":" + String(port)) + request.path + (query.isEmpty ? "" : "?" + query)
         let receivedBytes = request.body.count + request.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
         let targetTime = trace.targetSeconds.map(LogTime.seconds) ?? "-1"
         let processing = trace.targetSeconds == nil && action == "forward" ? "-1" : "0.000"
-        let status = trace.targetStatus.map(String.init) ?? "-"
-        let now = LogTime(Date(timeInterval: seconds, since: received))
-        let created = LogTime(received)
-        let actions: [String: String] = ["forward": "forward", "fixed-response": "fixed-response", "redirect": "redirect"]
-        return [
-            "http", now.iso, resource, (request.remoteAddress ?? "-") + ":0", trace.target, processing, targetTime, processing,
-            String(response.status), status, String(receivedBytes), String(sent), quoted("\(request.method) \(url) HTTP/1.1"),
-            quoted(header("User-Agent")), "-", "-", trace.group, quoted(trace.traceId), quoted("-"), quoted("-"), priority, created.iso,
-            quoted(actions[action] ?? "-"), quoted(response.headers.first { $0.name == "Location" }?.value), quoted("-"),
-            quoted(trace.target), quoted(status), quoted("-"), quoted("-"), "-",
-        ].joined(separator: " ")
+        let targetStatus = trace.targetStatus.map(String.init) ?? "-"
+        let created = Timestamp.iso8601(received)
+        let now = Timestamp.iso8601(Date(timeInterval: seconds, since: received))
+        let known = action == "forward" || action == "fixed-response" || action == "redirect"
+        var line = "http " + now + " " + lb.dimension + " " + (request.remoteAddress ?? "-") + ":0 " + trace.target + " "
+        line += processing + " " + targetTime + " " + processing + " " + String(status) + " " + targetStatus + " "
+        line += String(receivedBytes) + " " + String(sent) + " " + quoted(request.method + " " + url + " HTTP/1.1") + " "
+        line += quoted(request.header("User-Agent")) + " - - " + trace.group + " " + quoted(trace.traceId) + " \"-\" \"-\" "
+        line += priority + " " + created + " " + quoted(known ? action : "-") + " " + quoted(location) + " \"-\" "
+        line += quoted(trace.target) + " " + quoted(targetStatus) + " \"-\" \"-\" -"
+        return line
     }
 }
 

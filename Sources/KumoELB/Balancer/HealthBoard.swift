@@ -116,13 +116,26 @@ final class HealthBoard: Sendable {
         return (t.id, t.port, t.address)
     }
 
-    func began(group: String, id: String, port: Int) { update(group: group, id: id, port: port) { $0.outstanding += 1 } }
-    func ended(group: String, id: String, port: Int) { update(group: group, id: id, port: port) { $0.outstanding -= 1 } }
+    func began(group: String, id: String, port: Int) { addOutstanding(1, group: group, id: id, port: port) }
+    func ended(group: String, id: String, port: Int) { addOutstanding(-1, group: group, id: id, port: port) }
+
+    /// In place: these run twice per proxied request.
+    private func addOutstanding(_ n: Int, group: String, id: String, port: Int) {
+        let k = Self.key(group, id, port)
+        entries.withLock { e in
+            if let state = e[k]?.state, state != "draining" { e[k]!.outstanding += n }
+        }
+    }
 
     func healthyCount(group: String) -> (healthy: Int, unhealthy: Int) {
-        entries.withLock { e in
-            let mine = e.filter { $0.key.hasPrefix(group + "|") }.map(\.value.state)
-            return (mine.filter { $0 == "healthy" }.count, mine.filter { $0 == "unhealthy" }.count)
+        let prefix = group + "|"
+        return entries.withLock { e in
+            var healthy = 0
+            var unhealthy = 0
+            for (key, entry) in e where key.hasPrefix(prefix) {
+                if entry.state == "healthy" { healthy += 1 } else if entry.state == "unhealthy" { unhealthy += 1 }
+            }
+            return (healthy, unhealthy)
         }
     }
 }

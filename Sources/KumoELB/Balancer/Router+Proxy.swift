@@ -34,9 +34,14 @@ extension Router {
         guard let (lb, port, action, priority) = route(request, listenerPort: listenerPort) else { return Self.errorPage(503) }
         guard await admits(lb, port: port, source: request.remoteAddress) else { return Self.refused(lb, port: port, source: request.remoteAddress) }
         noteConnection(request, lb: lb.arn)
+        let type = action?["Type"]?.string
+        if type == "forward", let action,
+            let exchange = TargetExchange(router: self, action: action, request: request, lb: lb, port: port, priority: priority)
+        {
+            return await forward(exchange)
+        }
         let response: ProtocolResponse
-        var trace = ForwardTrace()
-        switch action?["Type"]?.string {
+        switch type {
         case "fixed-response":
             let c = action?["FixedResponseConfig"]
             var r = ProtocolResponse(status: Int(c?["StatusCode"]?.string ?? "200") ?? 200, headers: [], body: Array((c?["MessageBody"]?.string ?? "").utf8))
@@ -45,22 +50,47 @@ extension Router {
             response = r
         case "redirect":
             response = Self.redirect(action?["RedirectConfig"] ?? .empty, request: request, port: port, scheme: lb.scheme(port))
-        case "forward":
-            response = await forward(action ?? .empty, request: request, lb: lb, port: port, trace: &trace)
         default:
+            // A forward action with no healthy target, or no action at all.
             response = Self.errorPage(503)
         }
-        count(lb.arn, response)
-        if lb.accessLogs != nil || logFeed != nil {
-            let elapsed = ContinuousClock.now - started
-            let line = AccessLogs.line(
-                request: request, response: response, lb: lb, port: port, action: action?["Type"]?.string ?? "-",
-                priority: priority,
-                trace: trace, received: received, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-            if let logs = lb.accessLogs { accessLogs.append(line, to: .init(bucket: logs.bucket, prefix: logs.prefix, source: lb.arn)) }
-            logFeed?.append(line, balancer: lb.arn, at: received)
-        }
+        record(
+            request, lb: lb, port: port, action: type ?? "-", priority: priority, trace: ForwardTrace(), status: response.status,
+            sent: response.bodyStream?.length.map(Int.init) ?? response.body.count,
+            location: response.headers.first { $0.name == "Location" }?.value,
+            byBalancer: type != "fixed-response", received: received, started: started)
         return response
+    }
+
+    /// The request's place in the metrics (RequestCount, HTTPCode_ELB_5XX_Count) and the access logs.
+    /// `byBalancer`: the balancer answered itself (an error page, a redirect) rather than a target.
+    func record(
+        _ request: HostRoute.Request, lb: Balancer, port: Int, action: String, priority: String, trace: ForwardTrace, status: Int, sent: Int,
+        location: String?, byBalancer: Bool, received: Date, started: ContinuousClock.Instant
+    ) {
+        if let metrics {
+            metrics.add(1, to: lb.keys.requestCount)
+            if byBalancer && status >= 500 { metrics.add(1, to: lb.keys.elb5xx) }
+        }
+        guard lb.accessLogs != nil || logFeed != nil else { return }
+        let elapsed = ContinuousClock.now - started
+        let line = AccessLogs.line(
+            request: request, status: status, sent: sent, location: location, lb: lb, port: port, action: action, priority: priority,
+            trace: trace, received: received, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        if let logs = lb.accessLogs { accessLogs.append(line, to: .init(bucket: logs.bucket, prefix: logs.prefix, source: lb.arn)) }
+        logFeed?.append(line, balancer: lb.arn, at: received)
+    }
+
+    /// The listener port's fast path: a request a forward rule sends to a healthy target, whose
+    /// client the security groups are known to admit. Anything else (and a client whose
+    /// admission is not decided yet) goes to `handle`.
+    func exchange(for request: HostRoute.Request, listenerPort: Int) -> TargetExchange? {
+        guard let (lb, port, action, priority) = route(request, listenerPort: listenerPort), let action, action["Type"]?.string == "forward",
+            admitsNow(lb, port: port, source: request.remoteAddress),
+            let exchange = TargetExchange(router: self, action: action, request: request, lb: lb, port: port, priority: priority)
+        else { return nil }
+        noteConnection(request, lb: lb.arn)
+        return exchange
     }
 
     /// Rule conditions: every condition must match; the values within one are alternatives.
@@ -166,93 +196,59 @@ extension Router {
         guard let (lb, port, action, _) = route(request, listenerPort: listenerPort), let action, action["Type"]?.string == "forward",
             await admits(lb, port: port, source: request.remoteAddress), let (arn, _, target) = choose(action, request: request)
         else { return nil }
-        countForTargetGroup(arn, loadBalancer: lb.arn)
-        count(lb.arn, ProtocolResponse(status: 101, headers: [], body: []))
+        if let group = snapshot.groups[arn] { countForTargetGroup(group, lb: lb) }
+        metrics?.add(1, to: lb.keys.requestCount)
         let query = request.queryString
         var head = "\(request.method) \(request.path)\(query.isEmpty ? "" : "?" + query) HTTP/1.1\r\n"
         for (name, value) in forwardedHeaders(request, lb: lb, port: port, keep: ["upgrade", "connection"]) { head += "\(name): \(value)\r\n" }
         return UpgradeTarget(host: target.address, port: target.port, head: head + "\r\n")
     }
 
-    /// Sends the request to a healthy target of the action's target group (weighted when several).
-    func forward(_ action: ShapeValue, request: HostRoute.Request, lb: Balancer, port: Int, trace: inout ForwardTrace) async -> ProtocolResponse {
-        guard let (arn, group, chosenTarget) = choose(action, request: request) else { return Self.errorPage(503) }
-        var target = chosenTarget
-        countForTargetGroup(arn, loadBalancer: lb.arn)
-        let stickiness = group.stickiness
-        var headers = forwardedHeaders(request, lb: lb, port: port)
-        if let given = request.header("X-Amzn-Trace-Id") {
-            trace.traceId = given
-        } else {
-            let epoch = String(Int(clock.now.timeIntervalSince1970), radix: 16)
-            trace.traceId = "Root=1-\(epoch)-\(ResourceID.hex(length: 24))"
-            headers.append(("X-Amzn-Trace-Id", trace.traceId))
-        }
-        trace.group = arn
-        let query = request.queryString
-        let upstream = UpstreamRequest(
-            method: request.method, target: request.path + (query.isEmpty ? "" : "?" + query), headers: headers, body: request.body)
-        health.began(group: arn, id: target.id, port: target.port)
-        let started = ContinuousClock.now
+    /// Sends the request to its target and reads the answer's head (and a small body whole).
+    func forward(_ exchange: TargetExchange) async -> ProtocolResponse {
+        let request = exchange.request
+        let upstream = UpstreamRequest(method: request.method, target: exchange.requestTarget, headers: exchange.headers, body: request.body)
         do {
             var answer: UpstreamResponse
-            do {
-                answer = try await client.execute(upstream, host: target.address, port: target.port, readTimeout: .seconds(Int64(lb.idleTimeout)))
-            } catch UpstreamError.connectFailed(let reason) {
-                // Nothing reached the target, so another healthy one may take the request.
-                health.ended(group: arn, id: target.id, port: target.port)
-                guard let other = health.pick(group: arn, targets: group.targets, leastOutstanding: group.leastOutstanding),
-                    other.address != target.address || other.port != target.port
-                else { throw UpstreamError.connectFailed(reason) }
-                target = other
-                health.began(group: arn, id: target.id, port: target.port)
-                answer = try await client.execute(upstream, host: target.address, port: target.port, readTimeout: .seconds(Int64(lb.idleTimeout)))
+            while true {
+                do {
+                    answer = try await client.execute(upstream, host: exchange.host, port: exchange.port, readTimeout: .seconds(Int64(exchange.readTimeout)))
+                    break
+                } catch UpstreamError.connectFailed(let reason) {
+                    // Nothing reached the target, so another healthy one may take the request.
+                    guard exchange.retarget() else { throw UpstreamError.connectFailed(reason) }
+                }
             }
-            let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
-            trace.target = "\(target.id):\(target.port)"
-            trace.targetStatus = answer.status
-            trace.targetSeconds = seconds
-            let dimension = Self.dimension(lb.arn)
-            // Per load balancer, and per load balancer and target group, as AWS publishes them.
-            let perGroup = [("LoadBalancer", dimension), ("TargetGroup", String(arn.split(separator: ":").last ?? ""))]
-            for dims in [[("LoadBalancer", dimension)], perGroup] {
-                metrics?.add(seconds, to: MetricKey(namespace: "AWS/ApplicationELB", name: "TargetResponseTime", dimensions: dims))
-            }
-            countNetwork(instance: target.id, upstream: upstream, answer: answer)
-            var response = ProtocolResponse(
-                status: answer.status, headers: answer.headers.filter { !hopByHopHeaders.contains($0.name.lowercased()) },
-                body: [])
-            let group = health
+            var response = ProtocolResponse(status: answer.status, headers: answer.headers.filter { !hopByHopHeaders.contains($0.name.lowercased()) }, body: [])
+            response.headers += exchange.answered(status: answer.status, headers: answer.headers)
             let body = answer.body
-            let served = target
             if request.method == "HEAD" || answer.status == 204 || answer.status == 304 {
                 await answer.discard()
-                group.ended(group: arn, id: target.id, port: target.port)
+                exchange.finished(status: answer.status, bodyBytes: 0)
             } else if let length = body.length, length <= Self.bufferedBodyLimit {
                 // A small body is read whole, so head and body leave in one write to the client.
-                // (A failure here is counted as ended by the catch below.)
                 var buffer = ByteBuffer()
                 buffer.reserveCapacity(Int(length))
                 try await body.forEach { part in buffer.writeImmutableBuffer(part) }
-                group.ended(group: arn, id: served.id, port: served.port)
+                exchange.finished(status: answer.status, bodyBytes: buffer.readableBytes)
                 response.bodyStream = ByteStream(buffer: buffer)
             } else {
+                let status = answer.status
+                let done = ByteCount()
                 response.bodyStream = ByteStream(length: body.length) { sink in
-                    defer { group.ended(group: arn, id: served.id, port: served.port) }
-                    try await body.forEach(sink)
+                    defer { exchange.finished(status: status, bodyBytes: done.value) }
+                    try await body.forEach { part in
+                        done.add(part.readableBytes)
+                        try await sink(part)
+                    }
                 }
-            }
-            if let stickiness { response.headers += stickyCookies(group: arn, target: target, stickiness: stickiness, answer: response.headers) }
-            let family = "HTTPCode_Target_\(answer.status / 100)XX_Count"
-            for dims in [[("LoadBalancer", dimension)], perGroup] {
-                metrics?.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: family, dimensions: dims))
             }
             return response
         } catch {
-            trace.target = "\(target.id):\(target.port)"
-            health.ended(group: arn, id: target.id, port: target.port)
-            logger.debug("target request failed", metadata: ["target": "\(target.address):\(target.port)", "error": "\(error)"])
-            return Self.errorPage(error as? UpstreamError == .timedOut ? 504 : 502)
+            logger.debug("target request failed", metadata: ["target": "\(exchange.host):\(exchange.port)", "error": "\(error)"])
+            let failed = exchange.failure(error as? UpstreamError == .timedOut ? 504 : 502)
+            exchange.finished(status: failed.status, bodyBytes: failed.body.count)
+            return failed
         }
     }
 
@@ -299,20 +295,14 @@ extension Router {
     /// Responses up to this size with a known length are read whole before they are answered.
     static let bufferedBodyLimit: Int64 = 64 << 10
 
+    /// `targetgroup/name/hex` — the TargetGroup dimension of ALB metrics.
+    static func groupDimension(_ arn: String) -> String { String(arn.split(separator: ":").last ?? "") }
+
     /// `app/name/hex` — the LoadBalancer dimension of ALB metrics.
     static func dimension(_ arn: String) -> String {
         let resource = arn.asciiSplit(UInt8(ascii: ":")).last ?? ""
         let prefix = "loadbalancer/"
         return resource.hasPrefix(prefix) ? String(resource.utf8.dropFirst(prefix.utf8.count))! : String(resource)
-    }
-
-    func count(_ arn: String, _ response: ProtocolResponse) {
-        guard let metrics else { return }
-        let dims = [("LoadBalancer", Self.dimension(arn))]
-        metrics.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: "RequestCount", dimensions: dims))
-        if response.headers.contains(where: { $0.name == "Server" && $0.value == "awselb/2.0" }) && response.status >= 500 {
-            metrics.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: "HTTPCode_ELB_5XX_Count", dimensions: dims))
-        }
     }
 
     /// Whether the load balancer's security groups let the client in on the listener's port
@@ -329,6 +319,16 @@ extension Router {
             a[key] = (allowed, now + .seconds(1))
         }
         return allowed
+    }
+
+    /// Whether the security groups are known to let the client in now, without asking the
+    /// directory: no groups, or a decision from the last second that allowed it.
+    func admitsNow(_ lb: Balancer, port: Int, source: String?) -> Bool {
+        guard !lb.securityGroups.isEmpty else { return true }
+        guard let source else { return false }
+        let key = "\(lb.arn)|\(port)|\(source)"
+        guard let known = admissions.withLock({ $0[key] }) else { return false }
+        return known.allowed && known.until > ContinuousClock.now
     }
 
     /// What a client the security groups keep out gets (on AWS its connection would go unanswered).
@@ -372,28 +372,14 @@ extension Router {
         }
     }
 
-    /// `AWS/EC2` NetworkIn/NetworkOut of an instance target: the bytes of the requests the load
-    /// balancer sent it and of its answers (traffic that passes through Kumo is what is measurable here).
-    func countNetwork(instance id: String, upstream: UpstreamRequest, answer: UpstreamResponse) {
-        guard let metrics, id.hasPrefix("i-") else { return }
-        func headerBytes(_ headers: [(name: String, value: String)]) -> Int { headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } }
-        let sent = upstream.method.utf8.count + upstream.target.utf8.count + 12 + headerBytes(upstream.headers) + upstream.body.count
-        let received = 17 + headerBytes(answer.headers) + Int(answer.body.length ?? 0)
-        metrics.add(Double(sent), to: MetricKey(namespace: "AWS/EC2", name: "NetworkIn", dimensions: [("InstanceId", id)]))
-        metrics.add(Double(received), to: MetricKey(namespace: "AWS/EC2", name: "NetworkOut", dimensions: [("InstanceId", id)]))
-    }
-
     /// RequestCount per target group, and RequestCountPerTarget: each request counts as
     /// 1 / (healthy targets), so a period's sum is the requests each target received on average
     /// (what ALBRequestCountPerTarget target tracking follows).
-    func countForTargetGroup(_ arn: String, loadBalancer: String) {
+    func countForTargetGroup(_ group: Group, lb: Balancer) {
         guard let metrics else { return }
-        let group = String(arn.split(separator: ":").last ?? "")
-        metrics.add(1, to: MetricKey(namespace: "AWS/ApplicationELB", name: "RequestCount", dimensions: [
-            ("LoadBalancer", Self.dimension(loadBalancer)), ("TargetGroup", group),
-        ]))
-        let healthy = Swift.max(1, health.healthyCount(group: arn).healthy)
-        metrics.add(1 / Double(healthy), to: MetricKey(namespace: "AWS/ApplicationELB", name: "RequestCountPerTarget", dimensions: [("TargetGroup", group)]))
+        if let keys = lb.groupKeys[group.arn] { metrics.add(1, to: keys.requestCount) }
+        let healthy = Swift.max(1, health.healthyCount(group: group.arn).healthy)
+        metrics.add(1 / Double(healthy), to: group.perTarget)
     }
 
     static func errorPage(_ status: Int) -> ProtocolResponse {

@@ -30,8 +30,29 @@ public final class Router: Sendable {
         /// Its subnets (where its nodes' addresses are, for the targets' security groups).
         var subnets: [String] = []
 
+        /// `app/<name>/<id>`: its LoadBalancer dimension.
+        var dimension: String
+        /// Its metric series, made once: per load balancer, and per load balancer and target group.
+        var keys: MetricKeys
+        var groupKeys: [String: MetricKeys] = [:]
+
         /// What a listener's clients speak: `https` or `http`.
         func scheme(_ port: Int) -> String { httpsPorts.contains(port) ? "https" : "http" }
+    }
+
+    /// The `AWS/ApplicationELB` series a request adds to, for one set of dimensions.
+    struct MetricKeys: Sendable {
+        var requestCount, elb5xx, targetResponseTime: MetricKey
+        /// HTTPCode_Target_2XX_Count ... by the status's first digit (index 0 unused).
+        var targetCodes: [MetricKey]
+
+        init(_ dimensions: [(String, String)]) {
+            func key(_ name: String) -> MetricKey { MetricKey(namespace: "AWS/ApplicationELB", name: name, dimensions: dimensions) }
+            requestCount = key("RequestCount")
+            elb5xx = key("HTTPCode_ELB_5XX_Count")
+            targetResponseTime = key("TargetResponseTime")
+            targetCodes = (0...5).map { key("HTTPCode_Target_\($0)XX_Count") }
+        }
     }
 
     struct Group: Sendable {
@@ -46,6 +67,8 @@ public final class Router: Sendable {
         var stickiness: Stickiness?
         /// `slow_start.duration_seconds`, scaled by the clock.
         var slowStart: Duration?
+        /// RequestCountPerTarget's series (TargetGroup dimension only).
+        var perTarget: MetricKey
     }
 
     struct Snapshot: Sendable {
@@ -122,20 +145,26 @@ public final class Router: Sendable {
                 }
                 tls = ServerTLS(certificates: found)
             }
-            let handle: @Sendable (HostRoute.Request) async -> ProtocolResponse = { [self] request in
-                var request = request
-                request.name = lb
-                return await self.handle(request, listenerPort: listenerPort)
-            }
-            let upgrade: @Sendable (HostRoute.Request) async -> UpgradeTarget? = { [self] request in
-                var request = request
-                request.name = lb
-                return await upgradeTarget(request, listenerPort: listenerPort)
-            }
+            let service = ListenerService(
+                handle: { [self] request in
+                    var request = request
+                    request.name = lb
+                    return await self.handle(request, listenerPort: listenerPort)
+                },
+                upgrade: { [self] request in
+                    var request = request
+                    request.name = lb
+                    return await upgradeTarget(request, listenerPort: listenerPort)
+                },
+                forward: { [self] request in
+                    var request = request
+                    request.name = lb
+                    return exchange(for: request, listenerPort: listenerPort)
+                })
             var port: Int?
-            if ownPorts { port = try? await binder.bind(port: listenerPort, label: label, tls: tls, handle: handle, upgrade: upgrade) }
+            if ownPorts { port = try? await binder.bind(port: listenerPort, label: label, tls: tls, service: service) }
             if port == nil {
-                do { port = try await binder.bind(port: 0, label: label, tls: tls, handle: handle, upgrade: upgrade) } catch {
+                do { port = try await binder.bind(port: 0, label: label, tls: tls, service: service) } catch {
                     logger.warning("load balancer listener \(want.name):\(listenerPort) could not be opened: \(error)")
                 }
             }
@@ -196,11 +225,19 @@ public final class Router: Sendable {
                 if attributes["access_logs.s3.enabled"] == "true", let bucket = attributes["access_logs.s3.bucket"], !bucket.isEmpty {
                     accessLogs = (bucket, attributes["access_logs.s3.prefix"] ?? "")
                 }
+                let dimension = Self.dimension(lb.arn)
+                var groupKeys: [String: MetricKeys] = [:]
+                for rules in listeners.values {
+                    for group in rules.flatMap({ ELB.forwardedGroups($0.actions) }) where groupKeys[group] == nil {
+                        groupKeys[group] = MetricKeys([("LoadBalancer", dimension), ("TargetGroup", Self.groupDimension(group))])
+                    }
+                }
                 s.balancers[lb.arn] = Balancer(
                     arn: lb.arn, dnsName: dns, idleTimeout: Int(attributes["idle_timeout.timeout_seconds"] ?? "60") ?? 60,
                     listeners: listeners, accessLogs: accessLogs, httpsPorts: httpsPorts,
                     securityGroups: (shape["SecurityGroups"]?.list ?? []).compactMap(\.string),
-                    subnets: (shape["AvailabilityZones"]?.list ?? []).compactMap { $0["SubnetId"]?.string })
+                    subnets: (shape["AvailabilityZones"]?.list ?? []).compactMap { $0["SubnetId"]?.string },
+                    dimension: dimension, keys: MetricKeys([("LoadBalancer", dimension)]), groupKeys: groupKeys)
                 s.byHost[dns] = lb.arn
             }
             let targets = try TargetRecord.fetchAll(db)
@@ -211,7 +248,8 @@ public final class Router: Sendable {
                     leastOutstanding: ELB.attributes(g.attributes)["load_balancing.algorithm.type"] == "least_outstanding_requests",
                     targets: targets.filter { $0.targetGroupArn == g.arn }.map { ($0.targetId, $0.port) }, inUse: used.contains(g.arn),
                     stickiness: Self.stickiness(ELB.attributes(g.attributes)),
-                    slowStart: Int(ELB.attributes(g.attributes)["slow_start.duration_seconds"] ?? "0").flatMap { $0 > 0 ? clock.duration(awsSeconds: Double($0)) : nil })
+                    slowStart: Int(ELB.attributes(g.attributes)["slow_start.duration_seconds"] ?? "0").flatMap { $0 > 0 ? clock.duration(awsSeconds: Double($0)) : nil },
+                    perTarget: MetricKey(namespace: "AWS/ApplicationELB", name: "RequestCountPerTarget", dimensions: [("TargetGroup", Self.groupDimension(g.arn))]))
             }
             return s
         }

@@ -1,0 +1,141 @@
+"""A load balancer's own listener port: requests relayed to IP targets on the event loop —
+bodies both ways, HEAD, pipelined requests, Connection: close, chunked uploads, large answers,
+a dead target (502) and a slow one (504) — checked with raw sockets and requests."""
+import socket
+import time
+
+import requests
+
+from conftest import wait_for
+from origin import Origin
+from test_elb import health, listener_port
+
+
+def balance(kumo, origins, name="relay", idle_timeout=None):
+    ec2, elb = kumo.client("ec2"), kumo.client("elbv2")
+    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])
+    lb = elb.create_load_balancer(Name=name, Subnets=[s["SubnetId"] for s in subnets[:2]])["LoadBalancers"][0]
+    if idle_timeout:
+        elb.modify_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"],
+                                            Attributes=[{"Key": "idle_timeout.timeout_seconds", "Value": str(idle_timeout)}])
+    group = elb.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=subnets[0]["VpcId"], TargetType="ip",
+                                    HealthCheckPath="/health", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+                                    HealthyThresholdCount=2, UnhealthyThresholdCount=2)["TargetGroups"][0]
+    elb.register_targets(TargetGroupArn=group["TargetGroupArn"], Targets=[{"Id": "127.0.0.1", "Port": o.port} for o in origins])
+    elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": group["TargetGroupArn"]}])
+    assert wait_for(lambda: all(h["State"] == "healthy" for h in health(elb, group).values()), timeout=30)
+    return elb, lb, group, wait_for(lambda: listener_port(kumo, "elb %s:80" % name))
+
+
+def exchange(port, raw, timeout=10):
+    """Sends raw requests, reads until each has its whole answer (Content-Length framed; none
+    for HEAD) or the connection ends."""
+    methods = [line.split(b" ")[0] for line in raw.split(b"\r\n") if line.endswith(b" HTTP/1.1")]
+    answers = len(methods)
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(raw)
+    data = b""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        done, rest = [], data
+        while b"\r\n\r\n" in rest:
+            head, rest = rest.split(b"\r\n\r\n", 1)
+            length = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+            body_length = 0 if methods[len(done)] == b"HEAD" else (length[0] if length else 0)
+            if len(rest) < body_length:
+                break
+            done.append((head, rest[:body_length]))
+            rest = rest[body_length:]
+        if len(done) >= answers:
+            s.settimeout(0.3)
+            try:
+                closed = s.recv(1) == b""
+            except socket.timeout:
+                closed = False
+            s.close()
+            return done, closed
+        chunk = s.recv(65536)
+        if not chunk:
+            s.close()
+            return done, True
+        data += chunk
+    raise AssertionError("no answer: %r" % data[:300])
+
+
+def test_requests_and_bodies_pass_through_the_listener_port(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    origin = Origin()
+    try:
+        origin.set("/health", b"ok")
+        origin.set("/page", b"hello " * 10, headers={"Content-Type": "text/plain", "X-From": "target"})
+        big = bytes(range(256)) * (3 * 4096)  # 3 MiB
+        origin.set("/big", big, headers={"Content-Type": "application/octet-stream"})
+        origin.set("/upload", b"stored", status=201)
+        elb, lb, group, port = balance(kumo, [origin])
+        url = "http://127.0.0.1:%d" % port
+
+        r = requests.get(url + "/page?b=2&a=1", headers={"X-Forwarded-For": "10.1.2.3"}, timeout=10)
+        assert r.status_code == 200 and r.text == "hello " * 10 and r.headers["X-From"] == "target"
+        method, path, sent, _ = origin.last("/page")
+        assert (method, path) == ("GET", "/page?b=2&a=1")
+        assert sent["X-Forwarded-For"] == "10.1.2.3, 127.0.0.1" and sent["X-Forwarded-Proto"] == "http" and sent["X-Forwarded-Port"] == "80"
+        assert sent["X-Amzn-Trace-Id"].startswith("Root=1-")
+
+        # A large answer streams through whole; HEAD gets the head only.
+        r = requests.get(url + "/big", timeout=30)
+        assert r.status_code == 200 and r.content == big
+        r = requests.head(url + "/big", timeout=10)
+        assert r.status_code == 200 and r.headers["Content-Length"] == str(len(big)) and r.content == b""
+
+        # Bodies go up: with a length, and chunked (read whole, then sent with a length).
+        payload = b"x" * (200 << 10)
+        r = requests.post(url + "/upload", data=payload, timeout=10)
+        assert r.status_code == 201 and r.text == "stored"
+        assert origin.last("/upload")[3] == payload
+        r = requests.post(url + "/upload", data=iter([b"part one, ", b"part two"]), timeout=10)
+        assert r.status_code == 201
+        assert origin.last("/upload")[3] == b"part one, part two" and "Transfer-Encoding" not in origin.last("/upload")[2]
+
+        # Two requests in one write: answered in order on the same connection.
+        raw = b"GET /page HTTP/1.1\r\nHost: x\r\n\r\nHEAD /big HTTP/1.1\r\nHost: x\r\n\r\n"
+        answers, closed = exchange(port, raw)
+        assert answers[0][0].startswith(b"HTTP/1.1 200") and answers[0][1] == b"hello " * 10
+        assert answers[1][0].startswith(b"HTTP/1.1 200") and b"content-length: %d" % len(big) in answers[1][0].lower()
+        assert not closed
+        # Connection: close is honoured once the answer is out.
+        answers, closed = exchange(port, b"GET /page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert answers[0][1] == b"hello " * 10 and closed
+
+        # Nothing at the path: the target's own 404 comes back as it is.
+        assert requests.get(url + "/missing", timeout=10).status_code == 404
+        assert wait_for(lambda: sum(p["Sum"] for p in kumo.client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_4XX_Count",
+            Dimensions=[{"Name": "LoadBalancer", "Value": lb["LoadBalancerArn"].split("loadbalancer/")[1]}],
+            StartTime=time.time() - 600, EndTime=time.time() + 600, Period=60, Statistics=["Sum"])["Datapoints"]) >= 1, timeout=30)
+    finally:
+        origin.close()
+
+
+def test_dead_and_slow_targets_get_502_and_504(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    slow, dead = Origin(), Origin()
+    try:
+        for o in (slow, dead):
+            o.set("/health", b"ok")
+        slow.set("/slow", b"late", delay=3)
+        slow.set("/fast", b"quick")
+        elb, lb, group, port = balance(kumo, [slow], name="slow", idle_timeout=1)
+        url = "http://127.0.0.1:%d" % port
+        assert requests.get(url + "/fast", timeout=10).text == "quick"
+        started = time.time()
+        r = requests.get(url + "/slow", timeout=10)
+        assert r.status_code == 504 and r.headers["Server"] == "awselb/2.0" and time.time() - started < 3
+        assert requests.get(url + "/fast", timeout=10).text == "quick"
+
+        elb2, lb2, group2, port2 = balance(kumo, [dead], name="dead")
+        dead.close()
+        r = requests.get("http://127.0.0.1:%d/" % port2, timeout=10)
+        assert r.status_code == 502 and r.headers["Server"] == "awselb/2.0" and "502 Bad Gateway" in r.text
+    finally:
+        slow.close()
