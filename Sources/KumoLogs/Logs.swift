@@ -235,11 +235,11 @@ struct Logs: Sendable {
     func insert(_ db: Database, _ stream: StreamRecord, _ events: [(timestamp: Int64, message: String)], ingestion: Int64) throws {
         guard !events.isEmpty else { return }
         var s = stream
+        // One prepared statement for the batch (load balancer access logs arrive thousands a second).
+        let statement = try db.cachedStatement(
+            sql: "INSERT INTO logs_events (accountId, region, groupName, streamName, timestamp, ingestion, message) VALUES (?, ?, ?, ?, ?, ?, ?)")
         for e in events {
-            var r = EventRecord(
-                id: nil, accountId: s.accountId, region: s.region, groupName: s.groupName, streamName: s.name, timestamp: e.timestamp,
-                ingestion: ingestion, message: e.message)
-            try r.insert(db)
+            try statement.execute(arguments: [s.accountId, s.region, s.groupName, s.name, e.timestamp, ingestion, e.message])
             s.storedBytes += Int64(e.message.utf8.count + 26)
             s.firstEvent = min(s.firstEvent ?? e.timestamp, e.timestamp)
             s.lastEvent = max(s.lastEvent ?? e.timestamp, e.timestamp)

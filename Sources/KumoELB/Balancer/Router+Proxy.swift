@@ -165,7 +165,8 @@ extension Router {
     func choose(_ action: ShapeValue, request: HostRoute.Request) -> (arn: String, group: Group, target: (id: String, port: Int, address: String))? {
         let weighted = Self.forwardGroups(action)
         let total = weighted.reduce(0) { $0 + $1.1 }
-        var roll = total > 0 ? Int.random(in: 0..<total) : 0
+        // (Not the system generator: that is a system call per request.)
+        var roll = weighted.count > 1 && total > 0 ? Int(UniqueRandom.next() % UInt64(total)) : 0
         var chosen = weighted.first?.0
         for (arn, w) in weighted {
             if roll < w { chosen = arn; break }
