@@ -50,4 +50,11 @@ public struct DNSClient: Sendable, Equatable {
 /// and the Route 53 API live in separate modules.
 public protocol DNSAnswerSource: Sendable {
     func answer(name: String, type: String, client: DNSClient) async -> DNSAnswer
+    /// The answer when it can be given without waiting (from what is in memory), else nil;
+    /// the DNS server asks this on the event loop before it falls back to `answer`.
+    func answerNow(name: String, type: String, client: DNSClient) -> DNSAnswer?
+}
+
+extension DNSAnswerSource {
+    public func answerNow(name: String, type: String, client: DNSClient) -> DNSAnswer? { nil }
 }

@@ -51,7 +51,10 @@ public struct DNSServer: Service {
                 .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .channelOption(ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
                 .bind(host: host, port: port) { channel in
-                    channel.eventLoop.makeCompletedFuture { try Channel(wrappingChannelSynchronously: channel) }
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(QueriesAnsweredNow())
+                        return try Channel(wrappingChannelSynchronously: channel)
+                    }
                 }
         }
         let first = try await one(port)
@@ -75,6 +78,14 @@ public struct DNSServer: Service {
     public func run() async throws {
         let channels = self.channels
         let tcp = self.tcp
+        // From now on each UDP socket answers what is in memory on its event loop.
+        for channel in channels {
+            try await channel.channel.eventLoop.submit {
+                try channel.channel.pipeline.syncOperations.handler(type: QueriesAnsweredNow.self).respond = { bytes, address in
+                    self.respondNow(bytes, transport: .udp, from: address)
+                }
+            }.get()
+        }
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 for channel in channels {
@@ -155,43 +166,79 @@ public struct DNSServer: Service {
 
     /// The answer to one query, or nil for input that is not a query worth answering.
     func respond(_ bytes: [UInt8], transport: Transport = .udp, from address: String? = nil) async -> [UInt8]? {
-        guard let query = try? DNSMessage.parse(bytes), !query.isResponse else { return nil }
+        switch respondNow(bytes, transport: transport, from: address) {
+        case .reply(let reply): return reply
+        case .drop: return nil
+        case .ask(let question):
+            let answer = await source.answer(name: question.name, type: question.type, client: question.client)
+            if case .refused = answer, let upstream, let forwarded = await forward(bytes, to: upstream) { return forwarded }
+            return question.reply(answer)
+        }
+    }
+
+    /// What becomes of a query without waiting: its reply, nothing (not a query), or a question
+    /// for `source.answer` (what is not in memory, and anything forwarded upstream).
+    enum Outcome {
+        case reply([UInt8])
+        case drop
+        case ask(Question)
+    }
+
+    /// One question, with the reply it will go out in.
+    struct Question {
+        var message: DNSMessage
+        var question: DNSMessage.Question
+        var name: String
+        var type: String
+        var client: DNSClient
+        var limit: Int
+
+        func reply(_ answer: DNSAnswer) -> [UInt8] {
+            var reply = message
+            switch answer {
+            case .refused:
+                reply.flags &= ~0x0400
+                return DNSServer.with(reply, rcode: 5)
+            case .records(let sets):
+                // Names are case-insensitive; the owner name of the answer echoes the question's case.
+                reply.answers = sets.flatMap(DNSServer.records).map { r in
+                    var r = r
+                    if r.name.lowercased() == name { r.name = question.name }
+                    return r
+                }
+                return reply.serialized(limit: limit)
+            case .referral(let ns, let glue):
+                // Not authoritative below a delegation: the name servers, and their addresses when known.
+                reply.flags &= ~0x0400
+                reply.authority = DNSServer.records(ns)
+                reply.additional = glue.flatMap(DNSServer.records)
+                return reply.serialized(limit: limit)
+            case .noData(let soa):
+                reply.authority = DNSServer.records(soa)
+                return reply.serialized(limit: limit)
+            case .nxDomain(let soa):
+                reply.authority = DNSServer.records(soa)
+                return DNSServer.with(reply, rcode: 3, limit: limit)
+            }
+        }
+    }
+
+    func respondNow(_ bytes: [UInt8], transport: Transport = .udp, from address: String? = nil) -> Outcome {
+        guard let query = try? DNSMessage.parse(bytes), !query.isResponse else { return .drop }
         var reply = DNSMessage(id: query.id, flags: 0x8000 | (query.flags & 0x7900), questions: query.questions)
         reply.hasEDNS = query.hasEDNS
         reply.clientSubnet = query.clientSubnet
         let client = DNSClient(
             address: address, subnet: query.clientSubnet?.addressText, subnetPrefix: Int(query.clientSubnet?.sourcePrefix ?? 0))
-        guard query.opcode == 0 else { return Self.with(reply, rcode: 4) }
-        guard query.questions.count == 1, let q = query.questions.first else { return Self.with(reply, rcode: 1) }
+        guard query.opcode == 0 else { return .reply(Self.with(reply, rcode: 4)) }
+        guard query.questions.count == 1, let q = query.questions.first else { return .reply(Self.with(reply, rcode: 1)) }
         let typeName = DNSType.name(q.type) ?? (q.type == 255 ? "ANY" : "TYPE\(q.type)")
         reply.flags |= 0x0400  // authoritative
         let limit = transport == .tcp ? 65_535 : query.hasEDNS ? min(query.udpSize, 4096) : 512
-        switch await source.answer(name: q.name.lowercased(), type: typeName, client: client) {
-        case .refused:
-            if let upstream, let forwarded = await forward(bytes, to: upstream) { return forwarded }
-            reply.flags &= ~0x0400
-            return Self.with(reply, rcode: 5)
-        case .records(let sets):
-            // Names are case-insensitive; the owner name of the answer echoes the question's case.
-            reply.answers = sets.flatMap(Self.records).map { r in
-                var r = r
-                if r.name.lowercased() == q.name.lowercased() { r.name = q.name }
-                return r
-            }
-            return reply.serialized(limit: limit)
-        case .referral(let ns, let glue):
-            // Not authoritative below a delegation: the name servers, and their addresses when known.
-            reply.flags &= ~0x0400
-            reply.authority = Self.records(ns)
-            reply.additional = glue.flatMap(Self.records)
-            return reply.serialized(limit: limit)
-        case .noData(let soa):
-            reply.authority = Self.records(soa)
-            return reply.serialized(limit: limit)
-        case .nxDomain(let soa):
-            reply.authority = Self.records(soa)
-            return Self.with(reply, rcode: 3, limit: limit)
-        }
+        let question = Question(message: reply, question: q, name: q.name.lowercased(), type: typeName, client: client, limit: limit)
+        guard let answer = source.answerNow(name: question.name, type: typeName, client: client) else { return .ask(question) }
+        if case .refused = answer, upstream != nil { return .ask(question) }
+        return .reply(question.reply(answer))
     }
 
     /// Asks the upstream resolver over UDP and relays its answer as it is; nil when it does not
@@ -238,5 +285,41 @@ public struct DNSServer: Service {
         return set.values.compactMap { v in
             DNSType.rdata(type: set.type, value: v).map { DNSMessage.Record(name: set.name, type: type, klass: 1, ttl: set.ttl, data: $0) }
         }
+    }
+}
+
+/// Answers a UDP query on the socket's event loop when the answer is in memory (the usual case:
+/// the zones' snapshot is cached), with one flush per batch of reads; a query that needs waiting
+/// goes on to the server's task.
+final class QueriesAnsweredNow: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias InboundOut = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    /// Set when the server runs; until then every query goes on.
+    var respond: (([UInt8], String?) -> DNSServer.Outcome)?
+    private var unflushed = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let respond else { return context.fireChannelRead(data) }
+        let envelope = unwrapInboundIn(data)
+        switch respond(Array(buffer: envelope.data), envelope.remoteAddress.ipAddress) {
+        case .reply(let reply):
+            let out = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: context.channel.allocator.buffer(bytes: reply))
+            context.write(wrapOutboundOut(out), promise: nil)
+            unflushed = true
+        case .drop:
+            break
+        case .ask:
+            context.fireChannelRead(data)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if unflushed {
+            unflushed = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
     }
 }

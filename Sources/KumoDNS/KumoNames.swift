@@ -14,8 +14,18 @@ public struct KumoNames: DNSAnswerSource {
     }
 
     public func answer(name: String, type: String, client: DNSClient) async -> DNSAnswer {
+        if let own = own(name: name, type: type) { return own }
+        return await zones.answer(name: name, type: type, client: client)
+    }
+
+    public func answerNow(name: String, type: String, client: DNSClient) -> DNSAnswer? {
+        own(name: name, type: type) ?? zones.answerNow(name: name, type: type, client: client)
+    }
+
+    /// The answer for a name under the host suffix; nil for any other name.
+    func own(name: String, type: String) -> DNSAnswer? {
         let n = name.lowercased()
-        guard n == suffix || n.hasSuffix("." + suffix) else { return await zones.answer(name: name, type: type, client: client) }
+        guard n == suffix || n.hasSuffix("." + suffix) else { return nil }
         let isV6 = edgeAddress.contains(":")
         let soa = DNSRecordSet(
             name: suffix, type: "SOA", ttl: 60, values: ["ns-1.kumo.\(suffix) hostmaster.kumo.\(suffix) 1 7200 900 1209600 60"])

@@ -80,6 +80,10 @@ extension Route53Provider: DNSAnswerSource {
     public func answer(name: String, type: String, client: DNSClient) async -> DNSAnswer {
         (try? await r53.answer(name: name, type: type, client: client)) ?? .refused
     }
+
+    public func answerNow(name: String, type: String, client: DNSClient) -> DNSAnswer? {
+        r53.answerNow(name: name, type: type, client: client)
+    }
 }
 
 struct Route53: Sendable {

@@ -32,6 +32,9 @@ final class ZoneCache: Sendable {
         }
     }
 
+    /// The snapshot when it is in memory.
+    var cached: Snapshot? { state.withLock { $0.snapshot } }
+
     func snapshot(_ store: Store) async throws -> Snapshot {
         let (cached, generation) = state.withLock { ($0.snapshot, $0.generation) }
         if let cached { return cached }

@@ -160,15 +160,29 @@ extension Route53 {
 
     /// The DNS server's view: the zone that holds `name`, and what it says to this client —
     /// answered from the in-memory snapshot of the zones, routing policies applied.
-    func answer(name: String, type: String, client: DNSClient, depth: Int = 0) async throws -> DNSAnswer {
-        let query = Self.fqdn(name)
+    func answer(name: String, type: String, client: DNSClient) async throws -> DNSAnswer {
         let snap = try await zoneCache.snapshot(store)
-        // The most specific zone that contains the name: a private zone of the asking instance's
-        // VPC before a public zone of the same name.
         var privateZones: [String: (id: String, name: String)] = [:]
         if !snap.privateZones.isEmpty, let address = client.address, let vpc = await directory?.vpc(bindAddress: address) {
             privateZones = snap.privateZones[vpc] ?? [:]
         }
+        return answer(name: name, type: type, client: client, snap: snap, privateZones: privateZones)
+    }
+
+    /// The answer without waiting: when the zones' snapshot is in memory and no private zone
+    /// needs the asking instance's VPC looked up.
+    func answerNow(name: String, type: String, client: DNSClient) -> DNSAnswer? {
+        guard let snap = zoneCache.cached, snap.privateZones.isEmpty else { return nil }
+        return answer(name: name, type: type, client: client, snap: snap, privateZones: [:])
+    }
+
+    /// The answer from a snapshot of the zones; `privateZones` are those of the asking instance's VPC.
+    func answer(
+        name: String, type: String, client: DNSClient, snap: ZoneCache.Snapshot, privateZones: [String: (id: String, name: String)], depth: Int = 0
+    ) -> DNSAnswer {
+        let query = Self.fqdn(name)
+        // The most specific zone that contains the name: a private zone of the asking instance's
+        // VPC before a public zone of the same name.
         // Suffixes of the name at each label boundary (UTF-8 scanning: names are ASCII on the wire).
         var zone: (id: String, name: String)?
         var cursor = query.utf8.startIndex
@@ -241,7 +255,7 @@ extension Route53 {
             // Follow the CNAME chain through Kumo's zones, as an authoritative server does (at most 8 links).
             var out = [cname]
             if depth < 8, let target = cname.values.first.map(Self.fqdn),
-                case .records(let more) = try await answer(name: target, type: type, client: client, depth: depth + 1)
+                case .records(let more) = answer(name: target, type: type, client: client, snap: snap, privateZones: privateZones, depth: depth + 1)
             {
                 out += more
             }
