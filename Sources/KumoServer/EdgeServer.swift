@@ -145,7 +145,7 @@ public struct EdgeServer: Service {
             guard let n = HTTPField.Name(name) else { continue }
             fields.append(HTTPField(name: n, value: value))
         }
-        fields[.date] = Timestamp.httpDate(Date())
+        fields[.date] = Timestamp.httpDateNow()
         let status = response.status
         let body: ResponseBody
         if let buffered = response.bodyStream?.buffered {

@@ -359,7 +359,7 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
     func answer(_ response: ProtocolResponse, method: String) {
         guard case .answering = state, context.channel.isActive else { return }
         var headers = HTTPHeaders(response.headers.map { ($0.name, $0.value) })
-        if !headers.contains(name: "date") { headers.add(name: "Date", value: Timestamp.httpDate(Date())) }
+        if !headers.contains(name: "date") { headers.add(name: "Date", value: Timestamp.httpDateNow()) }
         if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
         let bodiless = method == "HEAD" || response.status == 204 || response.status == 304
         var body: ByteBuffer?

@@ -55,6 +55,8 @@ public final class CloudFrontEdge: Sendable {
     let metrics: ServiceMetrics?
     let hostSuffix: String
     let inflight = Mutex<[String: Task<Outcome, Never>]>([:])
+    /// Metric series by distribution (see `count`).
+    let metricKeys = Mutex<[String: CountKeys]>([:])
     /// Where Kumo's own edge listens, for origins that are Kumo's S3 buckets.
     let localEdge = Mutex<(host: String, port: Int)>(("127.0.0.1", 4566))
 
@@ -347,14 +349,31 @@ public final class CloudFrontEdge: Sendable {
 
     func count(_ distribution: String, _ response: ProtocolResponse) {
         guard let metrics else { return }
-        let dims = [("DistributionId", distribution), ("Region", "Global")]
-        metrics.add(1, to: MetricKey(namespace: "AWS/CloudFront", name: "Requests", dimensions: dims))
+        let keys = countKeys(distribution)
+        metrics.add(1, to: keys.requests)
         let bytes = response.bodyStream?.length.map(Int.init) ?? response.body.count
-        metrics.add(Double(bytes), to: MetricKey(namespace: "AWS/CloudFront", name: "BytesDownloaded", dimensions: dims))
-        if (400..<500).contains(response.status) { metrics.add(1, to: MetricKey(namespace: "AWS/CloudFront", name: "4xxErrors", dimensions: dims)) }
-        if response.status >= 500 { metrics.add(1, to: MetricKey(namespace: "AWS/CloudFront", name: "5xxErrors", dimensions: dims)) }
+        metrics.add(Double(bytes), to: keys.bytes)
+        if (400..<500).contains(response.status) { metrics.add(1, to: keys.errors4xx) }
+        if response.status >= 500 { metrics.add(1, to: keys.errors5xx) }
         let hit = response.headers.contains { $0.name == "X-Cache" && ($0.value.hasPrefix("Hit") || $0.value.hasPrefix("RefreshHit")) }
-        metrics.add(hit ? 1 : 0, to: MetricKey(namespace: "AWS/CloudFront", name: "CacheHits", dimensions: dims))
+        metrics.add(hit ? 1 : 0, to: keys.hits)
+    }
+
+    /// A distribution's `AWS/CloudFront` series, made once.
+    struct CountKeys: Sendable {
+        var requests, bytes, errors4xx, errors5xx, hits: MetricKey
+    }
+
+    func countKeys(_ distribution: String) -> CountKeys {
+        if let known = metricKeys.withLock({ $0[distribution] }) { return known }
+        let dims = [("DistributionId", distribution), ("Region", "Global")]
+        func key(_ name: String) -> MetricKey { MetricKey(namespace: "AWS/CloudFront", name: name, dimensions: dims) }
+        let keys = CountKeys(requests: key("Requests"), bytes: key("BytesDownloaded"), errors4xx: key("4xxErrors"), errors5xx: key("5xxErrors"), hits: key("CacheHits"))
+        metricKeys.withLock { all in
+            if all.count > 10_000 { all.removeAll() }
+            all[distribution] = keys
+        }
+        return keys
     }
 
     /// Gauges for `/_kumo/metrics`: bytes and objects per edge location, evictions.

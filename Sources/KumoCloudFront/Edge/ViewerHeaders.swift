@@ -2,6 +2,7 @@ import KumoCore
 import KumoProtocols
 import KumoProxy
 import NIOCore
+import Synchronization
 
 /// The headers CloudFront adds to what it returns to viewers, and its response headers policies.
 struct ViewerHeaders {
@@ -15,9 +16,18 @@ struct ViewerHeaders {
     }
 
     func identity(xCache: String) -> [(String, String)] {
-        [("X-Cache", xCache + " from cloudfront"), ("Via", "1.1 " + Hashing.md5Hex(Array(pop.utf8)) + ".cloudfront.net (CloudFront)"),
-         ("X-Amz-Cf-Pop", pop), ("X-Amz-Cf-Id", requestId)]
+        [("X-Cache", xCache + " from cloudfront"), ("Via", Self.popVia(pop)), ("X-Amz-Cf-Pop", pop), ("X-Amz-Cf-Id", requestId)]
     }
+
+    /// The `Via` of an edge location, worked out once per location.
+    static func popVia(_ pop: String) -> String {
+        if let known = vias.withLock({ $0[pop] }) { return known }
+        let via = "1.1 " + Hashing.md5Hex(Array(pop.utf8)) + ".cloudfront.net (CloudFront)"
+        vias.withLock { $0[pop] = via }
+        return via
+    }
+
+    private static let vias = Mutex<[String: String]>([:])
 
     /// Answers from a cached (or just fetched) copy: conditional requests and byte ranges are
     /// served from it; hits carry their `Age` in AWS seconds.

@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else
@@ -101,6 +102,18 @@ public enum Timestamp {
         let weekday = ((z % 7) + 7 + 4) % 7
         return "\(days[weekday]), \(pad(c.day, 2)) \(months[c.month - 1]) \(pad(c.year, 4)) \(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)) GMT"
     }
+
+    /// The current time as an HTTP date (the `Date` header), made once a second.
+    public static func httpDateNow() -> String {
+        let now = Date()
+        let second = Int64(now.timeIntervalSince1970.rounded(.down))
+        if let (at, text) = currentHTTPDate.withLock({ $0 }), at == second { return text }
+        let text = httpDate(now)
+        currentHTTPDate.withLock { $0 = (second, text) }
+        return text
+    }
+
+    private static let currentHTTPDate = Mutex<(Int64, String)?>(nil)
 
     public static func epochString(_ date: Date) -> String {
         let t = date.timeIntervalSince1970
