@@ -64,9 +64,17 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
         let health = router.health
         health.ended(group: group.arn, id: target.id, port: target.port)
         outstanding = false
-        guard !retargeted, let other = health.pick(group: group.arn, targets: group.targets, leastOutstanding: group.leastOutstanding),
-            other.address != target.address || other.port != target.port
-        else { return false }
+        guard !retargeted else { return false }
+        // Round robin may come back to the same target: ask as many times as there are targets.
+        var found: (id: String, port: Int, address: String)?
+        for _ in 0..<group.targets.count {
+            guard let other = health.pick(group: group.arn, targets: group.targets, leastOutstanding: group.leastOutstanding) else { break }
+            if other.address != target.address || other.port != target.port {
+                found = other
+                break
+            }
+        }
+        guard let other = found else { return false }
         retargeted = true
         target = other
         health.began(group: group.arn, id: target.id, port: target.port)
