@@ -291,7 +291,9 @@ let package = Package(
         ),
         .testTarget(
             name: "KumoDNSTests",
-            dependencies: ["KumoDNS", "KumoCore"],
+            dependencies: [
+                "KumoDNS", "KumoCore", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
