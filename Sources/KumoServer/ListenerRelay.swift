@@ -52,6 +52,36 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
         self.context = context
         pool = TargetPool.pool(for: context.eventLoop)
         remote = (context.channel.remoteAddress?.ipAddress, context.channel.remoteAddress?.port)
+        if context.channel.isActive { watchIdle() }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        watchIdle()
+        context.fireChannelActive()
+    }
+
+    private var idleSince = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
+
+    private var isIdle: Bool {
+        if case .idle = state { return waiting.isEmpty }
+        return false
+    }
+
+    /// Closes the connection once it has carried nothing for the service's idle timeout (the
+    /// load balancer's `idle_timeout.timeout_seconds`): one check per timeout, not per request.
+    private func watchIdle() {
+        idleCheck?.cancel()
+        guard let seconds = service.idleTimeout?(), seconds > 0 else { return }
+        let timeout = TimeAmount.seconds(Int64(seconds))
+        let due = (isIdle ? idleSince : .now()) + timeout
+        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: due) { [self] in
+            if isIdle, idleSince + timeout <= .now() {
+                context.close(promise: nil)
+            } else {
+                watchIdle()
+            }
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -151,6 +181,7 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
         if case .forwarding(let f) = state {
             // The client left before the whole answer: 460 in the access log, as on AWS.
             state = .idle
@@ -397,6 +428,7 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
     /// Ends the response; the connection closes after it when the client asked so.
     private func end(_ context: ChannelHandlerContext) {
         state = .idle
+        idleSince = .now()
         if keepAlive {
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             drain()

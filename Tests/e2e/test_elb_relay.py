@@ -139,3 +139,38 @@ def test_dead_and_slow_targets_get_502_and_504(start_kumo):
         assert r.status_code == 502 and r.headers["Server"] == "awselb/2.0" and "502 Bad Gateway" in r.text
     finally:
         slow.close()
+
+
+def test_idle_client_connections_close_after_the_idle_timeout(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    origin = Origin()
+    try:
+        origin.set("/health", b"ok")
+        origin.set("/page", b"hi")
+        elb, lb, group, port = balance(kumo, [origin], name="idle", idle_timeout=1)
+
+        def ask(sock):
+            sock.sendall(b"GET /page HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            while not data.endswith(b"\r\n\r\nhi"):
+                chunk = sock.recv(4096)
+                assert chunk, "closed while a request was answered"
+                data += chunk
+            return data
+
+        busy = socket.create_connection(("127.0.0.1", port), timeout=5)
+        idle = socket.create_connection(("127.0.0.1", port), timeout=5)
+        assert ask(idle).startswith(b"HTTP/1.1 200")
+        started = time.time()
+        while time.time() - started < 2.5:
+            assert ask(busy).startswith(b"HTTP/1.1 200")
+            time.sleep(0.3)
+        # Quiet for longer than idle_timeout.timeout_seconds (1 s): closed by the balancer.
+        idle.settimeout(2)
+        assert idle.recv(1) == b""
+        # The one that kept carrying requests is still open.
+        assert ask(busy).startswith(b"HTTP/1.1 200")
+        busy.close()
+        idle.close()
+    finally:
+        origin.close()

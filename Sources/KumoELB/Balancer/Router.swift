@@ -160,7 +160,8 @@ public final class Router: Sendable {
                     var request = request
                     request.name = lb
                     return exchange(for: request, listenerPort: listenerPort)
-                })
+                },
+                idleTimeout: { [self] in state.withLock { $0.balancers[lb]?.idleTimeout } })
             var port: Int?
             if ownPorts { port = try? await binder.bind(port: listenerPort, label: label, tls: tls, service: service) }
             if port == nil {

@@ -31,15 +31,20 @@ public struct ListenerService: Sendable {
     public var upgrade: (@Sendable (HostRoute.Request) async -> UpgradeTarget?)?
     /// Called on the event loop for each request head; nil sends the request to `handle`.
     public var forward: (@Sendable (HostRoute.Request) -> (any ForwardExchange)?)?
+    /// Seconds a client connection may stay idle before it is closed (nil: no limit); asked again
+    /// each time, so a changed setting applies to open connections.
+    public var idleTimeout: (@Sendable () -> Int?)?
 
     public init(
         handle: @escaping @Sendable (HostRoute.Request) async -> ProtocolResponse,
         upgrade: (@Sendable (HostRoute.Request) async -> UpgradeTarget?)? = nil,
-        forward: (@Sendable (HostRoute.Request) -> (any ForwardExchange)?)? = nil
+        forward: (@Sendable (HostRoute.Request) -> (any ForwardExchange)?)? = nil,
+        idleTimeout: (@Sendable () -> Int?)? = nil
     ) {
         self.handle = handle
         self.upgrade = upgrade
         self.forward = forward
+        self.idleTimeout = idleTimeout
     }
 }
 
