@@ -123,6 +123,11 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
                 method: head.method.rawValue, target: head.uri, headers: head.headers.map { (name: $0.name, value: $0.value) },
                 remoteAddress: remote.address, name: label)
             request.remotePort = remote.port
+            if let upgrade = service.upgrade, head.headers.contains(name: "upgrade"),
+                head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "upgrade" })
+            {
+                return startUpgrade(request, resolve: upgrade)
+            }
             if let forward = service.forward, Self.relayable(head), let exchange = forward(request) {
                 start(Forwarding(exchange: exchange, clientHead: head))
             } else {
@@ -382,6 +387,52 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
         (try? target.pipeline.syncOperations.handler(type: TargetHandler.self))?.owner = nil
         try? target.syncOptions?.setOption(.autoRead, value: true)
         if reuse { pool.release(target, key: f.key) } else { target.close(promise: nil) }
+    }
+
+    // MARK: Upgrades
+
+    /// A connection upgrade (a WebSocket) asked on a later request of the connection (the first
+    /// one is taken by `UpgradeSniffer` before HTTP is parsed): once its target is known, the HTTP
+    /// handlers leave the pipeline and the bytes are relayed both ways as they are.
+    private func startUpgrade(_ request: HostRoute.Request, resolve: @escaping @Sendable (HostRoute.Request) async -> UpgradeTarget?) {
+        state = .answering
+        try? context.channel.syncOptions?.setOption(.autoRead, value: false)
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        Task {
+            let target = await resolve(request)
+            loop.execute { bound.value.upgrade(to: target, resolve: resolve) }
+        }
+    }
+
+    private func upgrade(to target: UpgradeTarget?, resolve: @escaping @Sendable (HostRoute.Request) async -> UpgradeTarget?) {
+        guard context.channel.isActive else { return }
+        guard let target else {
+            keepAlive = false
+            try? context.channel.syncOptions?.setOption(.autoRead, value: true)
+            return answer(
+                ProtocolResponse(status: 503, headers: [("Server", "awselb/2.0"), ("Content-Type", "text/plain")], body: Array("No target for the upgrade\n".utf8)),
+                method: "GET")
+        }
+        let pipeline = context.pipeline.syncOperations
+        let sniffer = UpgradeSniffer(resolve: resolve, connecting: true)
+        do {
+            let decoder = try pipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try pipeline.addHandler(sniffer, position: .before(decoder.handler))
+            let snifferContext = try pipeline.context(handler: sniffer)
+            for context in [
+                decoder, try pipeline.context(handlerType: HTTPResponseEncoder.self), try pipeline.context(handlerType: HTTPServerProtocolErrorHandler.self),
+            ] {
+                pipeline.removeHandler(context: context, promise: nil)
+            }
+            waiting.removeAll()
+            state = .idle
+            idleCheck?.cancel()
+            pipeline.removeHandler(context: context, promise: nil)
+            sniffer.connect(target, context: snifferContext)
+        } catch {
+            context.close(promise: nil)
+        }
     }
 
     // MARK: Answers from `handle`

@@ -36,7 +36,12 @@ final class UpgradeSniffer: ChannelDuplexHandler, RemovableChannelHandler {
     var buffered = ByteBuffer()
     static let headLimit = 64 << 10
 
-    init(resolve: @escaping @Sendable (HostRoute.Request) async -> UpgradeTarget?) { self.resolve = resolve }
+    /// `connecting`: for a connection whose upgrade request was already read (by the listener
+    /// relay); `connect` then takes it over.
+    init(resolve: @escaping @Sendable (HostRoute.Request) async -> UpgradeTarget?, connecting: Bool = false) {
+        self.resolve = resolve
+        if connecting { state = .connecting }
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)

@@ -380,8 +380,8 @@ def test_websocket_upgrades_pass_through_to_a_target(start_kumo):
         assert wait_for(lambda: health(elb, tg)["127.0.0.1"]["State"] == "healthy", timeout=30)
         port = wait_for(lambda: listener_port(kumo, "elb ws:80"))
 
-        def talk(address, host):
-            client = socket.create_connection(address, timeout=10)
+        def talk(address, host, client=None):
+            client = client or socket.create_connection(address, timeout=10)
             client.sendall(b"GET /chat?room=1 HTTP/1.1\r\nHost: " + host.encode() + b"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
             answer = b""
@@ -402,6 +402,15 @@ def test_websocket_upgrades_pass_through_to_a_target(start_kumo):
 
         sent = talk(("127.0.0.1", port), "chat.example.com")
         assert sent.startswith("GET /chat?room=1 HTTP/1.1") and "Upgrade: websocket" in sent and "X-Forwarded-For: 127.0.0.1" in sent
+        # An upgrade on a later request of a keep-alive connection is relayed too.
+        client = socket.create_connection(("127.0.0.1", port), timeout=10)
+        client.sendall(b"GET /healthy HTTP/1.1\r\nHost: chat.example.com\r\n\r\n")
+        first = b""
+        while not first.endswith(b"\r\n\r\nok"):
+            first += client.recv(4096)
+        assert first.startswith(b"HTTP/1.1 200")
+        sent = talk(None, "chat.example.com", client)
+        assert sent.startswith("GET /chat?room=1 HTTP/1.1") and "Upgrade: websocket" in sent
         # Through the edge port too, by the load balancer's DNS name.
         edge_port = int(kumo.url.rsplit(":", 1)[1])
         sent = talk(("127.0.0.1", edge_port), lb["DNSName"])
