@@ -2,16 +2,29 @@ import Synchronization
 
 /// One AWS metric series: namespace, name and dimensions (`AWS/SQS`, `NumberOfMessagesSent`, `QueueName=jobs`).
 public struct MetricKey: Hashable, Sendable {
-    public var namespace: String
-    public var name: String
+    public let namespace: String
+    public let name: String
     /// Dimension name and value pairs, sorted by name.
-    public var dimensions: [String]
+    public let dimensions: [String]
+    /// Worked out once: data planes add to the same series thousands of times a second.
+    private let hash: Int
 
     public init(namespace: String, name: String, dimensions: [(String, String)]) {
         self.namespace = namespace
         self.name = name
         self.dimensions = dimensions.sorted { $0.0 < $1.0 }.map { $0.0 + "=" + $0.1 }
+        var hasher = Hasher()
+        hasher.combine(namespace)
+        hasher.combine(name)
+        hasher.combine(self.dimensions)
+        hash = hasher.finalize()
     }
+
+    public static func == (a: MetricKey, b: MetricKey) -> Bool {
+        a.hash == b.hash && a.namespace == b.namespace && a.name == b.name && a.dimensions == b.dimensions
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(hash) }
 }
 
 /// The one interface through which services publish the metrics AWS would send to
