@@ -34,7 +34,7 @@ struct AfterReady: Service {
     let service: any Service
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown { await gate.wait() }
+        await cancelWhenGracefulShutdown { await gate.wait() }
         guard gate.isOpen, !Task.isShuttingDownGracefully else { return }
         try await service.run()
     }

@@ -3,6 +3,7 @@ import HTTPTypes
 public import KumoProtocols
 public import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import NIOSSL
 public import ServiceLifecycle
@@ -108,4 +109,33 @@ final class Once: Sendable {
     private let flag = Atomic<Bool>(false)
     func mark() { flag.store(true, ordering: .sequentiallyConsistent) }
     var marked: Bool { flag.load(ordering: .sequentiallyConsistent) }
+}
+
+/// A listener port's child channel: NIO's HTTP/1.1 server handlers and the relay.
+struct RelayChannel: ServerChildChannel {
+    struct Value: ServerChildChannelValue {
+        let channel: any Channel
+    }
+
+    let service: ListenerService
+    let label: String
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false)
+            try channel.pipeline.syncOperations.addHandler(ListenerRelay(service: service, label: label))
+            return Value(channel: channel)
+        }
+    }
+
+    /// Lasts as long as the connection; a listener that closes (cancellation) closes it.
+    /// Graceful shutdown reaches the HTTP handlers as a quiesce event: they close the
+    /// connection once its current answer is out.
+    func handle(value: Value, logger: Logger) async {
+        await withTaskCancellationHandler {
+            try? await value.channel.closeFuture.get()
+        } onCancel: {
+            value.channel.close(promise: nil)
+        }
+    }
 }

@@ -1,0 +1,114 @@
+import KumoProtocols
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// One request on its way to a target: the parts to write (kept for one retry while small),
+/// the connection once made, and what came back.
+final class Forwarding {
+    let exchange: any ForwardExchange
+    let clientHead: HTTPRequestHead
+    var parts: [HTTPClientRequestPart] = []
+    /// The next part to write to the current connection.
+    var next = 0
+    /// Whether every part is still kept, so the request can be sent again.
+    var replayable = true
+    private var kept = 0
+    var target: (any Channel)?
+    var key = ""
+    var reused = false
+    var retried = false
+    var requestEnded = false
+    var answered = false
+    var targetKeepAlive = true
+    var status = 0
+    var bodyBytes = 0
+    var lastRead = NIODeadline.now()
+    var timer: Scheduled<Void>?
+
+    static let replayLimit = 64 << 10
+
+    init(exchange: any ForwardExchange, clientHead: HTTPRequestHead) {
+        self.exchange = exchange
+        self.clientHead = clientHead
+        var headers = HTTPHeaders(exchange.headers.map { ($0.name, $0.value) })
+        if let length = clientHead.headers.first(name: "content-length") {
+            headers.add(name: "Content-Length", value: length)
+        } else if clientHead.method == .POST || clientHead.method == .PUT || clientHead.method == .PATCH {
+            headers.add(name: "Content-Length", value: "0")
+        }
+        parts.append(.head(HTTPRequestHead(version: .http1_1, method: clientHead.method, uri: exchange.requestTarget, headers: headers)))
+    }
+
+    func queue(_ part: HTTPClientRequestPart) {
+        if case .body(.byteBuffer(let buffer)) = part {
+            kept += buffer.readableBytes
+            if kept > Self.replayLimit { replayable = false }
+        }
+        parts.append(part)
+    }
+}
+
+/// The target side of a relayed request: parts of the answer go to the relay that owns the
+/// connection; a pooled connection that closes leaves the pool.
+final class TargetHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    weak var owner: ListenerRelay?
+    let key: String
+    let pool: TargetPool
+
+    init(key: String, pool: TargetPool) {
+        self.key = key
+        self.pool = pool
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if let owner { owner.fromTarget(unwrapInboundIn(data), channel: context.channel) } else { context.close(promise: nil) }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) { owner?.flushClient() }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        owner?.targetWritable(context.channel.isWritable, channel: context.channel)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let owner { owner.targetClosed(context.channel) } else { pool.forget(context.channel, key: key) }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+}
+
+/// Idle keep-alive connections to targets, one pool per event loop, used only on its loop.
+final class TargetPool: @unchecked Sendable {
+    private var idle: [String: [any Channel]] = [:]
+    static let maxIdlePerTarget = 64
+    private static let pools = Mutex<[ObjectIdentifier: TargetPool]>([:])
+
+    static func pool(for loop: any EventLoop) -> TargetPool {
+        pools.withLock { all in
+            if let pool = all[ObjectIdentifier(loop)] { return pool }
+            let pool = TargetPool()
+            all[ObjectIdentifier(loop)] = pool
+            return pool
+        }
+    }
+
+    func lease(_ key: String) -> (any Channel)? {
+        while let channel = idle[key]?.popLast() {
+            if channel.isActive { return channel }
+        }
+        return nil
+    }
+
+    func release(_ channel: any Channel, key: String) {
+        guard channel.isActive, idle[key, default: []].count < Self.maxIdlePerTarget else { return channel.close(promise: nil) }
+        idle[key, default: []].append(channel)
+    }
+
+    func forget(_ channel: any Channel, key: String) {
+        idle[key]?.removeAll { $0 === channel }
+    }
+}
