@@ -40,7 +40,7 @@ public struct ELBProvider: ServiceProvider {
             let snapshot = router.snapshot
             return snapshot.groups.values.flatMap { g -> [(MetricKey, Double)] in
                 let c = router.health.healthyCount(group: g.arn)
-                let group = String(g.arn.split(separator: ":").last ?? "")
+                let group = Router.groupDimension(g.arn)
                 return Router.balancers(forwardingTo: g.arn, in: snapshot).flatMap { lb -> [(MetricKey, Double)] in
                     let dims = [("TargetGroup", group), ("LoadBalancer", Router.dimension(lb))]
                     return [

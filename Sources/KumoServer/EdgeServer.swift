@@ -138,7 +138,7 @@ public struct EdgeServer: Service {
     }
 
     /// Writes a response: whole bodies in one piece, streamed ones as they come; no body for
-    /// HEAD, 204 and 304. Shared by the edge and the load balancers' listener ports.
+    /// HEAD, 204 and 304. (The listener ports' relay writes its answers itself, with NIO's HTTP types.)
     static func write(_ response: ProtocolResponse, method: HTTPRequest.Method, to writer: consuming ResponseWriter) async throws {
         var fields = HTTPFields()
         for (name, value) in response.headers {

@@ -49,7 +49,7 @@ enum AccessLogs {
         let query = request.queryString
         let host = request.header("Host") ?? lb.dnsName
         let url = "http://" + (host.contains(":") ? host : host + ":" + String(port)) + request.path + (query.isEmpty ? "" : "?" + query)
-        let receivedBytes = request.body.count + request.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
+        let receivedBytes = request.body.count + Router.headerBytes(request.headers)
         let targetTime = trace.targetSeconds.map(LogTime.seconds) ?? "-1"
         let processing = trace.targetSeconds == nil && action == "forward" ? "-1" : "0.000"
         let targetStatus = trace.targetStatus.map(String.init) ?? "-"

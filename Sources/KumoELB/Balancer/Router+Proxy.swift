@@ -309,27 +309,33 @@ extension Router {
     /// Whether the load balancer's security groups let the client in on the listener's port
     /// (a balancer created without security groups lets everyone in). Decisions hold for a second.
     func admits(_ lb: Balancer, port: Int, source: String?) async -> Bool {
-        guard !lb.securityGroups.isEmpty else { return true }
+        if let known = knownAdmission(lb, port: port, source: source) { return known }
         guard let source else { return false }
-        let key = "\(lb.arn)|\(port)|\(source)"
-        let now = ContinuousClock.now
-        if let known = admissions.withLock({ $0[key] }), known.until > now { return known.allowed }
         let allowed = await directory.ingressAllows(groups: lb.securityGroups, source: source, port: port)
         admissions.withLock { a in
             if a.count > 10_000 { a.removeAll() }
-            a[key] = (allowed, now + .seconds(1))
+            a[Self.admissionKey(lb, port: port, source: source)] = (allowed, .now + .seconds(1))
         }
         return allowed
     }
 
     /// Whether the security groups are known to let the client in now, without asking the
     /// directory: no groups, or a decision from the last second that allowed it.
-    func admitsNow(_ lb: Balancer, port: Int, source: String?) -> Bool {
+    func admitsNow(_ lb: Balancer, port: Int, source: String?) -> Bool { knownAdmission(lb, port: port, source: source) == true }
+
+    /// The decision that needs no asking (no groups, no source, or one from the last second); nil otherwise.
+    private func knownAdmission(_ lb: Balancer, port: Int, source: String?) -> Bool? {
         guard !lb.securityGroups.isEmpty else { return true }
         guard let source else { return false }
-        let key = "\(lb.arn)|\(port)|\(source)"
-        guard let known = admissions.withLock({ $0[key] }) else { return false }
-        return known.allowed && known.until > ContinuousClock.now
+        guard let known = admissions.withLock({ $0[Self.admissionKey(lb, port: port, source: source)] }), known.until > .now else { return nil }
+        return known.allowed
+    }
+
+    private static func admissionKey(_ lb: Balancer, port: Int, source: String) -> String { lb.arn + "|" + String(port) + "|" + source }
+
+    /// Bytes of headers as they go on the wire (`name: value` and the line end).
+    static func headerBytes(_ headers: [(name: String, value: String)]) -> Int {
+        headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
     }
 
     /// What a client the security groups keep out gets (on AWS its connection would go unanswered).

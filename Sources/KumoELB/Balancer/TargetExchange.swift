@@ -117,10 +117,9 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
     /// balancer sent it and of its answer (traffic that passes through Kumo is what is measurable here).
     private func countNetwork(_ answer: [(name: String, value: String)]) {
         guard let metrics = router.metrics, target.id.hasPrefix("i-") else { return }
-        func headerBytes(_ headers: [(name: String, value: String)]) -> Int { headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } }
-        let sent = request.method.utf8.count + requestTarget.utf8.count + 12 + headerBytes(headers) + request.body.count
+        let sent = request.method.utf8.count + requestTarget.utf8.count + 12 + Router.headerBytes(headers) + request.body.count
         let length = answer.first { $0.name.caseInsensitiveEquals("Content-Length") }.flatMap { Int($0.value) } ?? 0
-        let received = 17 + headerBytes(answer) + length
+        let received = 17 + Router.headerBytes(answer) + length
         metrics.add(Double(sent), to: MetricKey(namespace: "AWS/EC2", name: "NetworkIn", dimensions: [("InstanceId", target.id)]))
         metrics.add(Double(received), to: MetricKey(namespace: "AWS/EC2", name: "NetworkOut", dimensions: [("InstanceId", target.id)]))
     }
