@@ -7,7 +7,7 @@ import Foundation
 #endif
 
 /// One certificate (`acm_certificates`): issued by the local CA or imported.
-struct CertificateRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+struct CertificateRecord: Codable, FetchableRecord, PersistableRecord, StoredDates, Sendable {
     static let databaseTableName = "acm_certificates"
     var arn: String
     var accountId: String
@@ -42,7 +42,7 @@ struct CertificateRecord: Codable, FetchableRecord, PersistableRecord, Sendable 
 }
 
 /// The local certificate authority (`acm_ca`): one row.
-struct AuthorityRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+struct AuthorityRecord: Codable, FetchableRecord, PersistableRecord, StoredDates, Sendable {
     static let databaseTableName = "acm_ca"
     var id: Int
     var certificatePEM: String

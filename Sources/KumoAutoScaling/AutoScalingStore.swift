@@ -205,17 +205,7 @@ extension AutoScalingProvider {
         },
         StoreMigration("autoscaling.v2") { db in
             try db.create(table: "asg_refreshes") { t in
-                t.primaryKey("id", .text)
-                t.column("accountId", .text).notNull()
-                t.column("region", .text).notNull()
-                t.column("groupName", .text).notNull()
-                t.column("status", .text).notNull()
-                t.column("statusReason", .text)
-                t.column("started", .double).notNull()
-                t.column("ended", .double)
-                t.column("toUpdate", .integer).notNull()
-                t.column("preferences", .text).notNull()
-                t.column("desiredConfiguration", .text)
+                refreshColumnsV2(t)
             }
         },
         StoreMigration("autoscaling.v3") { db in
@@ -264,21 +254,44 @@ extension AutoScalingProvider {
             }
         },
         StoreMigration("autoscaling.v6") { db in
-            try db.alter(table: "asg_refreshes") { t in
-                t.add(column: "replace", .text).notNull().defaults(to: "[]")
-                t.add(column: "checkpoint", .integer).notNull().defaults(to: 0)
-                t.add(column: "pausedUntil", .double)
-                t.add(column: "failures", .integer).notNull().defaults(to: 0)
-                t.add(column: "remaining", .integer).notNull().defaults(to: 0)
-                t.add(column: "percentage", .integer).notNull().defaults(to: 0)
-                t.add(column: "waitingSince", .double)
-                t.add(column: "rollbackReason", .text)
-                t.add(column: "rollbackStarted", .double)
-                t.add(column: "rollbackPercentage", .integer)
-                t.add(column: "rollbackToUpdate", .integer)
+            // Eleven new columns: one table rebuild rather than eleven ALTER TABLEs, each of which makes
+            // SQLite reload the whole schema (most of a first start's migration time).
+            let old = try db.columns(in: "asg_refreshes").map(\.name)
+            try db.create(table: "asg_refreshes_v6") { t in
+                refreshColumnsV2(t)
+                t.column("replace", .text).notNull().defaults(to: "[]")
+                t.column("checkpoint", .integer).notNull().defaults(to: 0)
+                t.column("pausedUntil", .double)
+                t.column("failures", .integer).notNull().defaults(to: 0)
+                t.column("remaining", .integer).notNull().defaults(to: 0)
+                t.column("percentage", .integer).notNull().defaults(to: 0)
+                t.column("waitingSince", .double)
+                t.column("rollbackReason", .text)
+                t.column("rollbackStarted", .double)
+                t.column("rollbackPercentage", .integer)
+                t.column("rollbackToUpdate", .integer)
             }
+            let columns = old.map { "\"\($0)\"" }.joined(separator: ", ")
+            try db.execute(sql: "INSERT INTO asg_refreshes_v6 (\(columns)) SELECT \(columns) FROM asg_refreshes")
+            try db.drop(table: "asg_refreshes")
+            try db.rename(table: "asg_refreshes_v6", to: "asg_refreshes")
         },
     ]
+
+    /// `asg_refreshes` as autoscaling.v2 made it; autoscaling.v6 rebuilds it with these and more.
+    static func refreshColumnsV2(_ t: TableDefinition) {
+        t.primaryKey("id", .text)
+        t.column("accountId", .text).notNull()
+        t.column("region", .text).notNull()
+        t.column("groupName", .text).notNull()
+        t.column("status", .text).notNull()
+        t.column("statusReason", .text)
+        t.column("started", .double).notNull()
+        t.column("ended", .double)
+        t.column("toUpdate", .integer).notNull()
+        t.column("preferences", .text).notNull()
+        t.column("desiredConfiguration", .text)
+    }
 
     public static let tables = ["asg_warm_pools", "asg_lifecycle_actions", "asg_lifecycle_hooks", "asg_scheduled_actions", "asg_refreshes", "asg_policies", "asg_activities", "asg_instances", "asg_groups"]
 }

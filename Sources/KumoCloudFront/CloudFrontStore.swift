@@ -8,7 +8,7 @@ import Foundation
 #endif
 
 /// A distribution (`cf_distributions`); its configuration as the client sent it (storage JSON).
-struct DistributionRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+struct DistributionRecord: Codable, FetchableRecord, PersistableRecord, StoredDates, Sendable {
     static let databaseTableName = "cf_distributions"
     var id: String
     var accountId: String
@@ -24,7 +24,7 @@ struct DistributionRecord: Codable, FetchableRecord, PersistableRecord, Sendable
 }
 
 /// An invalidation (`cf_invalidations`).
-struct InvalidationRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+struct InvalidationRecord: Codable, FetchableRecord, PersistableRecord, StoredDates, Sendable {
     static let databaseTableName = "cf_invalidations"
     var id: String
     var distributionId: String
@@ -37,7 +37,7 @@ struct InvalidationRecord: Codable, FetchableRecord, PersistableRecord, Sendable
 
 /// Origin access controls and the account's own policies (`cf_configs`): one table for every
 /// CloudFront resource that is just an id, an ETag and a config.
-struct ConfigRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+struct ConfigRecord: Codable, FetchableRecord, PersistableRecord, StoredDates, Sendable {
     static let databaseTableName = "cf_configs"
     /// `oac`, `cache-policy`, `origin-request-policy`, `response-headers-policy`.
     var kind: String

@@ -20,7 +20,7 @@ struct ResourceRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
 }
 
 /// An instance (`ec2_instances`): what it was launched with and where its process stands.
-struct InstanceRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+struct InstanceRecord: Codable, FetchableRecord, PersistableRecord, StoredDates, Sendable {
     static let databaseTableName = "ec2_instances"
     var id: String
     var accountId: String

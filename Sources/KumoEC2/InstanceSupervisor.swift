@@ -118,7 +118,7 @@ public final class InstanceSupervisor: Service, Sendable {
         let forget = state == "terminated" ? clock.now.addingTimeInterval(3600 * clock.timeScale) : nil
         try await store.write { db in
             try db.execute(
-                sql: "UPDATE ec2_instances SET state = ?, stateReason = ?, forgetAt = ? WHERE id = ?", arguments: [state, reason, forget, id])
+                sql: "UPDATE ec2_instances SET state = ?, stateReason = ?, forgetAt = ? WHERE id = ?", arguments: [state, reason, forget?.stored, id])
         }
     }
 
@@ -182,7 +182,7 @@ public final class InstanceSupervisor: Service, Sendable {
                 await self.shipConsoleOutput()
                 let now = self.clock.now
                 _ = try? await self.store.write { db in
-                    try InstanceRecord.filter(Column("state") == "terminated" && Column("forgetAt") < now).deleteAll(db)
+                    try InstanceRecord.filter(Column("state") == "terminated" && Column("forgetAt") < now.stored).deleteAll(db)
                 }
             }
         }

@@ -8,7 +8,7 @@ import Foundation
 #endif
 
 /// A hosted zone (`r53_zones`).
-struct ZoneRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+struct ZoneRecord: Codable, FetchableRecord, PersistableRecord, StoredDates, Sendable {
     static let databaseTableName = "r53_zones"
     var id: String
     var accountId: String
@@ -62,7 +62,7 @@ extension RecordSetRecord {
 }
 
 /// A health check (`r53_health_checks`): its configuration as the client sent it (storage JSON).
-struct HealthCheckRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+struct HealthCheckRecord: Codable, FetchableRecord, PersistableRecord, StoredDates, Sendable {
     static let databaseTableName = "r53_health_checks"
     var id: String
     var accountId: String
@@ -81,7 +81,7 @@ struct ZoneVPCRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
 }
 
 /// A submitted change batch (`r53_changes`).
-struct ChangeRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+struct ChangeRecord: Codable, FetchableRecord, PersistableRecord, StoredDates, Sendable {
     static let databaseTableName = "r53_changes"
     var id: String
     var submitted: Date

@@ -8,7 +8,7 @@ import Foundation
 #endif
 
 /// A bucket (`s3_buckets`).
-struct BucketRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+struct BucketRecord: Codable, FetchableRecord, PersistableRecord, StoredDates, Sendable {
     static let databaseTableName = "s3_buckets"
     var name: String
     var accountId: String
@@ -77,7 +77,7 @@ struct ObjectRecord: Codable, FetchableRecord, MutablePersistableRecord, Sendabl
 }
 
 /// A multipart upload in progress (`s3_uploads`).
-struct UploadRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+struct UploadRecord: Codable, FetchableRecord, PersistableRecord, StoredDates, Sendable {
     static let databaseTableName = "s3_uploads"
     var uploadId: String
     var bucket: String
@@ -99,7 +99,7 @@ struct UploadRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
 }
 
 /// One uploaded part (`s3_parts`).
-struct PartRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+struct PartRecord: Codable, FetchableRecord, PersistableRecord, StoredDates, Sendable {
     static let databaseTableName = "s3_parts"
     var uploadId: String
     var partNumber: Int
@@ -234,7 +234,7 @@ extension ObjectRecord {
         container["isDeleteMarker"] = isDeleteMarker
         container["size"] = size
         container["etag"] = etag
-        container["lastModified"] = lastModified
+        container["lastModified"] = lastModified.stored
         container["blob"] = blob
         container["headers"] = Self.text(headers)
         container["metadata"] = Self.text(metadata)

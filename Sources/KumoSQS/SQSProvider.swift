@@ -85,7 +85,7 @@ struct SQS: Sendable {
                       SUM(CASE WHEN m.visibleAt > ? AND m.receiveCount = 0 THEN 1 ELSE 0 END) AS delayed,
                       MIN(m.sent) AS oldest
                     FROM sqs_queues q LEFT JOIN sqs_messages m ON m.queue = q.id GROUP BY q.id
-                    """, arguments: [now, now, now]
+                    """, arguments: [now.stored, now.stored, now.stored]
             ).map { row in
                 Depth(name: row["name"], visible: row["visible"] ?? 0, inflight: row["inflight"] ?? 0, delayed: row["delayed"] ?? 0, oldest: row["oldest"])
             }

@@ -9,7 +9,7 @@ import Foundation
 #endif
 
 /// A queue (`sqs_queues`), keyed by account, region and name.
-struct QueueRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+struct QueueRecord: Codable, FetchableRecord, PersistableRecord, StoredDates, Sendable {
     static let databaseTableName = "sqs_queues"
     var id: String
     var accountId: String
@@ -36,7 +36,7 @@ struct QueueRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
 }
 
 /// A message (`sqs_messages`); `seq` orders a queue's messages.
-struct MessageRecord: Codable, FetchableRecord, MutablePersistableRecord, Sendable {
+struct MessageRecord: Codable, FetchableRecord, MutablePersistableRecord, StoredDates, Sendable {
     static let databaseTableName = "sqs_messages"
     var seq: Int64?
     var queue: String

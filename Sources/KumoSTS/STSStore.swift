@@ -8,7 +8,7 @@ import Foundation
 #endif
 
 /// Temporary credentials issued by STS, kept in the `sts_credentials` table.
-struct TemporaryCredential: Codable, FetchableRecord, PersistableRecord, Sendable {
+struct TemporaryCredential: Codable, FetchableRecord, PersistableRecord, StoredDates, Sendable {
     static let databaseTableName = "sts_credentials"
 
     var accessKeyId: String

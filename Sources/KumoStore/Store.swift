@@ -42,15 +42,30 @@ public final class Store: Sendable {
             try db.execute(sql: "PRAGMA synchronous = \(sync)")
         }
         database = try DatabasePool(path: directory + "/kumo.sqlite", configuration: config)
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("kumo.v1") { db in
+        let meta = StoreMigration("kumo.v1") { db in
             try db.create(table: "kumo_meta", ifNotExists: true) { t in
                 t.primaryKey("key", .text)
                 t.column("value", .text).notNull()
             }
         }
-        for m in migrations { migrator.registerMigration(m.name, migrate: m.migrate) }
-        try migrator.migrate(database)
+        try Self.migrate(database, [meta] + migrations)
+    }
+
+    /// Runs the migrations not run yet, in order, all in one transaction, and records their names.
+    /// (One transaction and no per-migration schema checks: a first start creates every table in a
+    /// few milliseconds.) Data dirs from before kept the names in GRDB's migrator table.
+    static func migrate(_ database: DatabasePool, _ migrations: [StoreMigration]) throws {
+        try database.write { db in
+            try db.execute(sql: "CREATE TABLE IF NOT EXISTS kumo_migrations (name TEXT PRIMARY KEY NOT NULL)")
+            var done = Set(try String.fetchAll(db, sql: "SELECT name FROM kumo_migrations"))
+            if try db.tableExists("grdb_migrations") {
+                done.formUnion(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
+            }
+            for m in migrations where !done.contains(m.name) {
+                try m.migrate(db)
+                try db.execute(sql: "INSERT INTO kumo_migrations (name) VALUES (?)", arguments: [m.name])
+            }
+        }
     }
 
     public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {

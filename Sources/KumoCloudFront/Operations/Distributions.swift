@@ -162,7 +162,7 @@ extension CloudFront {
         let now = clock.now
         let (d, pending) = try await store.read { db -> (DistributionRecord, Int) in
             let d = try self.distribution(db, id, account: account)
-            let pending = try InvalidationRecord.filter(Column("distributionId") == id && Column("completedAt") > now).fetchCount(db)
+            let pending = try InvalidationRecord.filter(Column("distributionId") == id && Column("completedAt") > now.stored).fetchCount(db)
             return (d, pending)
         }
         return ["Distribution": distributionShape(d, inProgressInvalidations: pending), "ETag": .string(d.etag)]

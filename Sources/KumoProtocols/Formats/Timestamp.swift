@@ -1,4 +1,5 @@
 import Synchronization
+import KumoCore
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else
@@ -37,41 +38,11 @@ public enum Timestamp {
     static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
     static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
-    struct Civil { var year, month, day, hour, minute, second: Int; var nanos: Int }
+    typealias Civil = CivilTime
 
-    /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
-    static func daysFromCivil(_ y0: Int, _ m: Int, _ d: Int) -> Int {
-        let y = m <= 2 ? y0 - 1 : y0
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146097 + doe - 719468
-    }
-
-    static func civil(_ date: Date) -> Civil {
-        let t = date.timeIntervalSince1970
-        var secs = Int(t.rounded(.down))
-        var nanos = Int(((t - Double(secs)) * 1_000_000_000).rounded())
-        if nanos >= 1_000_000_000 { secs += 1; nanos -= 1_000_000_000 }
-        var z = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400
-        let rem = secs - z * 86400
-        z += 719468
-        let era = (z >= 0 ? z : z - 146096) / 146097
-        let doe = z - era * 146097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        return Civil(year: y, month: m, day: d, hour: rem / 3600, minute: rem % 3600 / 60, second: rem % 60, nanos: nanos)
-    }
-
-    static func pad(_ v: Int, _ width: Int) -> String {
-        let s = String(v)
-        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
-    }
+    static func daysFromCivil(_ y: Int, _ m: Int, _ d: Int) -> Int { CivilTime.days(year: y, month: m, day: d) }
+    static func civil(_ date: Date) -> Civil { CivilTime(date) }
+    static func pad(_ v: Int, _ width: Int) -> String { CivilTime.pad(v, width) }
 
     /// `2015-01-25T08:00:00Z`, with milliseconds only when the time has them.
     public static func iso8601(_ date: Date) -> String {

@@ -114,7 +114,7 @@ extension SQS {
             var out: [(String, String?)] = []
             for var r in records {
                 if let dedup = r.dedupId {
-                    try db.execute(sql: "DELETE FROM sqs_dedup WHERE queue = ? AND expires <= ?", arguments: [queue.id, now])
+                    try db.execute(sql: "DELETE FROM sqs_dedup WHERE queue = ? AND expires <= ?", arguments: [queue.id, now.stored])
                     if let existing = try String.fetchOne(
                         db, sql: "SELECT messageId FROM sqs_dedup WHERE queue = ? AND dedupId = ?", arguments: [queue.id, dedup])
                     {
@@ -123,7 +123,7 @@ extension SQS {
                     }
                     try db.execute(
                         sql: "INSERT INTO sqs_dedup (queue, dedupId, messageId, expires) VALUES (?, ?, ?, ?)",
-                        arguments: [queue.id, dedup, r.messageId, now.addingTimeInterval(window)])
+                        arguments: [queue.id, dedup, r.messageId, now.addingTimeInterval(window).stored])
                 }
                 try r.insert(db)
                 out.append((r.messageId, queue.isFifo ? Self.sequenceNumber(r.seq ?? 0) : nil))

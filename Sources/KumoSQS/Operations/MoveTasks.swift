@@ -11,7 +11,7 @@ import Foundation
 /// Message move tasks: messages in a dead-letter queue go back to where they came from
 /// (or to a named destination). Kumo moves them in one transaction, so a task is
 /// complete when StartMessageMoveTask returns.
-struct MoveTaskRecord: Codable, FetchableRecord, PersistableRecord, Sendable {
+struct MoveTaskRecord: Codable, FetchableRecord, PersistableRecord, StoredDates, Sendable {
     static let databaseTableName = "sqs_move_tasks"
     var handle: String
     var source: String
@@ -47,7 +47,7 @@ extension SQS {
             if try MoveTaskRecord.filter(Column("source") == source && Column("status") == "RUNNING").fetchCount(db) > 0 {
                 throw AWSError.sqsInvalidParameter("There is already a task running. Only one active task is allowed for a source queue arn at a given time.")
             }
-            let messages = try MessageRecord.fetchAll(db, sql: "SELECT * FROM sqs_messages WHERE queue = ? AND visibleAt <= ? ORDER BY seq", arguments: [q.id, now])
+            let messages = try MessageRecord.fetchAll(db, sql: "SELECT * FROM sqs_messages WHERE queue = ? AND visibleAt <= ? ORDER BY seq", arguments: [q.id, now.stored])
             guard destination != nil || messages.allSatisfy({ $0.origin != nil }) else {
                 throw AWSError.sqsInvalidParameter("Source queue must be configured as a Dead Letter Queue.")
             }

@@ -216,11 +216,11 @@ extension SQS {
         let now = clock.now
         let (q, visible, inflight, delayed) = try await store.read { db -> (QueueRecord, Int, Int, Int) in
             let q = try self.queue(call, db)
-            let visible = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqs_messages WHERE queue = ? AND visibleAt <= ?", arguments: [q.id, now]) ?? 0
+            let visible = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqs_messages WHERE queue = ? AND visibleAt <= ?", arguments: [q.id, now.stored]) ?? 0
             let inflight = try Int.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM sqs_messages WHERE queue = ? AND visibleAt > ? AND receiveCount > 0", arguments: [q.id, now]) ?? 0
+                db, sql: "SELECT COUNT(*) FROM sqs_messages WHERE queue = ? AND visibleAt > ? AND receiveCount > 0", arguments: [q.id, now.stored]) ?? 0
             let delayed = try Int.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM sqs_messages WHERE queue = ? AND visibleAt > ? AND receiveCount = 0", arguments: [q.id, now]) ?? 0
+                db, sql: "SELECT COUNT(*) FROM sqs_messages WHERE queue = ? AND visibleAt > ? AND receiveCount = 0", arguments: [q.id, now.stored]) ?? 0
             return (q, visible, inflight, delayed)
         }
         var all = q.attributes

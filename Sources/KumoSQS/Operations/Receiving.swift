@@ -93,15 +93,15 @@ extension SQS {
         let maxReceives = redrive?["maxReceiveCount"].flatMap { $0.int ?? $0.string.flatMap(Int.init) }
         let dlqArn = redrive?["deadLetterTargetArn"]?.string
         let (taken, moved) = try await writes.write { db -> ([MessageRecord], String?) in
-            try db.execute(sql: "DELETE FROM sqs_messages WHERE queue = ? AND sent < ?", arguments: [q.id, now.addingTimeInterval(-retention)])
+            try db.execute(sql: "DELETE FROM sqs_messages WHERE queue = ? AND sent < ?", arguments: [q.id, now.addingTimeInterval(-retention).stored])
             let candidates = try MessageRecord.fetchAll(
                 db, sql: "SELECT * FROM sqs_messages INDEXED BY sqs_messages_order WHERE queue = ? AND visibleAt <= ? ORDER BY seq LIMIT ?",
-                arguments: [q.id, now, q.isFifo ? 1000 : max * 4])
+                arguments: [q.id, now.stored, q.isFifo ? 1000 : max * 4])
             var blocked: Set<String> = []
             if q.isFifo {
                 blocked = Set(try String.fetchAll(
                     db, sql: "SELECT DISTINCT groupId FROM sqs_messages WHERE queue = ? AND visibleAt > ? AND receiveCount > 0",
-                    arguments: [q.id, now]))
+                    arguments: [q.id, now.stored]))
             }
             let dlq = try dlqArn.flatMap(QueueRecord.key(arn:)).flatMap { try QueueRecord.fetchOne(db, key: $0) }
             var out: [MessageRecord] = []
@@ -132,7 +132,7 @@ extension SQS {
         var next: Date?
         if taken.isEmpty {
             next = try await store.read { db in
-                try Date.fetchOne(db, sql: "SELECT MIN(visibleAt) FROM sqs_messages WHERE queue = ? AND visibleAt > ?", arguments: [q.id, now])
+                try Date.fetchOne(db, sql: "SELECT MIN(visibleAt) FROM sqs_messages WHERE queue = ? AND visibleAt > ?", arguments: [q.id, now.stored])
             }
         }
         return (taken, next)
