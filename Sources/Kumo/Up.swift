@@ -141,9 +141,26 @@ struct Up: AsyncParsableCommand {
 
         let clock = KumoClock(timeScale: timeScale)
         let durability = Store.Durability(rawValue: durability) ?? .normal
-        let store = try Store(
-            directory: directory,
-            migrations: KumoStoreSchema.migrations, durability: durability)
+        let opening = InBackground { try Store(directory: directory, migrations: KumoStoreSchema.migrations, durability: durability) }
+        // While the store opens: the models' index, and the DNS sockets (53 needs privileges, so fall
+        // back to 10053 and say so).
+        let modelIndex: ServiceRegistry.Index
+        let dnsChannels: [DNSServer.Channel]
+        let dnsTCP: DNSServer.TCPChannel?
+        var dnsNote = ""
+        do {
+            modelIndex = try ServiceRegistry.Index.load()
+            do {
+                (dnsChannels, dnsTCP) = try await DNSServer.bindBoth(host: host, port: dnsPort)
+            } catch where dnsPort == 53 {
+                (dnsChannels, dnsTCP) = try await DNSServer.bindBoth(host: host, port: 10053)
+                dnsNote = " (port 53 could not be bound: \(error); using 10053)"
+            }
+        } catch {
+            _ = try? await opening.value  // the store finishes opening before its directory may go
+            throw error
+        }
+        let store = try await opening.value
         let sts = STSProvider(store: store, clock: clock)
         let serviceMetrics = ServiceMetrics()
         let sqs = SQSProvider(store: store, clock: clock, metrics: serviceMetrics)
@@ -188,17 +205,7 @@ struct Up: AsyncParsableCommand {
             store: store, clock: clock, launcher: ec2, registrar: elb, network: ec2, alarms: cloudwatch, queues: sqs, metrics: serviceMetrics)
         cloudwatch.addActionHandler(ec2)
         cloudwatch.addActionHandler(autoscaling)
-        let registry = try ServiceRegistry(providers: [sts, acm, s3, sqs, route53, cloudfront, ec2, elb, cloudwatch, autoscaling, logs])
-        // DNS: the port asked for; 53 needs privileges, so fall back to 10053 and say so.
-        let dnsChannels: [DNSServer.Channel]
-        let dnsTCP: DNSServer.TCPChannel?
-        var dnsNote = ""
-        do {
-            (dnsChannels, dnsTCP) = try await DNSServer.bindBoth(host: host, port: dnsPort)
-        } catch where dnsPort == 53 {
-            (dnsChannels, dnsTCP) = try await DNSServer.bindBoth(host: host, port: 10053)
-            dnsNote = " (port 53 could not be bound: \(error); using 10053)"
-        }
+        let registry = try ServiceRegistry(providers: [sts, acm, s3, sqs, route53, cloudfront, ec2, elb, cloudwatch, autoscaling, logs], index: modelIndex)
         let dnsAddress = dnsChannels[0].channel.localAddress
         if dnsTCP == nil { dnsNote += " (TCP port busy: answering over UDP only)" }
         let dns = DNSServer(

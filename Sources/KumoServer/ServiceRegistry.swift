@@ -23,31 +23,48 @@ public final class ServiceRegistry: Sendable {
     let byEndpointPrefix: [String: String]
     private let models = Mutex<[String: ServiceModel]>([:])
 
-    public init(providers: [any ServiceProvider]) throws {
-        let index = try JSONValue.parse(try ModelFiles.index())
-        botocoreVersion = index["botocore"]?.string ?? "?"
-        var entries: [String: Entry] = [:]
-        for (name, e) in index["services"]?.object ?? [] {
-            entries[name] = Entry(
-                name: name,
-                protocols: (e["protocols"]?.array ?? []).compactMap { $0.string.flatMap(WireProtocolName.init(rawValue:)) },
-                signingName: e["signingName"]?.string ?? name,
-                endpointPrefix: e["endpointPrefix"]?.string ?? name,
-                targetPrefix: e["targetPrefix"]?.string,
-                operations: Set((e["operations"]?.array ?? []).compactMap(\.string)))
+    /// What the bundled models' index says: read once, before the providers exist if need be
+    /// (start-up reads it while the store opens).
+    public struct Index: Sendable {
+        let botocoreVersion: String
+        let entries: [String: Entry]
+        let bySigningName: [String: String]
+        let byTargetPrefix: [String: String]
+        let byEndpointPrefix: [String: String]
+
+        public static func load() throws -> Index {
+            let index = try JSONValue.parse(try ModelFiles.index())
+            var entries: [String: Entry] = [:]
+            for (name, e) in index["services"]?.object ?? [] {
+                entries[name] = Entry(
+                    name: name,
+                    protocols: (e["protocols"]?.array ?? []).compactMap { $0.string.flatMap(WireProtocolName.init(rawValue:)) },
+                    signingName: e["signingName"]?.string ?? name,
+                    endpointPrefix: e["endpointPrefix"]?.string ?? name,
+                    targetPrefix: e["targetPrefix"]?.string,
+                    operations: Set((e["operations"]?.array ?? []).compactMap(\.string)))
+            }
+            var bySigning: [String: String] = [:]
+            var byTarget: [String: String] = [:]
+            var byEndpoint: [String: String] = [:]
+            for (name, e) in entries.sorted(by: { $0.key < $1.key }) {
+                bySigning[e.signingName] = bySigning[e.signingName] ?? name
+                if let t = e.targetPrefix { byTarget[t] = name }
+                byEndpoint[e.endpointPrefix] = byEndpoint[e.endpointPrefix] ?? name
+            }
+            return Index(
+                botocoreVersion: index["botocore"]?.string ?? "?", entries: entries, bySigningName: bySigning, byTargetPrefix: byTarget,
+                byEndpointPrefix: byEndpoint)
         }
-        self.entries = entries
-        var bySigning: [String: String] = [:]
-        var byTarget: [String: String] = [:]
-        var byEndpoint: [String: String] = [:]
-        for (name, e) in entries.sorted(by: { $0.key < $1.key }) {
-            bySigning[e.signingName] = bySigning[e.signingName] ?? name
-            if let t = e.targetPrefix { byTarget[t] = name }
-            byEndpoint[e.endpointPrefix] = byEndpoint[e.endpointPrefix] ?? name
-        }
-        bySigningName = bySigning
-        byTargetPrefix = byTarget
-        byEndpointPrefix = byEndpoint
+    }
+
+    public init(providers: [any ServiceProvider], index: Index? = nil) throws {
+        let index = try index ?? Index.load()
+        botocoreVersion = index.botocoreVersion
+        entries = index.entries
+        bySigningName = index.bySigningName
+        byTargetPrefix = index.byTargetPrefix
+        byEndpointPrefix = index.byEndpointPrefix
         self.providers = Dictionary(providers.map { ($0.service, $0) }, uniquingKeysWith: { $1 })
     }
 
