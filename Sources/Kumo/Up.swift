@@ -59,8 +59,10 @@ struct Up: AsyncParsableCommand {
     @Option(help: "The account of the default `test` credentials (env KUMO_ACCOUNT_ID).")
     var accountId: String = Environment.string("KUMO_ACCOUNT_ID") ?? "000000000000"
 
-    @Option(help: "A JSON file declaring more access keys and their accounts (env KUMO_CREDENTIALS). See the README.")
-    var credentials: String? = Environment.string("KUMO_CREDENTIALS")
+    @Option(name: .customLong("credentials"), help: ArgumentHelp("A JSON file declaring more access keys and their accounts (env KUMO_CREDENTIALS). See the README.", valueName: "file"))
+    var credentialsFlag: String?
+    /// The flag, else its environment variable (an Optional option cannot have a default).
+    var credentials: String? { credentialsFlag ?? Environment.string("KUMO_CREDENTIALS") }
 
     @Flag(help: "Keep state in a temporary directory, deleted on exit (env KUMO_EPHEMERAL=1).")
     var ephemeral = Environment.bool("KUMO_EPHEMERAL")
@@ -80,8 +82,10 @@ struct Up: AsyncParsableCommand {
     @Option(help: "text or json (env KUMO_LOG_FORMAT).")
     var logFormat: String = Environment.string("KUMO_LOG_FORMAT") ?? "text"
 
-    @Option(help: "Once listening, write the actual addresses and ports here as JSON (env KUMO_READY_FILE).")
-    var readyFile: String? = Environment.string("KUMO_READY_FILE")
+    @Option(name: .customLong("ready-file"), help: ArgumentHelp("Once listening, write the actual addresses and ports here as JSON (env KUMO_READY_FILE).", valueName: "path"))
+    var readyFileFlag: String?
+    /// The flag, else its environment variable (an Optional option cannot have a default).
+    var readyFile: String? { readyFileFlag ?? Environment.string("KUMO_READY_FILE") }
 
     @Option(help: "normal: writes survive a crash of kumo; full: also an OS crash, at a cost per write (env KUMO_DURABILITY).")
     var durability: String = Environment.string("KUMO_DURABILITY") ?? "normal"
@@ -98,8 +102,10 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Where DNS clients are, for Route 53 latency and geolocation routing: CIDR=REGION[:CONTINENT[:COUNTRY[:SUBDIVISION]]], comma-separated, e.g. 10.1.0.0/16=eu-west-1:EU:DE. A query's EDNS client subnet counts before its source address (env KUMO_DNS_CLIENT_LOCATIONS).")
     var dnsClientLocations: String = Environment.string("KUMO_DNS_CLIENT_LOCATIONS") ?? ""
 
-    @Option(help: "Forward queries for names outside Kumo's zones to this resolver, HOST or HOST:PORT (env KUMO_DNS_UPSTREAM). Off by default: such names are REFUSED.")
-    var dnsUpstream: String? = Environment.string("KUMO_DNS_UPSTREAM")
+    @Option(name: .customLong("dns-upstream"), help: ArgumentHelp("Forward queries for names outside Kumo's zones to this resolver, HOST or HOST:PORT (env KUMO_DNS_UPSTREAM). Off by default: such names are REFUSED.", valueName: "address"))
+    var dnsUpstreamFlag: String?
+    /// The flag, else its environment variable (an Optional option cannot have a default).
+    var dnsUpstream: String? { dnsUpstreamFlag ?? Environment.string("KUMO_DNS_UPSTREAM") }
 
     func validate() throws {
         if let dnsUpstream, (try? upstreamAddress(dnsUpstream)) == nil {
@@ -270,7 +276,7 @@ struct Up: AsyncParsableCommand {
                         ("instanceLimits", .string(ec2.instanceLimits.kind)),
                     ])
                     let tmp = readyFile + ".tmp"
-                    FileManager.default.createFile(atPath: tmp, contents: Data((json.serialized() + "\n").utf8))
+                    _ = FileManager.default.createFile(atPath: tmp, contents: Data((json.serialized() + "\n").utf8))
                     _ = rename(tmp, readyFile)
                 }
             })
