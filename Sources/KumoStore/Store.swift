@@ -52,18 +52,28 @@ public final class Store: Sendable {
     }
 
     /// Runs the migrations not run yet, in order, all in one transaction, and records their names.
-    /// (One transaction and no per-migration schema checks: a first start creates every table in a
-    /// few milliseconds.) Data dirs from before kept the names in GRDB's migrator table.
+    /// As GRDB's migrator does, foreign keys are off while they run (a table rebuild must not cascade)
+    /// and checked once at the end; one transaction and one check make a first start, which creates
+    /// every table, several times faster. Data dirs from before kept the names in GRDB's table.
     static func migrate(_ database: DatabasePool, _ migrations: [StoreMigration]) throws {
-        try database.write { db in
-            try db.execute(sql: "CREATE TABLE IF NOT EXISTS kumo_migrations (name TEXT PRIMARY KEY NOT NULL)")
-            var done = Set(try String.fetchAll(db, sql: "SELECT name FROM kumo_migrations"))
-            if try db.tableExists("grdb_migrations") {
-                done.formUnion(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
-            }
-            for m in migrations where !done.contains(m.name) {
-                try m.migrate(db)
-                try db.execute(sql: "INSERT INTO kumo_migrations (name) VALUES (?)", arguments: [m.name])
+        try database.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA foreign_keys = OFF")
+            defer { try? db.execute(sql: "PRAGMA foreign_keys = ON") }
+            try db.inTransaction {
+                try db.execute(sql: "CREATE TABLE IF NOT EXISTS kumo_migrations (name TEXT PRIMARY KEY NOT NULL)")
+                var done = Set(try String.fetchAll(db, sql: "SELECT name FROM kumo_migrations"))
+                if try db.tableExists("grdb_migrations") {
+                    done.formUnion(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
+                }
+                let pending = migrations.filter { !done.contains($0.name) }
+                for m in pending {
+                    try m.migrate(db)
+                    try db.execute(sql: "INSERT INTO kumo_migrations (name) VALUES (?)", arguments: [m.name])
+                }
+                if !pending.isEmpty, let violation = try Row.fetchOne(db, sql: "PRAGMA foreign_key_check") {
+                    throw DatabaseError(resultCode: .SQLITE_CONSTRAINT_FOREIGNKEY, message: "after migrations: \(violation)")
+                }
+                return .commit
             }
         }
     }

@@ -42,6 +42,29 @@ import Foundation
         #expect(try store.database.read { db in try db.tableExists("b") })
     }
 
+    @Test func aTableRebuildDoesNotCascadeToItsChildren() throws {
+        let dir = Self.directory()
+        let parent = StoreMigration("t.parent") { db in
+            try db.execute(sql: "CREATE TABLE p (id INTEGER PRIMARY KEY)")
+            try db.execute(sql: "CREATE TABLE c (id INTEGER PRIMARY KEY, p INTEGER NOT NULL REFERENCES p(id) ON DELETE CASCADE)")
+        }
+        try Store(directory: dir, migrations: [parent]).database.write { db in
+            try db.execute(sql: "INSERT INTO p (id) VALUES (1)")
+            try db.execute(sql: "INSERT INTO c (id, p) VALUES (10, 1)")
+        }
+        let rebuild = StoreMigration("t.rebuild") { db in
+            try db.execute(sql: "CREATE TABLE p_new (id INTEGER PRIMARY KEY, extra TEXT)")
+            try db.execute(sql: "INSERT INTO p_new (id) SELECT id FROM p")
+            try db.execute(sql: "DROP TABLE p")
+            try db.execute(sql: "ALTER TABLE p_new RENAME TO p")
+        }
+        let store = try Store(directory: dir, migrations: [parent, rebuild])
+        #expect(try store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM c") } == 1)
+        // Foreign keys are on again afterwards.
+        try store.database.write { db in try db.execute(sql: "DELETE FROM p") }
+        #expect(try store.database.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM c") } == 0)
+    }
+
     @Test func aFailingMigrationLeavesNoneOfThePendingOnesApplied() throws {
         let dir = Self.directory()
         let broken = StoreMigration("t.broken") { db in try db.execute(sql: "CREATE TABLE a (id INTEGER PRIMARY KEY)") }
