@@ -8,10 +8,13 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// What decides access to a bucket besides its owner: its policy and public access block.
+/// The bucket settings read with the bucket (and cached with it, see `BucketCache`): what decides
+/// access besides its owner — its policy and public access block — and where its events go.
 struct BucketAccess: Sendable {
     var policy: BucketPolicy?
     var publicAccessBlock: [String: ShapeValue]
+    /// The notification configuration (nil: none), read by every write that may send an event.
+    var notification: ShapeValue? = nil
 }
 
 extension S3 {
@@ -30,13 +33,14 @@ extension S3 {
         guard let bucket = try BucketRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM s3_buckets WHERE name = ?"), arguments: [name])
         else { return nil }
         let configs = try BucketConfigRecord.fetchAll(
-            db.cachedStatement(sql: "SELECT * FROM s3_bucket_configs WHERE bucket = ? AND kind IN ('policy', 'publicAccessBlock')"),
+            db.cachedStatement(sql: "SELECT * FROM s3_bucket_configs WHERE bucket = ? AND kind IN ('policy', 'publicAccessBlock', 'notification')"),
             arguments: [name])
         var access = BucketAccess(policy: nil, publicAccessBlock: [:])
         for c in configs {
             let value = ShapeValue(storageJSON: try JSONValue.parse(c.body))
             if c.kind == "policy" { access.policy = try? BucketPolicy(text: value.string ?? "", bucket: name) }
             if c.kind == "publicAccessBlock" { access.publicAccessBlock = value.members ?? [:] }
+            if c.kind == BucketConfigKind.notification.kind { access.notification = value }
         }
         return (bucket, access)
     }

@@ -20,7 +20,8 @@ extension S3 {
     }
 
     func publish(_ event: Event, bucket: String, context: RequestContext?) async {
-        guard let queues, let config = try? await bucketConfig(bucket, .notification) else { return }
+        // The configuration comes with the bucket's cached settings: no read per write.
+        guard let queues, let config = (try? await bucketAndAccess(bucket))?.1.notification else { return }
         for entry in config["QueueConfigurations"]?.list ?? [] {
             let events = (entry["Events"]?.list ?? []).compactMap(\.string)
             let full = "s3:" + event.name
