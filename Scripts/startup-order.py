@@ -56,6 +56,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kumo", default=os.path.join(ROOT, ".build", "release", "kumo"))
     args = ap.parse_args()
+    for tool in ("valgrind", "callgrind_control", "strip", "nm"):
+        if shutil.which(tool) is None:
+            raise SystemExit("%s not found: apt-get install -y valgrind binutils" % tool)
+    if not os.path.exists(args.kumo):
+        raise SystemExit("%s not found: build it first with Scripts/build-release.sh" % args.kumo)
     import boto3
 
     work = tempfile.mkdtemp(prefix="kumo-order-")
