@@ -43,6 +43,12 @@ public struct CivilTime: Sendable, Equatable {
         return era * 146097 + doe - 719468
     }
 
+    /// `2026-12-03`.
+    public var dateText: String { "\(Self.pad(year, 4))-\(Self.pad(month, 2))-\(Self.pad(day, 2))" }
+
+    /// `16:10:00`.
+    public var timeText: String { "\(Self.pad(hour, 2)):\(Self.pad(minute, 2)):\(Self.pad(second, 2))" }
+
     /// `v` in decimal, left-padded with zeros to `width` digits.
     public static func pad(_ v: Int, _ width: Int) -> String {
         let s = String(v)

@@ -15,12 +15,10 @@ public final class ServiceRegistry: Sendable {
         public var operations: Set<String>
     }
 
-    public let entries: [String: Entry]
-    public let botocoreVersion: String
+    let index: Index
+    public var entries: [String: Entry] { index.entries }
+    public var botocoreVersion: String { index.botocoreVersion }
     let providers: [String: any ServiceProvider]
-    let bySigningName: [String: String]
-    let byTargetPrefix: [String: String]
-    let byEndpointPrefix: [String: String]
     private let models = Mutex<[String: ServiceModel]>([:])
 
     /// What the bundled models' index says: read once, before the providers exist if need be
@@ -59,12 +57,7 @@ public final class ServiceRegistry: Sendable {
     }
 
     public init(providers: [any ServiceProvider], index: Index? = nil) throws {
-        let index = try index ?? Index.load()
-        botocoreVersion = index.botocoreVersion
-        entries = index.entries
-        bySigningName = index.bySigningName
-        byTargetPrefix = index.byTargetPrefix
-        byEndpointPrefix = index.byEndpointPrefix
+        self.index = try index ?? Index.load()
         self.providers = Dictionary(providers.map { ($0.service, $0) }, uniquingKeysWith: { $1 })
     }
 
@@ -79,9 +72,9 @@ public final class ServiceRegistry: Sendable {
         return model
     }
 
-    public func service(signingName: String) -> String? { bySigningName[signingName] }
-    public func service(targetPrefix: String) -> String? { byTargetPrefix[targetPrefix] }
-    public func service(endpointPrefix: String) -> String? { byEndpointPrefix[endpointPrefix] ?? bySigningName[endpointPrefix] }
+    public func service(signingName: String) -> String? { index.bySigningName[signingName] }
+    public func service(targetPrefix: String) -> String? { index.byTargetPrefix[targetPrefix] }
+    public func service(endpointPrefix: String) -> String? { index.byEndpointPrefix[endpointPrefix] ?? index.bySigningName[endpointPrefix] }
 
     /// The query-protocol service that has an operation called `action`, when only one does.
     public func service(action: String) -> String? {

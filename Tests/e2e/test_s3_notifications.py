@@ -53,3 +53,28 @@ def test_object_events_reach_the_queue(kumo):
     assert put["s3"]["object"]["key"] == "in/summer+holiday.jpg" and put["s3"]["object"]["size"] == 5
     assert put["s3"]["object"]["eTag"] == "827ccb0eea8a706c4c34a16891f84e7b" and put["s3"]["configurationId"] == "new-jpgs"
     assert "sequencer" in put["s3"]["object"]
+
+
+def test_a_changed_configuration_applies_to_the_next_write(kumo):
+    """The configuration is cached with the bucket's settings: replacing or clearing it takes effect at once."""
+    s3, sqs = kumo.client("s3"), kumo.client("sqs")
+    s3.create_bucket(Bucket="changing")
+    url, arn = queue_with_policy(sqs, "changes", "changing")
+
+    def configure(*rules):
+        s3.put_bucket_notification_configuration(Bucket="changing", NotificationConfiguration={"QueueConfigurations": [
+            {"QueueArn": arn, "Events": ["s3:ObjectCreated:*"], "Filter": {"Key": {"FilterRules": list(rules)}}}] if rules else []})
+        drain(sqs, url)  # the test event
+
+    def created(key):
+        s3.put_object(Bucket="changing", Key=key, Body=b"x")
+        return [r["s3"]["object"]["key"] for body in drain(sqs, url) for r in body.get("Records", [])]
+
+    configure({"Name": "suffix", "Value": ".jpg"})
+    assert created("a.jpg") == ["a.jpg"]
+    assert created("a.txt") == []
+    configure({"Name": "suffix", "Value": ".txt"})
+    assert created("b.jpg") == []
+    assert created("b.txt") == ["b.txt"]
+    configure()
+    assert created("c.txt") == []

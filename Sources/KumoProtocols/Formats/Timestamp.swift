@@ -38,40 +38,35 @@ public enum Timestamp {
     static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
     static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
-    typealias Civil = CivilTime
-
-    static func daysFromCivil(_ y: Int, _ m: Int, _ d: Int) -> Int { CivilTime.days(year: y, month: m, day: d) }
-    static func civil(_ date: Date) -> Civil { CivilTime(date) }
-    static func pad(_ v: Int, _ width: Int) -> String { CivilTime.pad(v, width) }
-
     /// `2015-01-25T08:00:00Z`, with milliseconds only when the time has them.
     public static func iso8601(_ date: Date) -> String {
-        let c = civil(date)
-        var s = "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T\(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2))"
+        let c = CivilTime(date)
+        var s = c.dateText + "T" + c.timeText
         let millis = (c.nanos + 500_000) / 1_000_000
-        if millis > 0 && millis < 1000 { s += "." + pad(millis, 3) }
+        if millis > 0 && millis < 1000 { s += "." + CivilTime.pad(millis, 3) }
         return s + "Z"
     }
 
     /// `2015-01-25T08:00:00.000Z`, always with milliseconds (S3's style).
     public static func iso8601Millis(_ date: Date) -> String {
-        let c = civil(date)
+        let c = CivilTime(date)
         let millis = min(999, (c.nanos + 500_000) / 1_000_000)
-        return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T\(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)).\(pad(millis, 3))Z"
+        return c.dateText + "T" + c.timeText + "." + CivilTime.pad(millis, 3) + "Z"
     }
 
     /// `20150830T123600Z`, the SigV4 form.
     public static func amzDate(_ date: Date) -> String {
-        let c = civil(date)
+        let c = CivilTime(date)
+        let pad = CivilTime.pad
         return "\(pad(c.year, 4))\(pad(c.month, 2))\(pad(c.day, 2))T\(pad(c.hour, 2))\(pad(c.minute, 2))\(pad(c.second, 2))Z"
     }
 
     /// `Sun, 25 Jan 2015 08:00:00 GMT`.
     public static func httpDate(_ date: Date) -> String {
-        let c = civil(date)
-        let z = daysFromCivil(c.year, c.month, c.day)
+        let c = CivilTime(date)
+        let z = CivilTime.days(year: c.year, month: c.month, day: c.day)
         let weekday = ((z % 7) + 7 + 4) % 7
-        return "\(days[weekday]), \(pad(c.day, 2)) \(months[c.month - 1]) \(pad(c.year, 4)) \(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)) GMT"
+        return "\(days[weekday]), \(CivilTime.pad(c.day, 2)) \(months[c.month - 1]) \(CivilTime.pad(c.year, 4)) \(c.timeText) GMT"
     }
 
     /// The current time as an HTTP date (the `Date` header), made once a second.
@@ -93,11 +88,11 @@ public enum Timestamp {
         return String(ms)
     }
 
-    static func date(_ c: Civil, offsetSeconds: Int = 0) -> Date? {
+    static func date(_ c: CivilTime, offsetSeconds: Int = 0) -> Date? {
         guard (1...12).contains(c.month), (1...31).contains(c.day), (0...23).contains(c.hour), (0...59).contains(c.minute),
             (0...60).contains(c.second)
         else { return nil }
-        let days = daysFromCivil(c.year, c.month, c.day)
+        let days = CivilTime.days(year: c.year, month: c.month, day: c.day)
         let secs = days * 86400 + c.hour * 3600 + c.minute * 60 + c.second - offsetSeconds
         return Date(timeIntervalSince1970: Double(secs) + Double(c.nanos) / 1_000_000_000)
     }
@@ -155,7 +150,7 @@ public enum Timestamp {
             return nil
         }
         guard i == u.count else { return nil }
-        return date(Civil(year: y, month: mo, day: d, hour: h, minute: mi, second: s, nanos: nanos), offsetSeconds: offset)
+        return date(CivilTime(year: y, month: mo, day: d, hour: h, minute: mi, second: s, nanos: nanos), offsetSeconds: offset)
     }
 
     /// Parses `Sun, 06 Nov 1994 08:49:37 GMT` (and without the weekday).
@@ -181,6 +176,6 @@ public enum Timestamp {
         guard let s = Int(secParts[0]) else { return nil }
         var nanos = 0
         if secParts.count == 2, let f = Double("0." + secParts[1]) { nanos = Int(f * 1_000_000_000) }
-        return date(Civil(year: year, month: month, day: day, hour: h, minute: m, second: s, nanos: nanos))
+        return date(CivilTime(year: year, month: month, day: day, hour: h, minute: m, second: s, nanos: nanos))
     }
 }
