@@ -46,15 +46,33 @@ public struct DNSClient: Sendable, Equatable {
     public var locatingAddress: String? { subnet ?? address }
 }
 
+/// An answer given from what a source holds in memory.
+public struct DNSAnswerNow: Sendable, Equatable {
+    public var answer: DNSAnswer
+    /// Set when this answer is the same for every client for as long as the source's
+    /// `answersVersion` is this number (no routing policy, health check or alias target was
+    /// consulted), so the DNS server may reuse the reply; nil when it was chosen for this
+    /// client or this moment.
+    public var version: UInt64?
+
+    public init(_ answer: DNSAnswer, version: UInt64? = nil) {
+        self.answer = answer
+        self.version = version
+    }
+}
+
 /// Where the DNS server finds answers (Route 53's hosted zones); lets the DNS data plane
 /// and the Route 53 API live in separate modules.
 public protocol DNSAnswerSource: Sendable {
     func answer(name: String, type: String, client: DNSClient) async -> DNSAnswer
     /// The answer when it can be given without waiting (from what is in memory), else nil;
     /// the DNS server asks this on the event loop before it falls back to `answer`.
-    func answerNow(name: String, type: String, client: DNSClient) -> DNSAnswer?
+    func answerNow(name: String, type: String, client: DNSClient) -> DNSAnswerNow?
+    /// Changes whenever what the source answers may have changed (a write to the zones).
+    var answersVersion: UInt64 { get }
 }
 
 extension DNSAnswerSource {
-    public func answerNow(name: String, type: String, client: DNSClient) -> DNSAnswer? { nil }
+    public func answerNow(name: String, type: String, client: DNSClient) -> DNSAnswerNow? { nil }
+    public var answersVersion: UInt64 { 0 }
 }

@@ -50,6 +50,8 @@ public struct DNSServer: Service {
             try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .channelOption(ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+                // Up to 16 queries per receive call (recvmmsg) when they queue up under load.
+                .channelOption(.datagramVectorReadMessageCount, value: 16)
                 .bind(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(QueriesAnsweredNow())
@@ -81,9 +83,7 @@ public struct DNSServer: Service {
         // From now on each UDP socket answers what is in memory on its event loop.
         for channel in channels {
             try await channel.channel.eventLoop.submit {
-                try channel.channel.pipeline.syncOperations.handler(type: QueriesAnsweredNow.self).respond = { bytes, address in
-                    self.respondNow(bytes, transport: .udp, from: address)
-                }
+                try channel.channel.pipeline.syncOperations.handler(type: QueriesAnsweredNow.self).server = self
             }.get()
         }
         try await withGracefulShutdownHandler {
@@ -167,7 +167,7 @@ public struct DNSServer: Service {
     /// The answer to one query, or nil for input that is not a query worth answering.
     func respond(_ bytes: [UInt8], transport: Transport = .udp, from address: String? = nil) async -> [UInt8]? {
         switch respondNow(bytes, transport: transport, from: address) {
-        case .reply(let reply): return reply
+        case .reply(let reply, _): return reply
         case .drop: return nil
         case .ask(let question):
             let answer = await source.answer(name: question.name, type: question.type, client: question.client)
@@ -177,9 +177,10 @@ public struct DNSServer: Service {
     }
 
     /// What becomes of a query without waiting: its reply, nothing (not a query), or a question
-    /// for `source.answer` (what is not in memory, and anything forwarded upstream).
+    /// for `source.answer` (what is not in memory, and anything forwarded upstream). A reply
+    /// with a version is the same for every client while the source's `answersVersion` is that.
     enum Outcome {
-        case reply([UInt8])
+        case reply([UInt8], version: UInt64? = nil)
         case drop
         case ask(Question)
     }
@@ -236,9 +237,9 @@ public struct DNSServer: Service {
         reply.flags |= 0x0400  // authoritative
         let limit = transport == .tcp ? 65_535 : query.hasEDNS ? min(query.udpSize, 4096) : 512
         let question = Question(message: reply, question: q, name: q.name.lowercased(), type: typeName, client: client, limit: limit)
-        guard let answer = source.answerNow(name: question.name, type: typeName, client: client) else { return .ask(question) }
-        if case .refused = answer, upstream != nil { return .ask(question) }
-        return .reply(question.reply(answer))
+        guard let now = source.answerNow(name: question.name, type: typeName, client: client) else { return .ask(question) }
+        if case .refused = now.answer, upstream != nil { return .ask(question) }
+        return .reply(question.reply(now.answer), version: now.version)
     }
 
     /// Asks the upstream resolver over UDP and relays its answer as it is; nil when it does not
@@ -290,29 +291,40 @@ public struct DNSServer: Service {
 
 /// Answers a UDP query on the socket's event loop when the answer is in memory (the usual case:
 /// the zones' snapshot is cached), with one flush per batch of reads; a query that needs waiting
-/// goes on to the server's task.
+/// goes on to the server's task. Replies that are the same for every client are kept
+/// (`DNSReplyCache`), so a repeated question is answered without parsing or building anything.
 final class QueriesAnsweredNow: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias InboundOut = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
     /// Set when the server runs; until then every query goes on.
-    var respond: (([UInt8], String?) -> DNSServer.Outcome)?
+    var server: DNSServer?
+    private var replies = DNSReplyCache()
     private var unflushed = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let respond else { return context.fireChannelRead(data) }
+        guard let server else { return context.fireChannelRead(data) }
         let envelope = unwrapInboundIn(data)
-        switch respond(Array(buffer: envelope.data), envelope.remoteAddress.ipAddress) {
-        case .reply(let reply):
-            let out = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: context.channel.allocator.buffer(bytes: reply))
-            context.write(wrapOutboundOut(out), promise: nil)
-            unflushed = true
+        let key = DNSReplyCache.Key(envelope.data)
+        if let key, let reply = replies.reply(to: envelope.data, key: key, version: server.source.answersVersion, allocator: context.channel.allocator) {
+            send(reply, to: envelope.remoteAddress, context: context)
+            return
+        }
+        switch server.respondNow(Array(buffer: envelope.data), transport: .udp, from: envelope.remoteAddress.ipAddress) {
+        case .reply(let reply, let version):
+            if let key, let version { replies.keep(reply, for: key, version: version) }
+            send(context.channel.allocator.buffer(bytes: reply), to: envelope.remoteAddress, context: context)
         case .drop:
             break
         case .ask:
             context.fireChannelRead(data)
         }
+    }
+
+    private func send(_ reply: ByteBuffer, to address: SocketAddress, context: ChannelHandlerContext) {
+        context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: reply)), promise: nil)
+        unflushed = true
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -18,9 +18,14 @@ public struct KumoNames: DNSAnswerSource {
         return await zones.answer(name: name, type: type, client: client)
     }
 
-    public func answerNow(name: String, type: String, client: DNSClient) -> DNSAnswer? {
-        own(name: name, type: type) ?? zones.answerNow(name: name, type: type, client: client)
+    public func answerNow(name: String, type: String, client: DNSClient) -> DNSAnswerNow? {
+        // Kumo's own names answer the same to everyone, always (read the version first: it
+        // may only be older than the answer, never newer).
+        if let own = own(name: name, type: type) { return DNSAnswerNow(own, version: zones.answersVersion) }
+        return zones.answerNow(name: name, type: type, client: client)
     }
+
+    public var answersVersion: UInt64 { zones.answersVersion }
 
     /// The answer for a name under the host suffix; nil for any other name.
     func own(name: String, type: String) -> DNSAnswer? {

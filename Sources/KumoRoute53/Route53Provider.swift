@@ -81,9 +81,11 @@ extension Route53Provider: DNSAnswerSource {
         (try? await r53.answer(name: name, type: type, client: client)) ?? .refused
     }
 
-    public func answerNow(name: String, type: String, client: DNSClient) -> DNSAnswer? {
+    public func answerNow(name: String, type: String, client: DNSClient) -> DNSAnswerNow? {
         r53.answerNow(name: name, type: type, client: client)
     }
+
+    public var answersVersion: UInt64 { r53.zoneCache.generation }
 }
 
 struct Route53: Sendable {

@@ -32,8 +32,13 @@ final class ZoneCache: Sendable {
         }
     }
 
-    /// The snapshot when it is in memory.
-    var cached: Snapshot? { state.withLock { $0.snapshot } }
+    /// The snapshot when it is in memory, with the generation it belongs to.
+    var cached: (snapshot: Snapshot, generation: UInt64)? {
+        state.withLock { s in s.snapshot.map { ($0, s.generation) } }
+    }
+
+    /// Bumped by every write: answers given from an older generation may be stale.
+    var generation: UInt64 { state.withLock { $0.generation } }
 
     func snapshot(_ store: Store) async throws -> Snapshot {
         let (cached, generation) = state.withLock { ($0.snapshot, $0.generation) }

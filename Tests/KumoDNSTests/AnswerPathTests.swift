@@ -13,7 +13,7 @@ import Testing
         var result: DNSAnswer = .records([DNSRecordSet(name: "www.example.com.", type: "A", ttl: 60, values: ["192.0.2.1"])])
 
         func answer(name: String, type: String, client: DNSClient) async -> DNSAnswer { result }
-        func answerNow(name: String, type: String, client: DNSClient) -> DNSAnswer? { inMemory ? result : nil }
+        func answerNow(name: String, type: String, client: DNSClient) -> DNSAnswerNow? { inMemory ? DNSAnswerNow(result) : nil }
     }
 
     func server(_ source: Source, upstream: SocketAddress? = nil) -> DNSServer {
@@ -21,7 +21,7 @@ import Testing
     }
 
     @Test func anAnswerInMemoryIsGivenAtOnceAndMatchesTheAsyncOne() async throws {
-        guard case .reply(let now) = server(Source(inMemory: true)).respondNow(DNSMessageTests.query, from: "127.0.0.1") else {
+        guard case .reply(let now, _) = server(Source(inMemory: true)).respondNow(DNSMessageTests.query, from: "127.0.0.1") else {
             Issue.record("expected a reply at once")
             return
         }
@@ -42,7 +42,7 @@ import Testing
 
     @Test func refusedNamesWaitWhenThereIsAnUpstreamToAsk() throws {
         let refused = Source(inMemory: true, result: .refused)
-        guard case .reply(let bytes) = server(refused).respondNow(DNSMessageTests.query) else {
+        guard case .reply(let bytes, _) = server(refused).respondNow(DNSMessageTests.query) else {
             Issue.record("expected REFUSED at once without an upstream")
             return
         }
@@ -63,7 +63,7 @@ import Testing
         }
         var notify = DNSMessageTests.query
         notify[2] = (notify[2] & 0x87) | (4 << 3)
-        guard case .reply(let bytes) = server(Source(inMemory: true)).respondNow(notify) else {
+        guard case .reply(let bytes, _) = server(Source(inMemory: true)).respondNow(notify) else {
             Issue.record("expected NOTIMP at once")
             return
         }

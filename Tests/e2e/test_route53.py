@@ -2,6 +2,9 @@
 import json
 import subprocess
 
+import dns.message
+import dns.query
+import dns.rcode
 import pytest
 from botocore.exceptions import ClientError
 
@@ -91,6 +94,31 @@ def test_zone_records_answered_by_dns(kumo):
     r53.update_hosted_zone_comment(Id=zone, Comment="kept")
     assert r53.get_hosted_zone(Id=zone)["HostedZone"]["Config"]["Comment"] == "kept"
     assert [z["Name"] for z in r53.list_hosted_zones_by_name(DNSName="example.com")["HostedZones"]] == ["example.com."]
+
+
+def ask(kumo, name, rtype="A"):
+    """One UDP query as a stub resolver sends it (random id, EDNS, no cookie): repeated questions are
+    byte-for-byte the same but for the id, so Kumo answers them from the replies it keeps."""
+    q = dns.message.make_query(name, rtype, use_edns=0)
+    return dns.query.udp(q, "127.0.0.1", port=kumo.dns_port, timeout=2)
+
+
+def test_repeated_questions_see_every_change(kumo):
+    r53 = kumo.client("route53")
+    zone = r53.create_hosted_zone(Name="kept.test", CallerReference="kept")["HostedZone"]["Id"]
+    change(r53, zone, "CREATE", "www.kept.test", "A", ["192.0.2.1"])
+    for _ in range(3):
+        assert [r.to_text() for rrset in ask(kumo, "www.kept.test").answer for r in rrset] == ["192.0.2.1"]
+    # The same question in another case: the kept reply echoes this query's spelling.
+    shouted = ask(kumo, "WWW.Kept.TEST")
+    assert shouted.question[0].name.to_text() == "WWW.Kept.TEST." and shouted.answer[0].name.to_text() == "WWW.Kept.TEST."
+    change(r53, zone, "UPSERT", "www.kept.test", "A", ["192.0.2.2"])
+    assert [r.to_text() for rrset in ask(kumo, "www.kept.test").answer for r in rrset] == ["192.0.2.2"]
+    assert ask(kumo, "new.kept.test").rcode() == dns.rcode.NXDOMAIN
+    change(r53, zone, "CREATE", "new.kept.test", "A", ["192.0.2.3"])
+    assert [r.to_text() for rrset in ask(kumo, "new.kept.test").answer for r in rrset] == ["192.0.2.3"]
+    change(r53, zone, "DELETE", "new.kept.test", "A", ["192.0.2.3"])
+    assert ask(kumo, "new.kept.test").rcode() == dns.rcode.NXDOMAIN
 
 
 def test_kumo_service_names_resolve_to_the_edge(kumo):

@@ -166,19 +166,26 @@ extension Route53 {
         if !snap.privateZones.isEmpty, let address = client.address, let vpc = await directory?.vpc(bindAddress: address) {
             privateZones = snap.privateZones[vpc] ?? [:]
         }
-        return answer(name: name, type: type, client: client, snap: snap, privateZones: privateZones)
+        var reusable = true
+        return answer(name: name, type: type, client: client, snap: snap, privateZones: privateZones, reusable: &reusable)
     }
 
     /// The answer without waiting: when the zones' snapshot is in memory and no private zone
-    /// needs the asking instance's VPC looked up.
-    func answerNow(name: String, type: String, client: DNSClient) -> DNSAnswer? {
-        guard let snap = zoneCache.cached, snap.privateZones.isEmpty else { return nil }
-        return answer(name: name, type: type, client: client, snap: snap, privateZones: [:])
+    /// needs the asking instance's VPC looked up. It carries the snapshot's generation when it
+    /// is the same for every client (see `DNSAnswerNow`).
+    func answerNow(name: String, type: String, client: DNSClient) -> DNSAnswerNow? {
+        guard let (snap, generation) = zoneCache.cached, snap.privateZones.isEmpty else { return nil }
+        var reusable = true
+        let answer = answer(name: name, type: type, client: client, snap: snap, privateZones: [:], reusable: &reusable)
+        return DNSAnswerNow(answer, version: reusable ? generation : nil)
     }
 
     /// The answer from a snapshot of the zones; `privateZones` are those of the asking instance's VPC.
+    /// `reusable` turns false when a routing policy, health check or alias target chose the answer
+    /// (it may differ for the next client); otherwise the answer depends on the snapshot alone.
     func answer(
-        name: String, type: String, client: DNSClient, snap: ZoneCache.Snapshot, privateZones: [String: (id: String, name: String)], depth: Int = 0
+        name: String, type: String, client: DNSClient, snap: ZoneCache.Snapshot, privateZones: [String: (id: String, name: String)],
+        depth: Int = 0, reusable: inout Bool
     ) -> DNSAnswer {
         let query = Self.fqdn(name)
         // The most specific zone that contains the name: a private zone of the asking instance's
@@ -236,8 +243,11 @@ extension Route53 {
             if records(owner).isEmpty { return .nxDomain(soa: soa) }
         }
         /// The record sets of one name and type that answer this client, as DNS record sets.
+        var chosenForThisClient = false
         func routed(_ n: String, _ t: String, as answerName: String) -> [DNSRecordSet] {
-            let chosen = decision.choose(records(n).filter { $0.type == t })
+            let candidates = records(n).filter { $0.type == t }
+            if candidates.contains(where: { !$0.setIdentifier.isEmpty || $0.alias != nil }) { chosenForThisClient = true }
+            let chosen = decision.choose(candidates)
             return chosen.compactMap { r in
                 guard let text = r.alias else { return DNSRecordSet(name: answerName, type: r.type, ttl: UInt32(r.ttl ?? 300), values: r.values) }
                 // An alias answers with its target: another record of the zone, or an AWS resource's address.
@@ -250,12 +260,14 @@ extension Route53 {
         let here = records(owner)
         let types = type == "ANY" ? Array(Set(here.map(\.type))).sorted() : [type]
         let matching = types.flatMap { routed(owner, $0, as: query) }
+        defer { if chosenForThisClient { reusable = false } }
         if !matching.isEmpty { return .records(matching) }
         if here.contains(where: { $0.type == "CNAME" }), let cname = routed(owner, "CNAME", as: query).first {
             // Follow the CNAME chain through Kumo's zones, as an authoritative server does (at most 8 links).
             var out = [cname]
             if depth < 8, let target = cname.values.first.map(Self.fqdn),
-                case .records(let more) = answer(name: target, type: type, client: client, snap: snap, privateZones: privateZones, depth: depth + 1)
+                case .records(let more) = answer(
+                    name: target, type: type, client: client, snap: snap, privateZones: privateZones, depth: depth + 1, reusable: &reusable)
             {
                 out += more
             }
