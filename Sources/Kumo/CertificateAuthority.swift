@@ -13,7 +13,8 @@ import KumoSQS
 import KumoSTS
 import KumoStore
 
-/// Every service's tables, migrated in this order.
+/// Every service's tables, migrated in this order; a new data dir is made from `baseline`
+/// (SchemaBaseline.swift, written by `kumo store-baseline`) when it is current.
 enum KumoStoreSchema {
     static var migrations: [StoreMigration] {
         STSProvider.migrations + ACMProvider.migrations + S3Provider.migrations + SQSProvider.migrations + Route53Provider.migrations
@@ -44,7 +45,7 @@ struct CA: AsyncParsableCommand {
         var dataDir: String = Environment.string("KUMO_DATA_DIR") ?? "./.kumo"
 
         func run() async throws {
-            let store = try Store(directory: dataDir, migrations: KumoStoreSchema.migrations)
+            let store = try Store(directory: dataDir, migrations: KumoStoreSchema.migrations, baseline: KumoStoreSchema.baseline)
             let pem = try await ACMProvider(store: store, clock: KumoClock(timeScale: 1)).rootCertificatePEM()
             try store.close()
             print(pem.hasSuffix("\n") ? String(pem.dropLast()) : pem)

@@ -25,7 +25,7 @@ struct KumoCommand: AsyncParsableCommand {
             State lives in ./.kumo (change it with --data-dir) and survives restarts.
             """,
         version: version,
-        subcommands: [Up.self, Status.self, Reset.self, CA.self, Version.self]
+        subcommands: [Up.self, Status.self, Reset.self, CA.self, Version.self, StoreBaselineSource.self]
     )
 }
 

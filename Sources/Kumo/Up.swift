@@ -147,7 +147,7 @@ struct Up: AsyncParsableCommand {
 
         let clock = KumoClock(timeScale: timeScale)
         let durability = Store.Durability(rawValue: durability) ?? .normal
-        let opening = InBackground { try Store(directory: directory, migrations: KumoStoreSchema.migrations, durability: durability) }
+        let opening = InBackground { try Store(directory: directory, migrations: KumoStoreSchema.migrations, baseline: KumoStoreSchema.baseline, durability: durability) }
         // While the store opens: the models' index, and the DNS sockets (53 needs privileges, so fall
         // back to 10053 and say so).
         let modelIndex: ServiceRegistry.Index

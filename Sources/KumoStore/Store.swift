@@ -32,7 +32,9 @@ public final class Store: Sendable {
     public let directory: String
     public var blobDirectory: String { directory + "/blobs" }
 
-    public init(directory: String, migrations: [StoreMigration], durability: Durability = .normal) throws {
+    /// Opens (and creates) the store. A new database whose migrations are exactly those `baseline`
+    /// was made from is created from the baseline's schema in one go instead of replaying them.
+    public init(directory: String, migrations: [StoreMigration], baseline: StoreBaseline? = nil, durability: Durability = .normal) throws {
         self.directory = directory
         try FileManager.default.createDirectory(atPath: directory + "/blobs", withIntermediateDirectories: true)
         var config = Configuration()
@@ -42,20 +44,25 @@ public final class Store: Sendable {
             try db.execute(sql: "PRAGMA synchronous = \(sync)")
         }
         database = try DatabasePool(path: directory + "/kumo.sqlite", configuration: config)
+        try Self.migrate(database, Self.withMeta(migrations), baseline: baseline)
+    }
+
+    /// Kumo's own table first, then the services'.
+    static func withMeta(_ migrations: [StoreMigration]) -> [StoreMigration] {
         let meta = StoreMigration("kumo.v1") { db in
             try db.create(table: "kumo_meta", ifNotExists: true) { t in
                 t.primaryKey("key", .text)
                 t.column("value", .text).notNull()
             }
         }
-        try Self.migrate(database, [meta] + migrations)
+        return [meta] + migrations
     }
 
     /// Runs the migrations not run yet, in order, all in one transaction, and records their names.
     /// As GRDB's migrator does, foreign keys are off while they run (a table rebuild must not cascade)
     /// and checked once at the end; one transaction and one check make a first start, which creates
     /// every table, several times faster. Data dirs from before kept the names in GRDB's table.
-    static func migrate(_ database: DatabasePool, _ migrations: [StoreMigration]) throws {
+    static func migrate(_ database: some DatabaseWriter, _ migrations: [StoreMigration], baseline: StoreBaseline? = nil) throws {
         try database.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA foreign_keys = OFF")
             defer { try? db.execute(sql: "PRAGMA foreign_keys = ON") }
@@ -65,7 +72,14 @@ public final class Store: Sendable {
                 if try db.tableExists("grdb_migrations") {
                     done.formUnion(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
                 }
-                let pending = migrations.filter { !done.contains($0.name) }
+                var pending = migrations.filter { !done.contains($0.name) }
+                if done.isEmpty, let baseline, baseline.names == migrations.map(\.name) {
+                    for statement in baseline.statements { try db.execute(sql: statement) }
+                    for name in baseline.names {
+                        try db.execute(sql: "INSERT INTO kumo_migrations (name) VALUES (?)", arguments: [name])
+                    }
+                    pending = []
+                }
                 for m in pending {
                     try m.migrate(db)
                     try db.execute(sql: "INSERT INTO kumo_migrations (name) VALUES (?)", arguments: [m.name])

@@ -9,7 +9,7 @@ import cbor2
 import pytest
 import requests
 
-from conftest import KUMO
+from conftest import KUMO, ROOT
 from sigv4 import sign
 
 
@@ -146,3 +146,11 @@ def test_ready_file_and_startup_line(kumo):
     with open(os.path.join(kumo.data_dir, "kumo.log")) as f:
         log = f.read()
     assert "edge listening on %s" % kumo.url in log
+
+
+def test_the_committed_store_baseline_is_current():
+    """New data dirs are made from Sources/Kumo/SchemaBaseline.swift; after a new migration it must be
+    written again (`swift run kumo store-baseline > Sources/Kumo/SchemaBaseline.swift`)."""
+    printed = subprocess.run([KUMO, "store-baseline"], capture_output=True, text=True, timeout=60, check=True).stdout
+    with open(os.path.join(ROOT, "Sources", "Kumo", "SchemaBaseline.swift")) as f:
+        assert printed == f.read(), "Sources/Kumo/SchemaBaseline.swift is out of date: run `swift run kumo store-baseline > Sources/Kumo/SchemaBaseline.swift`"
