@@ -51,7 +51,8 @@ public struct DNSMessage: Sendable, Equatable {
                 var full = Array((address + [UInt8](repeating: 0, count: 16)).prefix(16))
                 var text = [CChar](repeating: 0, count: 64)
                 return full.withUnsafeMutableBytes { raw in
-                    inet_ntop(AF_INET6, raw.baseAddress, &text, 64) == nil ? nil : String(cString: text)
+                    inet_ntop(AF_INET6, raw.baseAddress, &text, 64) == nil
+                        ? nil : String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 }
             default: return nil
             }

@@ -47,23 +47,33 @@ public final class InstanceSupervisor: Service, Sendable {
     func consoleLog(_ id: String) -> String { folder(id) + "/console.log" }
 
     /// Starts the instance's processes and marks it running.
+    struct FileNotWritten: Error, CustomStringConvertible {
+        var path: String
+        var description: String { "could not write \(path)" }
+    }
+
+    /// Writes a file of the instance's folder; a failure fails the launch.
+    static func write(_ text: String, to path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else { throw FileNotWritten(path: path) }
+    }
+
     func launch(_ instance: InstanceRecord) async {
         do {
             try FileManager.default.createDirectory(atPath: folder(instance.id), withIntermediateDirectories: true)
             var script = folder(instance.id) + "/user-data"
-            FileManager.default.createFile(atPath: script, contents: Data(instance.userData.utf8))
+            try Self.write(instance.userData, to: script)
             // A registered image's command runs beside the user data (which runs first, in the background).
             let flags = EC2.attributes(instance)
             if let command = flags["image.command"], !command.isEmpty {
                 let home = folder(instance.id)
-                FileManager.default.createFile(atPath: home + "/image-command", contents: Data(command.utf8))
+                try Self.write(command, to: home + "/image-command")
                 var launch = "/bin/sh \"$HOME/user-data\" &\n"
                 if let directory = flags["image.directory"], !directory.isEmpty {
                     launch += "cd '" + directory.replacing("'", with: "'\\''") + "' || exit 1\n"
                 }
                 launch += "exec /bin/sh \"$HOME/image-command\"\n"
                 script = home + "/launch"
-                FileManager.default.createFile(atPath: script, contents: Data(launch.utf8))
+                try Self.write(launch, to: script)
             }
             let environment: [String: String] = [
                 "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
@@ -81,7 +91,10 @@ public final class InstanceSupervisor: Service, Sendable {
             let cgroups = limits.prepare(instance.id, vcpus: InstanceSize.vCPUs(instance.instanceType), memoryMiB: InstanceSize.memoryMiB(instance.instanceType))
             let group = try ProcessGroup.spawn(
                 script: script, directory: folder(instance.id), environment: environment, log: consoleLog(instance.id), cgroups: cgroups)
-            FileManager.default.createFile(atPath: pidFile, contents: Data(String(group.pid).utf8))
+            do { try Self.write(String(group.pid), to: pidFile) } catch {
+                // Only a restart after kill -9 needs it (to stop the old processes); the instance runs.
+                logger.warning("instance process group not recorded", metadata: ["instance": "\(instance.id)", "error": "\(error)"])
+            }
             groups.withLock { $0[instance.id] = group }
             // Its Auto Scaling group, and the log group its console goes to (the `kumo:log-group` tag, else /kumo/ec2/<id>).
             let tags = (try? await store.read { db in

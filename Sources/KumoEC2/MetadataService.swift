@@ -1,6 +1,6 @@
 import GRDB
 import KumoCore
-public import KumoProtocols
+import KumoProtocols
 import KumoStore
 import Synchronization
 #if canImport(FoundationEssentials)

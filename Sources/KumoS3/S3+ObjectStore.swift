@@ -83,18 +83,23 @@ extension S3 {
             let current = try Self.fetchObject(db, bucket: record.bucket, key: record.key, versionId: nil)
             try conditions?.check(current: current, key: record.key)
             var orphaned: [String] = try alsoInTransaction?(db) ?? []
+            var latestRemains = current != nil
             if bucket.versioning == "Enabled" {
                 record.versionId = Self.newVersionId()
             } else {
                 record.versionId = "null"
-                if let old = try Self.fetchObject(db, bucket: record.bucket, key: record.key, versionId: "null") {
-                    if let blob = old.blob { orphaned.append(blob) }
-                    _ = try old.delete(db)
+                // The null version is replaced; often it is the latest, already read.
+                let null = current?.versionId == "null" ? current : try Self.fetchObject(db, bucket: record.bucket, key: record.key, versionId: "null")
+                if let null, let id = null.id {
+                    if let blob = null.blob { orphaned.append(blob) }
+                    try db.cachedStatement(sql: "DELETE FROM s3_objects WHERE id = ?").execute(arguments: [id])
+                    if null.isLatest { latestRemains = false }
                 }
             }
-            try db.execute(
-                sql: "UPDATE s3_objects SET isLatest = 0 WHERE bucket = ? AND key = ? AND isLatest = 1",
-                arguments: [record.bucket, record.key])
+            if latestRemains {
+                try db.cachedStatement(sql: "UPDATE s3_objects SET isLatest = 0 WHERE bucket = ? AND key = ? AND isLatest = 1")
+                    .execute(arguments: [record.bucket, record.key])
+            }
             record.isLatest = true
             try record.insert(db)
             blobs.removeAfterCommit(orphaned, in: db)

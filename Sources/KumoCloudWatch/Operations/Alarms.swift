@@ -65,7 +65,6 @@ extension CloudWatch {
     }
 
     func putAlarm(_ input: ShapeValue, account: String, region: String) async throws {
-        let name = input["AlarmName"]?.string ?? ""
         let period = input["Period"]?.int
         if input["Metrics"] == nil {
             guard let period else { throw AWSError.cwMissingParameter("The parameter Period is required.") }
@@ -208,7 +207,7 @@ extension CloudWatch {
     func setActions(_ call: OperationCall, enabled: Bool) async throws -> ShapeValue {
         let names = (call.input["AlarmNames"]?.list ?? []).compactMap(\.string)
         let account = call.context.accountId, region = call.context.region
-        try await store.write { db in
+        _ = try await store.write { db in
             try AlarmRecord.filter(Column("accountId") == account && Column("region") == region && names.contains(Column("name")))
                 .updateAll(db, Column("actionsEnabled").set(to: enabled))
         }
