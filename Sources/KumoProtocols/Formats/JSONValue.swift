@@ -259,24 +259,34 @@ extension JSONValue {
         }
     }
 
+    /// A JSON string: runs of bytes that need no escape are appended whole (escapes are all ASCII,
+    /// so the runs end on character boundaries).
     static func writeString(_ s: String, to out: inout String) {
         out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
+        let utf8 = s.utf8
+        var run = utf8.startIndex
+        var i = run
+        while i != utf8.endIndex {
+            let byte = utf8[i]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else {
+                i = utf8.index(after: i)
+                continue
             }
+            if run != i { out += s[run..<i] }
+            switch byte {
+            case UInt8(ascii: "\""): out += "\\\""
+            case UInt8(ascii: "\\"): out += "\\\\"
+            case UInt8(ascii: "\n"): out += "\\n"
+            case UInt8(ascii: "\r"): out += "\\r"
+            case UInt8(ascii: "\t"): out += "\\t"
+            default:
+                let hex = String(byte, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            }
+            i = utf8.index(after: i)
+            run = i
         }
+        if run != utf8.endIndex { out += s[run..<utf8.endIndex] }
         out += "\""
     }
 }
