@@ -18,29 +18,29 @@ public enum UniqueRandom {
         return z ^ (z >> 31)
     }
 
-    /// `count` characters drawn uniformly from `alphabet` (2 to 64 symbols).
-    static func characters(_ count: Int, from alphabet: [Character]) -> String {
+    /// `count` characters drawn uniformly from `alphabet` (2 to 64 ASCII symbols).
+    static func characters(_ count: Int, from alphabet: [UInt8]) -> String {
         let width = UInt64(64 - (alphabet.count - 1).leadingZeroBitCount)
         let mask: UInt64 = (1 << width) - 1
-        var out = ""
-        out.reserveCapacity(count)
-        var bits: UInt64 = 0
-        var left: UInt64 = 0
-        var made = 0
-        while made < count {
-            if left < width {
-                bits = next()
-                left = 64
+        return String(unsafeUninitializedCapacity: count) { out in
+            var bits: UInt64 = 0
+            var left: UInt64 = 0
+            var made = 0
+            while made < count {
+                if left < width {
+                    bits = next()
+                    left = 64
+                }
+                let index = Int(bits & mask)
+                bits >>= width
+                left -= width
+                if index < alphabet.count {
+                    out[made] = alphabet[index]
+                    made += 1
+                }
             }
-            let index = Int(bits & mask)
-            bits >>= width
-            left -= width
-            if index < alphabet.count {
-                out.append(alphabet[index])
-                made += 1
-            }
+            return count
         }
-        return out
     }
 }
 
@@ -51,15 +51,20 @@ public enum RequestID {
         var bytes = (0..<16).map { i in UInt8(truncatingIfNeeded: (i < 8 ? a : b) >> (8 * UInt64(i % 8))) }
         bytes[6] = bytes[6] & 0x0F | 0x40  // version 4
         bytes[8] = bytes[8] & 0x3F | 0x80  // RFC 4122 variant
-        let hex = Array("0123456789abcdef")
-        var out = ""
-        out.reserveCapacity(36)
-        for (i, byte) in bytes.enumerated() {
-            if i == 4 || i == 6 || i == 8 || i == 10 { out.append("-") }
-            out.append(hex[Int(byte >> 4)])
-            out.append(hex[Int(byte & 15)])
+        return String(unsafeUninitializedCapacity: 36) { out in
+            let hex: StaticString = "0123456789abcdef"
+            var at = 0
+            for (i, byte) in bytes.enumerated() {
+                if i == 4 || i == 6 || i == 8 || i == 10 {
+                    out[at] = UInt8(ascii: "-")
+                    at += 1
+                }
+                out[at] = hex.utf8Start[Int(byte >> 4)]
+                out[at + 1] = hex.utf8Start[Int(byte & 15)]
+                at += 2
+            }
+            return at
         }
-        return out
     }
 
     /// S3's `x-amz-id-2`: an opaque base64 token.
@@ -73,9 +78,9 @@ public enum RequestID {
 
 /// Resource ids in AWS's formats.
 public enum ResourceID {
-    private static let hex = Array("0123456789abcdef")
-    private static let upperAlnum = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
-    private static let alnum = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+    private static let hex = Array("0123456789abcdef".utf8)
+    private static let upperAlnum = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".utf8)
+    private static let alnum = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
 
     /// EC2-style ids: `i-0123456789abcdef0` (`prefix` + 17 hex digits).
     public static func ec2(_ prefix: String, length: Int = 17) -> String {
@@ -97,7 +102,7 @@ public enum ResourceID {
 
     /// A random token of letters and digits (secret keys, session tokens).
     public static func token(length: Int) -> String {
-        String((0..<length).map { _ in alnum.randomElement()! })
+        String(decoding: (0..<length).map { _ in alnum.randomElement()! }, as: UTF8.self)
     }
 }
 

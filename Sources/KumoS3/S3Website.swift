@@ -21,9 +21,12 @@ public struct S3Website: Sendable {
 
     /// `<bucket>.s3-website.<suffix>`, `<bucket>.s3-website-<region>.<suffix>`, `<bucket>.s3-website.<region>.<suffix>`.
     static func bucket(host: String, suffix: String) -> String? {
-        guard host.hasSuffix("." + suffix) else { return nil }
-        let labels = host.dropLast(suffix.count + 1).split(separator: ".", omittingEmptySubsequences: false)
-        guard let i = labels.lastIndex(where: { $0 == "s3-website" || $0.hasPrefix("s3-website-") }), i > 0 else { return nil }
+        // Host names are ASCII: compared and split on UTF-8 bytes.
+        guard host.utf8.count > suffix.utf8.count, host.utf8HasSuffix(suffix),
+            host.utf8.dropLast(suffix.utf8.count).last == UInt8(ascii: ".")
+        else { return nil }
+        let labels = host.dropLast(suffix.utf8.count + 1).asciiSplit(UInt8(ascii: "."), omittingEmpty: false)
+        guard let i = labels.lastIndex(where: { $0 == "s3-website" || $0.utf8HasPrefix("s3-website-") }), i > 0 else { return nil }
         let after = labels.count - i - 1
         guard after == 0 || (after == 1 && labels[i] == "s3-website") else { return nil }
         return labels[..<i].joined(separator: ".")

@@ -232,11 +232,12 @@ public final class Edge: Sendable {
     }
 
     func hostName(_ request: EdgeRequest) -> String {
-        var host = (request.header("Host") ?? "").lowercased()
-        if host.hasPrefix("[") {
-            if let close = host.firstIndex(of: "]") { host = String(host[...close]) }
-        } else if let colon = host.lastIndex(of: ":") {
-            host = String(host[..<colon])
+        let host = (request.header("Host") ?? "").asciiLowercased
+        let bytes = host.utf8
+        if bytes.first == UInt8(ascii: "[") {
+            if let close = bytes.firstIndex(of: UInt8(ascii: "]")) { return String(host[...close]) }
+        } else if let colon = bytes.lastIndex(of: UInt8(ascii: ":")) {
+            return String(host[..<colon])
         }
         return host
     }
@@ -244,7 +245,7 @@ public final class Edge: Sendable {
     /// `<bucket>.s3.localhost` and `<bucket>.s3.<region>.localhost` → the bucket.
     func s3VirtualHostBucket(_ host: String) -> String? {
         let suffix = "." + configuration.hostSuffix
-        guard host.hasSuffix(suffix) else { return nil }
+        guard host.utf8HasSuffix(suffix) else { return nil }
         let labels = host.dropLast(suffix.count).asciiSplit(UInt8(ascii: "."), omittingEmpty: false)
         guard let s3 = labels.lastIndex(where: { $0 == "s3" }), s3 > 0 else { return nil }
         let rest = labels[(s3 + 1)...]

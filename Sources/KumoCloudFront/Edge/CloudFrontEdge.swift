@@ -79,9 +79,9 @@ public final class CloudFrontEdge: Sendable {
 
     func claim(host: String, suffix: String) -> String? {
         let tail = ".cloudfront." + suffix
-        if host.hasSuffix(tail) {
-            let label = host.dropLast(tail.count)
-            if !label.isEmpty, !label.contains(".") { return label.uppercased() }
+        if host.utf8HasSuffix(tail) {
+            let label = Substring(host.utf8.dropLast(tail.utf8.count))
+            if !label.isEmpty, !label.utf8.contains(UInt8(ascii: ".")) { return label.asciiUppercased }
         }
         return distributions.distribution(alias: host)
     }

@@ -115,6 +115,66 @@ extension Substring {
     public func asciiIndex(of byte: UInt8) -> Index? { utf8.firstIndex(of: byte) }
 }
 
+// Host names are ASCII: these compare and change case on UTF-8 bytes, without the Unicode
+// normalization that `hasSuffix` and `lowercased()` do. Concrete (not generic over
+// StringProtocol) so that calls from other modules are not unspecialized.
+extension Substring {
+    /// Whether the UTF-8 bytes end with `suffix`'s.
+    public func utf8HasSuffix(_ suffix: String) -> Bool {
+        let a = utf8, b = suffix.utf8
+        guard b.count <= a.count else { return false }
+        var i = a.endIndex, j = b.endIndex
+        while j > b.startIndex {
+            a.formIndex(before: &i)
+            b.formIndex(before: &j)
+            if a[i] != b[j] { return false }
+        }
+        return true
+    }
+
+    /// Whether the UTF-8 bytes start with `prefix`'s.
+    public func utf8HasPrefix(_ prefix: String) -> Bool {
+        let a = utf8, b = prefix.utf8
+        guard b.count <= a.count else { return false }
+        var i = a.startIndex, j = b.startIndex
+        while j < b.endIndex {
+            if a[i] != b[j] { return false }
+            a.formIndex(after: &i)
+            b.formIndex(after: &j)
+        }
+        return true
+    }
+
+    /// ASCII letters lower-cased, every other byte kept.
+    public var asciiLowercased: String { Self.mapASCII(utf8, from: 65...90, by: 32) }
+
+    /// ASCII letters upper-cased, every other byte kept.
+    public var asciiUppercased: String { Self.mapASCII(utf8, from: 97...122, by: -32) }
+
+    static func mapASCII(_ bytes: Substring.UTF8View, from range: ClosedRange<UInt8>, by shift: Int16) -> String {
+        guard bytes.contains(where: { range.contains($0) }) else { return String(Substring(bytes)) }
+        return String(unsafeUninitializedCapacity: bytes.count) { out in
+            var n = 0
+            for b in bytes {
+                out[n] = range.contains(b) ? UInt8(Int16(b) + shift) : b
+                n += 1
+            }
+            return n
+        }
+    }
+}
+
+extension String {
+    /// Whether the UTF-8 bytes end with `suffix`'s.
+    public func utf8HasSuffix(_ suffix: String) -> Bool { Substring(self).utf8HasSuffix(suffix) }
+    /// Whether the UTF-8 bytes start with `prefix`'s.
+    public func utf8HasPrefix(_ prefix: String) -> Bool { Substring(self).utf8HasPrefix(prefix) }
+    /// ASCII letters lower-cased, every other byte kept.
+    public var asciiLowercased: String { Substring(self).asciiLowercased }
+    /// ASCII letters upper-cased, every other byte kept.
+    public var asciiUppercased: String { Substring(self).asciiUppercased }
+}
+
 extension String {
     /// Pieces between occurrences of an ASCII separator byte.
     public func asciiSplit(_ separator: UInt8, maxSplits: Int = .max, omittingEmpty: Bool = true) -> [Substring] {
