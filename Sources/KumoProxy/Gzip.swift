@@ -13,7 +13,7 @@ public enum Gzip {
         let bound = Int(deflateBound(&stream, UInt(input.readableBytes))) + 32
         var output = ByteBuffer()
         var finished = false
-        input.withUnsafeReadableBytes { source in
+        _ = input.withUnsafeReadableBytes { source in
             output.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { target in
                 stream.next_in = UnsafeMutablePointer(mutating: source.bindMemory(to: Bytef.self).baseAddress)
                 stream.avail_in = uInt(source.count)

@@ -117,11 +117,13 @@ public final class UpstreamClient: Sendable {
     }
 
     private func connect(host: String, port: Int, on loop: any EventLoop, readTimeout: TimeAmount, tls: TLS?) async throws -> UpstreamConnection {
-        var sslContext: NIOSSLContext?
+        let sslContext: NIOSSLContext?
         if let tls {
             var config = TLSConfiguration.makeClientConfiguration()
             if !tls.verifyCertificate { config.certificateVerification = .none }
             do { sslContext = try NIOSSLContext(configuration: config) } catch { throw UpstreamError.connectFailed("TLS: \(error)") }
+        } else {
+            sslContext = nil
         }
         let serverName = tls?.serverName.flatMap { name in name.first?.isNumber == true || name.contains(":") ? nil : name }
         let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>

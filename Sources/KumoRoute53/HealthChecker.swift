@@ -28,7 +28,7 @@ public struct HealthChecker: Service {
     }
 
     public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { probes in
                 while !Task.isCancelled {
                     for check in board.checks where check.config["Disabled"]?.bool != true {

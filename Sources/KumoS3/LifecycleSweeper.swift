@@ -36,7 +36,7 @@ public struct LifecycleSweeper: Service {
             logger.info("removed \(orphans) unreferenced S3 object files left by an interrupted write")
         }
         let interval = min(max(s3.clock.duration(awsSeconds: 600), .milliseconds(200)), .seconds(60))
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     try await Task.sleep(for: interval)

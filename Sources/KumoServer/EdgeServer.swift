@@ -75,7 +75,7 @@ public struct EdgeServer: Service {
     func isSecure(_ channel: any Channel) async -> Bool {
         guard tls != nil else { return false }
         if channel.eventLoop.inEventLoop { return (try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil }
-        return (try? await channel.pipeline.handler(type: NIOSSLServerHandler.self).get()) != nil
+        return (try? await channel.eventLoop.submit { (try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil }.get()) ?? false
     }
 
     func respond(_ request: Request, writer: consuming ResponseWriter, channel: any Channel) async {

@@ -1,4 +1,4 @@
-public import KumoCore
+import KumoCore
 public import KumoProtocols
 import KumoModels
 import Synchronization

@@ -117,7 +117,7 @@ final class UpgradeSniffer: ChannelDuplexHandler, RemovableChannelHandler {
     func refuse(_ context: ChannelHandlerContext, _ status: String) {
         state = .closed
         let body = "HTTP/1.1 \(status)\r\nServer: awselb/2.0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: body))).whenComplete { _ in context.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: body))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -1,4 +1,4 @@
-public import KumoCore
+import KumoCore
 import NIOCore
 
 /// The `json` protocol (1.0 and 1.1): `X-Amz-Target: Prefix.Operation`, JSON in and out.

@@ -1,4 +1,4 @@
-public import KumoCore
+import KumoCore
 
 /// The `query` and `ec2` protocols: form-encoded input named by `Action`, XML output.
 struct QueryProtocol: WireProtocol {

@@ -1,4 +1,4 @@
-public import KumoCore
+import KumoCore
 
 /// Smithy's rpc-v2-cbor: `POST /service/<Service>/operation/<Op>` with a CBOR body.
 struct RPCv2CBORProtocol: WireProtocol {

@@ -3,7 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-public import KumoCore
+import KumoCore
 
 /// The `rest-xml` and `rest-json` protocols: the operation is found by method
 /// and URI template; members live in the URI, query string, headers, status

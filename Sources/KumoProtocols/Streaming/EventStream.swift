@@ -1,5 +1,5 @@
-public import KumoCore
-public import NIOCore
+import KumoCore
+import NIOCore
 
 /// Events an operation sends as they happen, for an output member whose shape is an event
 /// stream (CloudWatch Logs' StartLiveTail): `run` calls `emit` with each event — a structure

@@ -161,9 +161,8 @@ extension S3 {
         if opened == nil && (preloaded != nil || r.start != 0) {
             opened = try await blobs.open(row.blob ?? "", preload: r.start, length: r.length)
         }
-        if var (blob, first) = opened, first.readableBytes > r.length {
-            first = first.getSlice(at: first.readerIndex, length: Int(r.length))!
-            opened = (blob, first)
+        if let (blob, first) = opened, first.readableBytes > r.length {
+            opened = (blob, first.getSlice(at: first.readerIndex, length: Int(r.length))!)
         }
         if opened == nil {
             // An overwrite committed between reading the row and opening its file: read again, whole.
