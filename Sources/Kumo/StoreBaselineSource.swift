@@ -1,4 +1,5 @@
 import ArgumentParser
+import KumoProtocols
 import KumoStore
 
 /// `kumo store-baseline`: prints SchemaBaseline.swift for the current migrations (hidden; for
@@ -11,18 +12,12 @@ struct StoreBaselineSource: ParsableCommand {
 
     func run() throws {
         let baseline = try StoreBaseline.of(KumoStoreSchema.migrations)
+        // A JSON string is a Swift string literal for this text: quotes, backslashes, line breaks
+        // and tabs escape the same way (the schema holds no other control characters).
         func literal(_ text: String) -> String {
-            var out = "\""
-            for c in text.unicodeScalars {
-                switch c {
-                case "\\": out += "\\\\"
-                case "\"": out += "\\\""
-                case "\n": out += "\\n"
-                case "\t": out += "\\t"
-                default: out.unicodeScalars.append(c)
-                }
-            }
-            return out + "\""
+            var out = ""
+            JSONValue.string(text).write(to: &out)
+            return out
         }
         print("""
             // Written by `swift run kumo store-baseline > Sources/Kumo/SchemaBaseline.swift`; do not edit.

@@ -52,15 +52,15 @@ public enum RequestID {
         bytes[6] = bytes[6] & 0x0F | 0x40  // version 4
         bytes[8] = bytes[8] & 0x3F | 0x80  // RFC 4122 variant
         return String(unsafeUninitializedCapacity: 36) { out in
-            let hex: StaticString = "0123456789abcdef"
+            let hex = ResourceID.hex
             var at = 0
             for (i, byte) in bytes.enumerated() {
                 if i == 4 || i == 6 || i == 8 || i == 10 {
                     out[at] = UInt8(ascii: "-")
                     at += 1
                 }
-                out[at] = hex.utf8Start[Int(byte >> 4)]
-                out[at + 1] = hex.utf8Start[Int(byte & 15)]
+                out[at] = hex[Int(byte >> 4)]
+                out[at + 1] = hex[Int(byte & 15)]
                 at += 2
             }
             return at
@@ -78,7 +78,7 @@ public enum RequestID {
 
 /// Resource ids in AWS's formats.
 public enum ResourceID {
-    private static let hex = Array("0123456789abcdef".utf8)
+    static let hex = Array("0123456789abcdef".utf8)
     private static let upperAlnum = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".utf8)
     private static let alnum = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
 

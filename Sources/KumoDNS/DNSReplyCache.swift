@@ -14,17 +14,6 @@ struct DNSReplyCache {
         /// Where the question name ends (it starts at 12 in both query and reply).
         var nameEnd: Int
 
-        init(bytes: [UInt8], nameEnd: Int) {
-            self.bytes = bytes
-            self.nameEnd = nameEnd
-        }
-
-        /// The key of a plain query; nil for anything else.
-        init?(_ query: ByteBuffer) {
-            guard let found = query.withUnsafeReadableBytes({ Self.parse($0) }) else { return nil }
-            self = found
-        }
-
         static func parse(_ q: UnsafeRawBufferPointer) -> Key? {
             guard q.count >= 17, q.count <= 1024, q[2] & 0xF8 == 0,  // a query, opcode QUERY
                 q[4] == 0, q[5] == 1, q[6] == 0, q[7] == 0, q[8] == 0, q[9] == 0, q[10] == 0, q[11] <= 1
@@ -90,5 +79,13 @@ struct DNSReplyCache {
         }
         if replies.count >= Self.capacity { replies.removeAll(keepingCapacity: true) }
         replies[key] = reply
+    }
+}
+
+extension DNSReplyCache.Key {
+    /// The key of a plain query; nil for anything else.
+    init?(_ query: ByteBuffer) {
+        guard let found = query.withUnsafeReadableBytes({ Self.parse($0) }) else { return nil }
+        self = found
     }
 }

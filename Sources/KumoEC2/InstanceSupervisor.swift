@@ -46,7 +46,7 @@ public final class InstanceSupervisor: Service, Sendable {
     func folder(_ id: String) -> String { directory + "/" + id }
     func consoleLog(_ id: String) -> String { folder(id) + "/console.log" }
 
-    /// Starts the instance's processes and marks it running.
+    /// A file of the instance's folder that could not be written.
     struct FileNotWritten: Error, CustomStringConvertible {
         var path: String
         var description: String { "could not write \(path)" }
@@ -57,6 +57,7 @@ public final class InstanceSupervisor: Service, Sendable {
         guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else { throw FileNotWritten(path: path) }
     }
 
+    /// Starts the instance's processes and marks it running.
     func launch(_ instance: InstanceRecord) async {
         do {
             try FileManager.default.createDirectory(atPath: folder(instance.id), withIntermediateDirectories: true)

@@ -243,10 +243,9 @@ extension Route53 {
             if records(owner).isEmpty { return .nxDomain(soa: soa) }
         }
         /// The record sets of one name and type that answer this client, as DNS record sets.
-        var chosenForThisClient = false
         func routed(_ n: String, _ t: String, as answerName: String) -> [DNSRecordSet] {
             let candidates = records(n).filter { $0.type == t }
-            if candidates.contains(where: { !$0.setIdentifier.isEmpty || $0.alias != nil }) { chosenForThisClient = true }
+            if candidates.contains(where: { !$0.setIdentifier.isEmpty || $0.alias != nil }) { reusable = false }
             let chosen = decision.choose(candidates)
             return chosen.compactMap { r in
                 guard let text = r.alias else { return DNSRecordSet(name: answerName, type: r.type, ttl: UInt32(r.ttl ?? 300), values: r.values) }
@@ -260,7 +259,6 @@ extension Route53 {
         let here = records(owner)
         let types = type == "ANY" ? Array(Set(here.map(\.type))).sorted() : [type]
         let matching = types.flatMap { routed(owner, $0, as: query) }
-        defer { if chosenForThisClient { reusable = false } }
         if !matching.isEmpty { return .records(matching) }
         if here.contains(where: { $0.type == "CNAME" }), let cname = routed(owner, "CNAME", as: query).first {
             // Follow the CNAME chain through Kumo's zones, as an authoritative server does (at most 8 links).
