@@ -22,7 +22,10 @@ public final class AlarmEvaluator: Service, Sendable {
         try? await cancelWhenGracefulShutdown { [self] in
             while !Task.isCancelled {
                 try await Task.sleep(for: .milliseconds(100))
-                let alarms = (try? await cw.store.read { db in try AlarmRecord.fetchAll(db) }) ?? []
+                // Every 100 ms, so through one prepared statement rather than SQL built each time.
+                let alarms = (try? await cw.store.read { db in
+                    try AlarmRecord.fetchAll(db.cachedStatement(sql: "SELECT * FROM \(AlarmRecord.databaseTableName)"))
+                }) ?? []
                 let now = cw.clock.now.timeIntervalSince1970
                 // Composite alarms follow their children at once.
                 let states = Dictionary(alarms.map { ($0.accountId + "|" + $0.region + "|" + $0.name, $0.state) }) { a, _ in a }

@@ -92,17 +92,20 @@ extension Edge {
             payloadHashes = [Hashing.sha256Hex(request.body)]
         }
         let key = signingKeys.key(secret: identity.secretAccessKey, date: claim.scopeDate, region: claim.region, service: claim.service)
-        var canonical = ""
-        var toSign = ""
+        var canonical: [UInt8] = []
+        var toSign: [UInt8] = []
         var matched = false
+        let given = claim.signature.asciiLowercased
         for payloadHash in payloadHashes where !matched {
-            canonical = SigV4.canonicalRequest(
+            canonical = SigV4.canonicalRequestBytes(
                 method: request.method, rawPath: request.rawPath, rawQuery: request.rawQuery, headers: request.headers,
                 signedHeaders: claim.signedHeaders, payloadHash: payloadHash, normalizePath: !isS3, presigned: claim.isPresigned)
-            toSign = SigV4.stringToSign(amzDate: claim.amzDate, scope: claim.scope, canonicalRequest: canonical)
-            matched = SigV4.constantTimeEquals(SigV4.signature(key: key, stringToSign: toSign), claim.signature.lowercased())
+            toSign = SigV4.stringToSignBytes(amzDate: claim.amzDate, scope: claim.scope, canonicalRequest: canonical)
+            matched = SigV4.constantTimeEquals(SigV4.signature(key: key, stringToSign: toSign), given)
         }
         guard matched else {
+            let canonical = String(decoding: canonical, as: UTF8.self)
+            let toSign = String(decoding: toSign, as: UTF8.self)
             logger.debug("signature mismatch", metadata: ["canonicalRequest": "\(canonical)", "stringToSign": "\(toSign)"])
             if isS3 {
                 throw AWSError(
@@ -113,7 +116,7 @@ extension Edge {
             throw AWSError.signatureDoesNotMatch()
         }
         if let stream = request.bodyStream {
-            let signing = AWSChunkedDecoder.Signing(key: key, amzDate: claim.amzDate, scope: claim.scope, seed: claim.signature.lowercased())
+            let signing = AWSChunkedDecoder.Signing(key: key, amzDate: claim.amzDate, scope: claim.scope, seed: given)
             request.bodyStream = try decodedStream(stream, request: request, signing: signing)
         }
         if let token = identity.sessionToken {

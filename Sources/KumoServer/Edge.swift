@@ -318,7 +318,7 @@ public final class Edge: Sendable {
         return EdgeResponse(
             response: ProtocolResponse(
                 status: e.status, headers: [("Content-Type", "text/xml"), ("x-amzn-RequestId", requestId)],
-                body: Array(xml.serialized().utf8)),
+                body: xml.serializedBytes()),
             service: "-", operation: "-")
     }
 }

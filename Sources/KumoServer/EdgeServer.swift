@@ -174,7 +174,7 @@ public struct EdgeServer: Service {
                 XMLElement(name: "Message", text: "Your proposed upload exceeds the maximum allowed object size."),
             ])
         return EdgeResponse(
-            response: ProtocolResponse(status: 413, headers: [("Content-Type", "application/xml"), ("Connection", "close")], body: Array(xml.serialized().utf8)),
+            response: ProtocolResponse(status: 413, headers: [("Content-Type", "application/xml"), ("Connection", "close")], body: xml.serializedBytes()),
             service: "-", operation: "-")
     }
 }

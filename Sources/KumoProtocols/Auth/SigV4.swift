@@ -48,18 +48,24 @@ public enum SigV4 {
                 }
                 throw AWSError.incompleteSignature("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
             }
-            var fields: [String: String] = [:]
+            var credentialField: String?, signedField: String?, signatureField: String?
             let list = auth[auth.utf8.index(auth.startIndex, offsetBy: algorithm.utf8.count + 1)...]
             for part in list.asciiSplit(UInt8(ascii: ",")) {
                 let field = part.asciiTrimmed
                 guard let eq = field.asciiIndex(of: UInt8(ascii: "=")) else { continue }
-                fields[String(field[..<eq])] = String(field[field.utf8.index(after: eq)...])
+                let value = String(field[field.utf8.index(after: eq)...])
+                switch field[..<eq] {
+                case "Credential": credentialField = value
+                case "SignedHeaders": signedField = value
+                case "Signature": signatureField = value
+                default: continue
+                }
             }
-            guard let credential = fields["Credential"], let signed = fields["SignedHeaders"], let signature = fields["Signature"] else {
+            guard let credential = credentialField, let signed = signedField, let signature = signatureField else {
                 var missing: [String] = []
-                if fields["Credential"] == nil { missing.append("Credential") }
-                if fields["SignedHeaders"] == nil { missing.append("SignedHeaders") }
-                if fields["Signature"] == nil { missing.append("Signature") }
+                if credentialField == nil { missing.append("Credential") }
+                if signedField == nil { missing.append("SignedHeaders") }
+                if signatureField == nil { missing.append("Signature") }
                 throw AWSError.incompleteSignature(
                     "Authorization header requires '\(missing.joined(separator: "', '"))' parameter. Authorization=\(auth)")
             }
@@ -94,13 +100,13 @@ public enum SigV4 {
         token: String?
     ) throws(AWSError) -> Claim {
         let parts = credential.asciiSplit(UInt8(ascii: "/"), omittingEmpty: false).map(String.init)
-        guard parts.count == 5, parts[4] == "aws4_request", parts[1].count == 8 else {
+        guard parts.count == 5, parts[4] == "aws4_request", parts[1].utf8.count == 8 else {
             throw AWSError.incompleteSignature(
                 "Credential should be scoped to a valid region, not '\(parts.count > 2 ? parts[2] : "")'. Credential=\(credential)")
         }
         return Claim(
             accessKeyId: parts[0], scopeDate: parts[1], region: parts[2], service: parts[3],
-            signedHeaders: signedHeaders.asciiSplit(UInt8(ascii: ";")).map { $0.lowercased() }, signature: signature,
+            signedHeaders: signedHeaders.asciiSplit(UInt8(ascii: ";")).map(\.asciiLowercased), signature: signature,
             amzDate: amzDate, isPresigned: presigned, expires: expires, securityToken: token)
     }
 
@@ -119,37 +125,73 @@ public enum SigV4 {
         method: String, rawPath: String, rawQuery: String, headers: [(name: String, value: String)],
         signedHeaders: [String], payloadHash: String, normalizePath: Bool, presigned: Bool
     ) -> String {
-        var lines: [String] = [method]
-        lines.append(canonicalURI(rawPath, normalize: normalizePath))
-        lines.append(canonicalQuery(rawQuery, dropSignature: presigned))
-        for name in signedHeaders {
-            let values = headers.filter { $0.name.caseInsensitiveEquals(name) }.map { canonicalHeaderValue($0.value) }
-            lines.append(name + ":" + values.joined(separator: ","))
-        }
-        lines.append("")
-        lines.append(signedHeaders.joined(separator: ";"))
-        lines.append(payloadHash)
-        return lines.joined(separator: "\n")
+        String(
+            decoding: canonicalRequestBytes(
+                method: method, rawPath: rawPath, rawQuery: rawQuery, headers: headers, signedHeaders: signedHeaders,
+                payloadHash: payloadHash, normalizePath: normalizePath, presigned: presigned),
+            as: UTF8.self)
     }
 
-    static func canonicalHeaderValue(_ value: String) -> String {
-        var out = ""
-        var lastSpace = false
-        for c in value.trimmingSpaces {
-            if c == " " || c == "\t" || c == "\n" || c == "\r" {
-                if !lastSpace { out.append(" ") }
-                lastSpace = true
+    /// The canonical request as the bytes that are hashed (built without intermediate strings:
+    /// the edge computes one for every signed request).
+    public static func canonicalRequestBytes(
+        method: String, rawPath: String, rawQuery: String, headers: [(name: String, value: String)],
+        signedHeaders: [String], payloadHash: String, normalizePath: Bool, presigned: Bool
+    ) -> [UInt8] {
+        let newline = UInt8(ascii: "\n")
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        out += method.utf8
+        out.append(newline)
+        out += canonicalURI(rawPath, normalize: normalizePath).utf8
+        out.append(newline)
+        out += canonicalQuery(rawQuery, dropSignature: presigned).utf8
+        out.append(newline)
+        for name in signedHeaders {
+            out += name.utf8
+            out.append(UInt8(ascii: ":"))
+            var first = true
+            for header in headers where header.name.caseInsensitiveEquals(name) {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                appendCanonicalHeaderValue(header.value, to: &out)
+            }
+            out.append(newline)
+        }
+        out.append(newline)
+        for (i, name) in signedHeaders.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ";")) }
+            out += name.utf8
+        }
+        out.append(newline)
+        out += payloadHash.utf8
+        return out
+    }
+
+    /// A header value trimmed, each run of spaces, tabs and line breaks inside it made one space.
+    static func appendCanonicalHeaderValue(_ value: String, to out: inout [UInt8]) {
+        var value = value
+        value.withUTF8 { bytes in appendCanonicalHeaderValue(bytes, to: &out) }
+    }
+
+    static func appendCanonicalHeaderValue(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        var started = false
+        var space = false
+        for b in bytes {
+            if Substring.isSpace(b) {
+                space = started
             } else {
-                out.append(c)
-                lastSpace = false
+                if space { out.append(0x20) }
+                out.append(b)
+                started = true
+                space = false
             }
         }
-        return out
     }
 
     static func canonicalURI(_ rawPath: String, normalize: Bool) -> String {
         let path = rawPath.isEmpty ? "/" : rawPath
-        guard normalize else { return path }
+        guard normalize, !isNormalized(path) else { return path }
         var out: [Substring] = []
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
         for s in segments {
@@ -160,6 +202,30 @@ public enum SigV4 {
         var result = "/" + out.map { FormEncoding.escape(String($0)) }.joined(separator: "/")
         if path.hasSuffix("/") && !out.isEmpty { result += "/" }
         return result
+    }
+
+    /// Whether normalizing would give the path back unchanged: it starts with `/`, has only
+    /// unreserved bytes, and no empty, `.` or `..` segment (an empty last one — a trailing `/` — is kept).
+    static func isNormalized(_ path: String) -> Bool {
+        guard path.utf8.first == UInt8(ascii: "/") else { return false }
+        var length = 0
+        var dots = 0
+        for b in path.utf8.dropFirst() {
+            if b == UInt8(ascii: "/") {
+                if length == 0 || (dots == length && dots <= 2) { return false }
+                length = 0
+                dots = 0
+            } else {
+                guard isUnreserved(b) else { return false }
+                length += 1
+                if b == UInt8(ascii: ".") { dots += 1 }
+            }
+        }
+        return !(length > 0 && dots == length && dots <= 2)
+    }
+
+    static func isUnreserved(_ b: UInt8) -> Bool {
+        (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2D || b == 0x2E || b == 0x5F || b == 0x7E
     }
 
     static func canonicalQuery(_ rawQuery: String, dropSignature: Bool) -> String {
@@ -182,9 +248,6 @@ public enum SigV4 {
         let bytes = raw.utf8
         var i = bytes.startIndex
         var canonical = true
-        func isUnreserved(_ b: UInt8) -> Bool {
-            (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2D || b == 0x2E || b == 0x5F || b == 0x7E
-        }
         func upperHex(_ b: UInt8) -> UInt8? {
             if b >= 0x30 && b <= 0x39 { return b - 0x30 }
             if b >= 0x41 && b <= 0x46 { return b - 0x41 + 10 }
@@ -206,7 +269,20 @@ public enum SigV4 {
     }
 
     public static func stringToSign(amzDate: String, scope: String, canonicalRequest: String) -> String {
-        [algorithm, amzDate, scope, Hashing.sha256Hex(Array(canonicalRequest.utf8))].joined(separator: "\n")
+        String(decoding: stringToSignBytes(amzDate: amzDate, scope: scope, canonicalRequest: Array(canonicalRequest.utf8)), as: UTF8.self)
+    }
+
+    public static func stringToSignBytes(amzDate: String, scope: String, canonicalRequest: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(algorithm.utf8.count + amzDate.utf8.count + scope.utf8.count + 67)
+        out += algorithm.utf8
+        out.append(UInt8(ascii: "\n"))
+        out += amzDate.utf8
+        out.append(UInt8(ascii: "\n"))
+        out += scope.utf8
+        out.append(UInt8(ascii: "\n"))
+        Hashing.appendSHA256Hex(canonicalRequest, to: &out)
+        return out
     }
 
     public static func signingKey(secret: String, date: String, region: String, service: String) -> [UInt8] {
@@ -217,7 +293,11 @@ public enum SigV4 {
     }
 
     public static func signature(key: [UInt8], stringToSign: String) -> String {
-        Hashing.hex(Hashing.hmacSHA256(key: key, Array(stringToSign.utf8)))
+        signature(key: Hashing.PreparedHMAC(key: key), stringToSign: Array(stringToSign.utf8))
+    }
+
+    public static func signature(key: Hashing.PreparedHMAC, stringToSign: [UInt8]) -> String {
+        Hashing.hex(key.authenticationCode(stringToSign))
     }
 
     /// Compares two signatures without leaking where they differ.

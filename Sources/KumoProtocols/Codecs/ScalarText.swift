@@ -96,18 +96,39 @@ extension Substring {
 
     /// Pieces between occurrences of an ASCII separator byte.
     public func asciiSplit(_ separator: UInt8, maxSplits: Int = .max, omittingEmpty: Bool = true) -> [Substring] {
-        var parts: [Substring] = []
-        let u = utf8
-        var start = u.startIndex
-        var i = start
-        while i < u.endIndex {
-            if u[i] == separator, parts.count < maxSplits {
-                if !(omittingEmpty && start == i) { parts.append(self[start..<i]) }
-                start = u.index(after: i)
+        // Scanning the contiguous bytes (every native string) instead of stepping the view's indices:
+        // an index step checks bounds and encoding each time, several times the cost of the compare.
+        let cuts = utf8.withContiguousStorageIfAvailable { bytes -> [Range<Int>] in
+            var cuts: [Range<Int>] = []
+            var separators = 0
+            for b in bytes where b == separator { separators += 1 }
+            cuts.reserveCapacity(Swift.min(separators, maxSplits) + 1)
+            var start = 0
+            for i in bytes.indices where bytes[i] == separator && cuts.count < maxSplits {
+                if !(omittingEmpty && start == i) { cuts.append(start..<i) }
+                start = i + 1
             }
-            i = u.index(after: i)
+            if !(omittingEmpty && start == bytes.count) { cuts.append(start..<bytes.count) }
+            return cuts
         }
-        if !(omittingEmpty && start == u.endIndex) { parts.append(self[start..<u.endIndex]) }
+        let u = utf8
+        guard let cuts else {
+            var parts: [Substring] = []
+            var start = u.startIndex
+            var i = start
+            while i < u.endIndex {
+                if u[i] == separator, parts.count < maxSplits {
+                    if !(omittingEmpty && start == i) { parts.append(self[start..<i]) }
+                    start = u.index(after: i)
+                }
+                i = u.index(after: i)
+            }
+            if !(omittingEmpty && start == u.endIndex) { parts.append(self[start..<u.endIndex]) }
+            return parts
+        }
+        var parts: [Substring] = []
+        parts.reserveCapacity(cuts.count)
+        for r in cuts { parts.append(self[u.index(u.startIndex, offsetBy: r.lowerBound)..<u.index(u.startIndex, offsetBy: r.upperBound)]) }
         return parts
     }
 
@@ -152,14 +173,18 @@ extension Substring {
     public var asciiUppercased: String { Self.mapASCII(utf8, from: 97...122, by: -32) }
 
     static func mapASCII(_ bytes: Substring.UTF8View, from range: ClosedRange<UInt8>, by shift: Int16) -> String {
-        guard bytes.contains(where: { range.contains($0) }) else { return String(Substring(bytes)) }
+        let mapped = bytes.withContiguousStorageIfAvailable { buffer in mapASCII(buffer, from: range, by: shift) }
+            ?? Array(bytes).withUnsafeBufferPointer { buffer in mapASCII(buffer, from: range, by: shift) }
+        // Unchanged text keeps its storage (a whole string's substring converts without a copy).
+        return mapped ?? String(Substring(bytes))
+    }
+
+    /// The mapped text, nil when no byte is in `range`.
+    static func mapASCII(_ bytes: UnsafeBufferPointer<UInt8>, from range: ClosedRange<UInt8>, by shift: Int16) -> String? {
+        guard bytes.contains(where: { range.contains($0) }) else { return nil }
         return String(unsafeUninitializedCapacity: bytes.count) { out in
-            var n = 0
-            for b in bytes {
-                out[n] = range.contains(b) ? UInt8(Int16(b) + shift) : b
-                n += 1
-            }
-            return n
+            for i in 0..<bytes.count { out[i] = range.contains(bytes[i]) ? UInt8(Int16(bytes[i]) + shift) : bytes[i] }
+            return bytes.count
         }
     }
 }

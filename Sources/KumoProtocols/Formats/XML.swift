@@ -224,51 +224,64 @@ struct XMLReader {
 extension XMLElement {
     /// The document as text, with an XML declaration when `declaration` is true.
     public func serialized(declaration: Bool = true) -> String {
-        var out = declaration ? "<?xml version=\"1.0\" encoding=\"UTF-8\"?>" : ""
+        String(decoding: serializedBytes(declaration: declaration), as: UTF8.self)
+    }
+
+    /// The document as UTF-8 bytes, with an XML declaration when `declaration` is true.
+    public func serializedBytes(declaration: Bool = true) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        if declaration { out += #"<?xml version="1.0" encoding="UTF-8"?>"#.utf8 }
         write(to: &out)
         return out
     }
 
-    func write(to out: inout String) {
-        out += "<"
-        out += name
+    func write(to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "<"))
+        out += name.utf8
         for a in attributes {
-            out += " "
-            out += a.name
-            out += "=\""
+            out.append(UInt8(ascii: " "))
+            out += a.name.utf8
+            out.append(UInt8(ascii: "="))
+            out.append(UInt8(ascii: "\""))
             Self.escape(a.value, attribute: true, to: &out)
-            out += "\""
+            out.append(UInt8(ascii: "\""))
         }
         if children.isEmpty && text.isEmpty {
-            out += "/>"
+            out.append(UInt8(ascii: "/"))
+            out.append(UInt8(ascii: ">"))
             return
         }
-        out += ">"
+        out.append(UInt8(ascii: ">"))
         Self.escape(text, attribute: false, to: &out)
         for c in children { c.write(to: &out) }
-        out += "</"
-        out += name
-        out += ">"
+        out.append(UInt8(ascii: "<"))
+        out.append(UInt8(ascii: "/"))
+        out += name.utf8
+        out.append(UInt8(ascii: ">"))
     }
 
-    static func escape(_ s: String, attribute: Bool, to out: inout String) {
-        let plain = !s.utf8.contains { c in
-            c == UInt8(ascii: "&") || c == UInt8(ascii: "<") || c == UInt8(ascii: ">") || c == UInt8(ascii: "\r")
-                || (attribute && (c == UInt8(ascii: "\"") || c == UInt8(ascii: "\n")))
-        }
-        if plain {
-            out += s
-            return
-        }
-        for u in s.unicodeScalars {
-            switch u {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"" where attribute: out += "&quot;"
-            case "\r": out += "&#xD;"
-            case "\n" where attribute: out += "&#xA;"
-            default: out.unicodeScalars.append(u)
+    static func escape(_ s: String, attribute: Bool, to out: inout [UInt8]) {
+        var s = s
+        s.withUTF8 { bytes in
+            let plain = !bytes.contains { c in
+                c == UInt8(ascii: "&") || c == UInt8(ascii: "<") || c == UInt8(ascii: ">") || c == UInt8(ascii: "\r")
+                    || (attribute && (c == UInt8(ascii: "\"") || c == UInt8(ascii: "\n")))
+            }
+            if plain {
+                out.append(contentsOf: bytes)
+                return
+            }
+            for c in bytes {
+                switch c {
+                case UInt8(ascii: "&"): out += "&amp;".utf8
+                case UInt8(ascii: "<"): out += "&lt;".utf8
+                case UInt8(ascii: ">"): out += "&gt;".utf8
+                case UInt8(ascii: "\"") where attribute: out += "&quot;".utf8
+                case UInt8(ascii: "\r"): out += "&#xD;".utf8
+                case UInt8(ascii: "\n") where attribute: out += "&#xA;".utf8
+                default: out.append(c)
+                }
             }
         }
     }

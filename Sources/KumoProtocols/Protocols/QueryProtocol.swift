@@ -15,7 +15,14 @@ struct QueryProtocol: WireProtocol {
     }
 
     func operationName(for request: ProtocolRequest, model: ServiceModel) throws(AWSError) -> String? {
-        params(request)["Action"]
+        // As `params` would have it (the body wins over the query), without decoding every parameter.
+        if !request.body.isEmpty {
+            let body = Substring(decoding: request.body, as: UTF8.self)
+            if let action = body.asciiSplit(UInt8(ascii: "&")).last(where: { $0.utf8HasPrefix("Action=") }) {
+                return FormEncoding.unescape(action.dropFirst(7), plus: true)
+            }
+        }
+        return request.query.last { $0.name == "Action" }?.value
     }
 
     func parseInput(_ request: ProtocolRequest, operation: ServiceModel.Operation, model: ServiceModel) throws(AWSError)
@@ -48,7 +55,7 @@ struct QueryProtocol: WireProtocol {
                 XMLElement(name: "ResponseMetadata", children: [XMLElement(name: "RequestId", text: requestId)]))
         }
         return ProtocolResponse(
-            status: 200, headers: [("Content-Type", "text/xml")], body: Array(root.serialized().utf8))
+            status: 200, headers: [("Content-Type", "text/xml")], body: root.serializedBytes())
     }
 
     func serializeError(
@@ -76,7 +83,7 @@ struct QueryProtocol: WireProtocol {
         }
         return ProtocolResponse(
             status: error.status, headers: [("Content-Type", "text/xml")] + error.headers.map { ($0.name, $0.value) },
-            body: Array(root.serialized().utf8))
+            body: root.serializedBytes())
     }
 
     func parseOutput(_ response: ProtocolResponse, operation: ServiceModel.Operation, model: ServiceModel) throws(AWSError)

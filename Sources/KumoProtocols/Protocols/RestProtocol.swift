@@ -274,7 +274,7 @@ struct RestProtocol: WireProtocol {
                 switch format {
                 case .xml:
                     let element = XMLShapeCodec(model: model, flattenedListsUseMemberName: false).encode(v, ref: payloadRef, name: payloadRef.locationName ?? target.locationName ?? target.name)
-                    response.body = Array(element.serialized().utf8)
+                    response.body = element.serializedBytes()
                     response.headers.append(("Content-Type", "application/xml"))
                 case .json:
                     response.body = Array(JSONShapeCodec(model: model).encode(v, ref: payloadRef).serialized().utf8)
@@ -309,7 +309,7 @@ struct RestProtocol: WireProtocol {
             var root = XMLElement(name: shape.locationName ?? operation.name + "Result")
             if let ns = xmlNamespace(shape, operation: operation, model: model) { root.attributes.append(("xmlns", ns)) }
             XMLShapeCodec(model: model, flattenedListsUseMemberName: false).encodeStructure(output, shape: shape, into: &root)
-            response.body = Array(root.serialized().utf8)
+            response.body = root.serializedBytes()
             response.headers.append(("Content-Type", "application/xml"))
         case .json:
             response.body = Array(JSONShapeCodec(model: model).encodeStructure(output, shape: shape).serialized().utf8)
@@ -346,7 +346,7 @@ struct RestProtocol: WireProtocol {
                     ])
             }
             headers.append(("Content-Type", "application/xml"))
-            return ProtocolResponse(status: error.status, headers: headers, body: Array(root.serialized().utf8))
+            return ProtocolResponse(status: error.status, headers: headers, body: root.serializedBytes())
         case .json:
             headers.append(("x-amzn-ErrorType", error.code))
             headers.append(("Content-Type", "application/json"))

@@ -1,4 +1,4 @@
-import KumoCore
+public import KumoCore
 public import NIOCore
 import Crypto
 
@@ -13,13 +13,13 @@ import Crypto
 /// before, seeded with the request's own signature.
 public struct AWSChunkedDecoder {
     public struct Signing: Sendable {
-        public var key: [UInt8]
+        public var key: Hashing.PreparedHMAC
         public var amzDate: String
         public var scope: String
         /// The request's signature, then each chunk's.
         public var previous: String
 
-        public init(key: [UInt8], amzDate: String, scope: String, seed: String) {
+        public init(key: Hashing.PreparedHMAC, amzDate: String, scope: String, seed: String) {
             self.key = key
             self.amzDate = amzDate
             self.scope = scope
@@ -160,7 +160,7 @@ public struct AWSChunkedDecoder {
             "AWS4-HMAC-SHA256-PAYLOAD", signing.amzDate, signing.scope, signing.previous, Self.emptyHash,
             Hashing.hex(chunkHash.finalize()),
         ].joined(separator: "\n")
-        let expected = SigV4.signature(key: signing.key, stringToSign: toSign)
+        let expected = SigV4.signature(key: signing.key, stringToSign: Array(toSign.utf8))
         guard let given = chunkSignature, SigV4.constantTimeEquals(expected, given.lowercased()) else {
             throw AWSError(
                 code: "SignatureDoesNotMatch",
@@ -178,7 +178,7 @@ public struct AWSChunkedDecoder {
             "AWS4-HMAC-SHA256-TRAILER", signing.amzDate, signing.scope, signing.previous,
             Hashing.sha256Hex(Array(canonical.utf8)),
         ].joined(separator: "\n")
-        let expected = SigV4.signature(key: signing.key, stringToSign: toSign)
+        let expected = SigV4.signature(key: signing.key, stringToSign: Array(toSign.utf8))
         guard let given = trailerSignature, SigV4.constantTimeEquals(expected, given.lowercased()) else {
             throw AWSError(
                 code: "SignatureDoesNotMatch",

@@ -1,0 +1,70 @@
+import Testing
+
+@testable import KumoProtocols
+
+/// The byte-level text helpers on the request path give what the plain string versions give.
+@Suite struct ByteTextTests {
+    @Test func asciiSplitMatchesSplitOnNativeAndBridgedText() {
+        let samples = ["", "a", "&", "&&a&&b&", "Action=GetCallerIdentity&Version=2011-06-15", "é&ü&&日本", "x&y&z"]
+        for s in samples {
+            for omitting in [true, false] {
+                let expected = s.split(separator: "&", omittingEmptySubsequences: omitting).map(String.init)
+                #expect(Substring(s).asciiSplit(UInt8(ascii: "&"), omittingEmpty: omitting).map(String.init) == expected)
+                // A substring in the middle of a longer string: offsets are relative to the slice.
+                let wrapped = "##" + s + "##"
+                let slice = wrapped.dropFirst(2).dropLast(2)
+                #expect(slice.asciiSplit(UInt8(ascii: "&"), omittingEmpty: omitting).map(String.init) == expected)
+            }
+            let limited = s.split(separator: "&", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            #expect(Substring(s).asciiSplit(UInt8(ascii: "&"), maxSplits: 1, omittingEmpty: false).map(String.init) == limited)
+        }
+    }
+
+    @Test func aNormalizedPathIsLeftAsItIs() {
+        for path in ["/", "/a", "/a/", "/a.b/c_d-e~f", "/...", "/a/.../b"] {
+            #expect(SigV4.isNormalized(path), "\(path)")
+            #expect(SigV4.canonicalURI(path, normalize: true) == path)
+        }
+        let rewritten = [
+            "": "/", "/a//b": "/a/b", "/./a": "/a", "/a/../b": "/b", "/a/.": "/a", "/a/..": "/",
+            "/a b": "/a%20b", "/%41": "/%2541",
+        ]
+        for (path, canonical) in rewritten {
+            if !path.isEmpty { #expect(!SigV4.isNormalized(path), "\(path)") }
+            #expect(SigV4.canonicalURI(path, normalize: true) == canonical, "\(path)")
+        }
+    }
+
+    @Test func headerValuesAreTrimmedAndTheirSpaceRunsCollapsed() {
+        func canonical(_ v: String) -> String {
+            var out: [UInt8] = []
+            SigV4.appendCanonicalHeaderValue(v, to: &out)
+            return String(decoding: out, as: UTF8.self)
+        }
+        #expect(canonical("  a   b\t\tc \n d  ") == "a b c d")
+        #expect(canonical("plain") == "plain")
+        #expect(canonical("   ") == "")
+        #expect(canonical("é  ü") == "é ü")
+    }
+
+    @Test func xmlBytesEscapeTextAndAttributes() {
+        let doc = XMLElement(
+            name: "R", attributes: [("k", "a\"b\nc&")],
+            children: [XMLElement(name: "T", text: "1 < 2 & 3 > 0\r"), XMLElement(name: "E"), XMLElement(name: "U", text: "日本\"q\"")])
+        let text = #"<R k="a&quot;b&#xA;c&amp;"><T>1 &lt; 2 &amp; 3 &gt; 0&#xD;</T><E/><U>日本"q"</U></R>"#
+        #expect(String(decoding: doc.serializedBytes(declaration: false), as: UTF8.self) == text)
+        #expect(doc.serialized() == #"<?xml version="1.0" encoding="UTF-8"?>"# + text)
+    }
+
+    @Test func asciiCaseHelpersLeaveOtherBytesAlone() {
+        #expect("X-Amz-Date".asciiLowercased == "x-amz-date")
+        #expect("already".asciiLowercased == "already")
+        #expect("ÉtÉ-ABC".asciiLowercased == "ÉtÉ-abc")
+        #expect(("##Host##".dropFirst(2).dropLast(2)).asciiLowercased == "host")
+        #expect("content-type".asciiUppercased == "CONTENT-TYPE")
+        #expect("Content-Type".caseInsensitiveEquals("content-TYPE"))
+        #expect(!"Content-Type".caseInsensitiveEquals("Content-Typf"))
+        #expect(!"Host".caseInsensitiveEquals("Hos"))
+        #expect("é".caseInsensitiveEquals("é") && !"é".caseInsensitiveEquals("É"))
+    }
+}
