@@ -96,6 +96,11 @@ public final class Store: Sendable {
         try await database.read(body)
     }
 
+    /// A read on the calling thread (blocks it until a reader connection is free and the body ran).
+    public func readNow<T>(_ body: (Database) throws -> T) throws -> T {
+        try database.read(body)
+    }
+
     public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
         try await database.write(body)
     }

@@ -67,4 +67,12 @@ import Testing
         #expect(!"Host".caseInsensitiveEquals("Hos"))
         #expect("é".caseInsensitiveEquals("é") && !"é".caseInsensitiveEquals("É"))
     }
+
+    @Test func canonicalQuerySortsEncodesAndDropsTheSignature() {
+        let raw = "b=2&a=1&a=0&X-Amz-Signature=zz&c&&d=%2f&e=a+b&f=%41%7E&g=%E6%97%A5"
+        #expect(SigV4.canonicalQuery(raw, dropSignature: true) == "a=0&a=1&b=2&c=&d=%2F&e=a%2Bb&f=A~&g=%E6%97%A5")
+        #expect(SigV4.canonicalQuery(raw, dropSignature: false).hasPrefix("X-Amz-Signature=zz&a=0"))
+        #expect(SigV4.canonicalQuery("", dropSignature: true) == "")
+        #expect(SigV4.canonicalQuery("k=v%", dropSignature: true) == "k=v%25")
+    }
 }

@@ -125,6 +125,18 @@ def test_integrity_md5_and_checksums(s3, bucket):
         s3.head_object(Bucket=bucket, Key="bad")
 
 
+def test_objects_larger_than_what_a_get_reads_with_its_row(s3, bucket):
+    # A GET reads the first 64 KiB with the object's row and the rest from the I/O threads.
+    body = os.urandom(3 * 65536 + 17)
+    s3.put_object(Bucket=bucket, Key="big", Body=body)
+    assert s3.get_object(Bucket=bucket, Key="big")["Body"].read() == body
+    for first, last in [(0, 65535), (65530, 65545), (65536, 200000), (100, 3 * 65536 + 16)]:
+        r = s3.get_object(Bucket=bucket, Key="big", Range="bytes=%d-%d" % (first, last))
+        last = min(last, len(body) - 1)  # a range past the end is cut to the object
+        assert r["ContentRange"] == "bytes %d-%d/%d" % (first, last, len(body))
+        assert r["Body"].read() == body[first:last + 1]
+
+
 def test_ranges_and_conditions(s3, bucket):
     body = bytes(range(256)) * 4
     etag = s3.put_object(Bucket=bucket, Key="r", Body=body)["ETag"]

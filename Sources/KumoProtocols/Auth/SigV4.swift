@@ -145,7 +145,7 @@ public enum SigV4 {
         out.append(newline)
         out += canonicalURI(rawPath, normalize: normalizePath).utf8
         out.append(newline)
-        out += canonicalQuery(rawQuery, dropSignature: presigned).utf8
+        appendCanonicalQuery(rawQuery, dropSignature: presigned, to: &out)
         out.append(newline)
         for name in signedHeaders {
             out += name.utf8
@@ -229,43 +229,64 @@ public enum SigV4 {
     }
 
     static func canonicalQuery(_ rawQuery: String, dropSignature: Bool) -> String {
-        guard !rawQuery.isEmpty else { return "" }
-        var pairs: [(String, String)] = []
-        for item in rawQuery.split(separator: "&", omittingEmptySubsequences: true) {
-            let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let k = canonicalComponent(kv[0])
-            let v = kv.count > 1 ? canonicalComponent(kv[1]) : ""
-            if dropSignature && k == "X-Amz-Signature" { continue }
-            pairs.append((k, v))
+        var out: [UInt8] = []
+        appendCanonicalQuery(rawQuery, dropSignature: dropSignature, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The query's pairs in SigV4's encoding, sorted by name then value (byte order: every
+    /// encoded component is ASCII), joined with `&`.
+    static func appendCanonicalQuery(_ rawQuery: String, dropSignature: Bool, to out: inout [UInt8]) {
+        guard !rawQuery.isEmpty else { return }
+        var query = rawQuery
+        query.withUTF8 { bytes in
+            var pairs: [(name: [UInt8], value: [UInt8])] = []
+            var start = 0
+            while start <= bytes.count {
+                var end = start
+                while end < bytes.count && bytes[end] != UInt8(ascii: "&") { end += 1 }
+                if end > start {
+                    var eq = start
+                    while eq < end && bytes[eq] != UInt8(ascii: "=") { eq += 1 }
+                    let name = canonicalComponent(UnsafeBufferPointer(rebasing: bytes[start..<eq]))
+                    let value = eq < end ? canonicalComponent(UnsafeBufferPointer(rebasing: bytes[(eq + 1)..<end])) : []
+                    if !(dropSignature && name.elementsEqual("X-Amz-Signature".utf8)) { pairs.append((name, value)) }
+                }
+                start = end + 1
+            }
+            pairs.sort { a, b in
+                a.name == b.name ? a.value.lexicographicallyPrecedes(b.value) : a.name.lexicographicallyPrecedes(b.name)
+            }
+            for (i, pair) in pairs.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: "&")) }
+                out += pair.name
+                out.append(UInt8(ascii: "="))
+                out += pair.value
+            }
         }
-        pairs.sort { $0.0 == $1.0 ? $0.1 < $1.1 : $0.0 < $1.0 }
-        return pairs.map { $0.0 + "=" + $0.1 }.joined(separator: "&")
     }
 
     /// A query component in SigV4's encoding. Most clients already send exactly that
     /// (unreserved bytes, `%XX` in upper case for the rest), so it is checked before re-encoding.
-    static func canonicalComponent(_ raw: Substring) -> String {
-        let bytes = raw.utf8
-        var i = bytes.startIndex
-        var canonical = true
+    static func canonicalComponent(_ raw: UnsafeBufferPointer<UInt8>) -> [UInt8] {
         func upperHex(_ b: UInt8) -> UInt8? {
             if b >= 0x30 && b <= 0x39 { return b - 0x30 }
             if b >= 0x41 && b <= 0x46 { return b - 0x41 + 10 }
             return nil
         }
-        while i < bytes.endIndex && canonical {
-            let b = bytes[i]
+        var i = 0
+        while i < raw.count {
+            let b = raw[i]
             if isUnreserved(b) {
-                i = bytes.index(after: i)
-            } else if b == 0x25, let j = bytes.index(i, offsetBy: 2, limitedBy: bytes.index(before: bytes.endIndex)),
-                let hi = upperHex(bytes[bytes.index(after: i)]), let lo = upperHex(bytes[j]), !isUnreserved(hi << 4 | lo)
-            {
-                i = bytes.index(after: j)
+                i += 1
+            } else if b == 0x25, i + 2 < raw.count, let hi = upperHex(raw[i + 1]), let lo = upperHex(raw[i + 2]), !isUnreserved(hi << 4 | lo) {
+                i += 3
             } else {
-                canonical = false
+                let text = Substring(decoding: raw, as: UTF8.self)
+                return Array(FormEncoding.escape(FormEncoding.unescape(text, plus: false)).utf8)
             }
         }
-        return canonical ? String(raw) : FormEncoding.escape(FormEncoding.unescape(raw, plus: false))
+        return Array(raw)
     }
 
     public static func stringToSign(amzDate: String, scope: String, canonicalRequest: String) -> String {

@@ -80,8 +80,17 @@ extension S3 {
         return (bucket, row)
     }
 
-    /// With `open`, the object's file is opened and its first chunk read in the same trip
-    /// to the database thread, so a small GET costs one hop off the event loop.
+    /// How much of an object a GET reads with its row.
+    static let inlinePreload: Int64 = 64 << 10
+
+    /// With `open`, the object's file is opened and its first bytes (up to `inlinePreload`) read
+    /// with the row.
+    ///
+    /// This runs on the calling thread (an event loop), not on the database's: a row read from a
+    /// cached statement and a small `pread` take tens of microseconds, while the hop to a reader
+    /// thread and back woke two threads per request and cost more than the work. Measured with
+    /// wrk on 1 KiB presigned GETs: 7.1–7.5k → 9.2k/s at 8 connections, 6.9k → 11.9k/s at 64.
+    /// Larger objects read the rest of their first chunk, and every later chunk, on the I/O threads.
     func readableObject(_ call: OperationCall, action: String, open: Bool) async throws
         -> (BucketRecord, ObjectRecord, (BlobStore.OpenBlob, ByteBuffer)?)
     {
@@ -91,11 +100,13 @@ extension S3 {
         let blobs = self.blobs
         let cached = bucketCache.get(name)
         let generation = bucketCache.generation
-        let found = try await store.read { db -> (BucketRecord, BucketAccess, ObjectRecord?, (BlobStore.OpenBlob, ByteBuffer)?)? in
+        let found = try store.readNow { db -> (BucketRecord, BucketAccess, ObjectRecord?, (BlobStore.OpenBlob, ByteBuffer)?)? in
             guard let (bucket, access) = try cached ?? Self.lookup(db, bucket: name) else { return nil }
             let row = try Self.fetchObject(db, bucket: name, key: key, versionId: versionId)
             var opened: (BlobStore.OpenBlob, ByteBuffer)?
-            if open, let row, let blob = row.blob { opened = try blobs.openNow(blob, preload: 0, length: row.size) }
+            if open, let row, let blob = row.blob {
+                opened = try blobs.openNow(blob, preload: 0, length: min(row.size, Self.inlinePreload))
+            }
             return (bucket, access, row, opened)
         }
         guard let (bucket, access, row, opened) = found else { throw AWSError.noSuchBucket(name) }
