@@ -56,11 +56,9 @@ public enum Hashing {
     /// Immutable once made; each use works on a copy of the prepared state (copy-on-write), so one
     /// key serves any number of threads.
     public final class PreparedHMAC: @unchecked Sendable {
-        public let key: [UInt8]
         private let prepared: HMAC<SHA256>
 
         public init(key: [UInt8]) {
-            self.key = key
             prepared = HMAC<SHA256>(key: SymmetricKey(data: key))
         }
 

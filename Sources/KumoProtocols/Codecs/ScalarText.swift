@@ -96,40 +96,32 @@ extension Substring {
 
     /// Pieces between occurrences of an ASCII separator byte.
     public func asciiSplit(_ separator: UInt8, maxSplits: Int = .max, omittingEmpty: Bool = true) -> [Substring] {
-        // Scanning the contiguous bytes (every native string) instead of stepping the view's indices:
-        // an index step checks bounds and encoding each time, several times the cost of the compare.
-        let cuts = utf8.withContiguousStorageIfAvailable { bytes -> [Range<Int>] in
-            var cuts: [Range<Int>] = []
-            var separators = 0
-            for b in bytes where b == separator { separators += 1 }
-            cuts.reserveCapacity(Swift.min(separators, maxSplits) + 1)
-            var start = 0
-            for i in bytes.indices where bytes[i] == separator && cuts.count < maxSplits {
-                if !(omittingEmpty && start == i) { cuts.append(start..<i) }
-                start = i + 1
-            }
-            if !(omittingEmpty && start == bytes.count) { cuts.append(start..<bytes.count) }
-            return cuts
+        // Scanning contiguous bytes (every native string; others are copied once) instead of stepping
+        // the view's indices: an index step checks bounds and encoding each time, several times the compare.
+        let cut = { (bytes: UnsafeBufferPointer<UInt8>) in
+            Self.cuts(bytes, separator: separator, maxSplits: maxSplits, omittingEmpty: omittingEmpty)
         }
+        let cuts = utf8.withContiguousStorageIfAvailable(cut) ?? Array(utf8).withUnsafeBufferPointer(cut)
         let u = utf8
-        guard let cuts else {
-            var parts: [Substring] = []
-            var start = u.startIndex
-            var i = start
-            while i < u.endIndex {
-                if u[i] == separator, parts.count < maxSplits {
-                    if !(omittingEmpty && start == i) { parts.append(self[start..<i]) }
-                    start = u.index(after: i)
-                }
-                i = u.index(after: i)
-            }
-            if !(omittingEmpty && start == u.endIndex) { parts.append(self[start..<u.endIndex]) }
-            return parts
-        }
         var parts: [Substring] = []
         parts.reserveCapacity(cuts.count)
         for r in cuts { parts.append(self[u.index(u.startIndex, offsetBy: r.lowerBound)..<u.index(u.startIndex, offsetBy: r.upperBound)]) }
         return parts
+    }
+
+    /// The byte ranges `asciiSplit` returns.
+    static func cuts(_ bytes: UnsafeBufferPointer<UInt8>, separator: UInt8, maxSplits: Int, omittingEmpty: Bool) -> [Range<Int>] {
+        var cuts: [Range<Int>] = []
+        var separators = 0
+        for b in bytes where b == separator { separators += 1 }
+        cuts.reserveCapacity(Swift.min(separators, maxSplits) + 1)
+        var start = 0
+        for i in bytes.indices where bytes[i] == separator && cuts.count < maxSplits {
+            if !(omittingEmpty && start == i) { cuts.append(start..<i) }
+            start = i + 1
+        }
+        if !(omittingEmpty && start == bytes.count) { cuts.append(start..<bytes.count) }
+        return cuts
     }
 
     /// The index of the first occurrence of an ASCII byte.
