@@ -44,14 +44,91 @@ public struct CivilTime: Sendable, Equatable {
     }
 
     /// `2026-12-03`.
-    public var dateText: String { "\(Self.pad(year, 4))-\(Self.pad(month, 2))-\(Self.pad(day, 2))" }
+    public var dateText: String { Self.text(capacity: 10) { appendDate(to: &$0) } }
 
     /// `16:10:00`.
-    public var timeText: String { "\(Self.pad(hour, 2)):\(Self.pad(minute, 2)):\(Self.pad(second, 2))" }
+    public var timeText: String { Self.text(capacity: 8) { appendTime(to: &$0) } }
+
+    /// `2026-12-03T16:10:00`, then `fraction` digits of the second after a dot (none when 0;
+    /// rounded, and capped at all nines rather than carried into the next second), then `Z`.
+    public func appendISO8601(fraction: Int, to out: inout ASCIIWriter) {
+        appendDate(to: &out)
+        out.byte(UInt8(ascii: "T"))
+        appendTime(to: &out)
+        if fraction > 0 {
+            var unit = 1_000_000_000
+            for _ in 0..<fraction { unit /= 10 }
+            var limit = 1
+            for _ in 0..<fraction { limit *= 10 }
+            out.byte(UInt8(ascii: "."))
+            out.digits(min(limit - 1, (nanos + unit / 2) / unit), width: fraction)
+        }
+        out.byte(UInt8(ascii: "Z"))
+    }
+
+    public func appendDate(to out: inout ASCIIWriter) {
+        out.digits(year, width: 4)
+        out.byte(UInt8(ascii: "-"))
+        out.digits(month, width: 2)
+        out.byte(UInt8(ascii: "-"))
+        out.digits(day, width: 2)
+    }
+
+    public func appendTime(to out: inout ASCIIWriter) {
+        out.digits(hour, width: 2)
+        out.byte(UInt8(ascii: ":"))
+        out.digits(minute, width: 2)
+        out.byte(UInt8(ascii: ":"))
+        out.digits(second, width: 2)
+    }
+
+    /// A string written as ASCII bytes (at most `capacity` of them).
+    public static func text(capacity: Int, _ write: (inout ASCIIWriter) -> Void) -> String {
+        String(unsafeUninitializedCapacity: capacity) { buffer in
+            var out = ASCIIWriter(buffer)
+            write(&out)
+            return out.count
+        }
+    }
 
     /// `v` in decimal, left-padded with zeros to `width` digits.
     public static func pad(_ v: Int, _ width: Int) -> String {
         let s = String(v)
         return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    }
+}
+
+/// Writes ASCII into a fixed buffer (what `CivilTime.text` fills); bytes past its end are dropped.
+public struct ASCIIWriter {
+    private let buffer: UnsafeMutableBufferPointer<UInt8>
+    public private(set) var count = 0
+
+    public init(_ buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
+
+    public mutating func byte(_ b: UInt8) {
+        guard count < buffer.count else { return }
+        buffer[count] = b
+        count += 1
+    }
+
+    public mutating func bytes(_ s: StaticString) {
+        s.withUTF8Buffer { for b in $0 { byte(b) } }
+    }
+
+    /// `v` (not negative) in decimal, left-padded with zeros to `width` digits.
+    public mutating func digits(_ v: Int, width: Int) {
+        var n = max(v, 0)
+        var length = 1
+        var scale = 10
+        while scale <= n, length < 19 { length += 1; scale &*= 10 }
+        for _ in length..<max(width, length) { byte(UInt8(ascii: "0")) }
+        let start = count
+        count = min(count + length, buffer.count)
+        var i = start + length - 1
+        while i >= start {
+            if i < buffer.count { buffer[i] = UInt8(ascii: "0") + UInt8(n % 10) }
+            n /= 10
+            i -= 1
+        }
     }
 }

@@ -104,7 +104,10 @@ public struct LogTime: Sendable {
     /// Seconds with three decimals (`0.012`), as access logs print durations.
     public static func seconds(_ value: Double) -> String {
         let millis = max(0, Int((value * 1000).rounded()))
-        let fraction = String(millis % 1000)
-        return "\(millis / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
+        return CivilTime.text(capacity: 24) { out in
+            out.digits(millis / 1000, width: 1)
+            out.byte(UInt8(ascii: "."))
+            out.digits(millis % 1000, width: 3)
+        }
     }
 }

@@ -39,21 +39,35 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
     /// The rest of a request body whose answer is already out (the target did not wait for it).
     private var discarding = false
     private var quiescing = false
+    /// Whether the client's connection reads (off while a request waits for room or its turn).
+    private var clientReading = true
 
-    init(service: ListenerService, label: String) {
+    /// Turns reading from the client on or off (a socket option change only when it changes).
+    private func clientReads(_ on: Bool) {
+        guard on != clientReading else { return }
+        clientReading = on
+        try? context.channel.syncOptions?.setOption(.autoRead, value: on)
+    }
+
+    /// Whether the connection's idle time is watched from the start, or from its first request
+    /// here (behind a `ByteRelay`, which watches it until it hands the connection on).
+    private var watchingIdle: Bool
+
+    init(service: ListenerService, label: String, behindByteRelay: Bool = false) {
         self.service = service
         self.label = label
+        watchingIdle = !behindByteRelay
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         pool = TargetPool.pool(for: context.eventLoop)
         remote = (context.channel.remoteAddress?.ipAddress, context.channel.remoteAddress?.port)
-        if context.channel.isActive { watchIdle() }
+        if context.channel.isActive, watchingIdle { watchIdle() }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        watchIdle()
+        if watchingIdle { watchIdle() }
         context.fireChannelActive()
     }
 
@@ -82,6 +96,10 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if !watchingIdle {
+            watchingIdle = true
+            watchIdle()
+        }
         let part = unwrapInboundIn(data)
         if discarding {
             if case .end = part { discarding = false }
@@ -89,7 +107,7 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
         }
         guard !busy, waiting.isEmpty else {
             waiting.append(part)
-            if waiting.count > 64 { try? context.channel.syncOptions?.setOption(.autoRead, value: false) }
+            if waiting.count > 64 { clientReads(false) }
             return
         }
         process(part)
@@ -109,7 +127,7 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
         while !waiting.isEmpty, !busy, !discarding {
             process(waiting.removeFirst())
         }
-        if waiting.count <= 64 { try? context.channel.syncOptions?.setOption(.autoRead, value: true) }
+        if waiting.count <= 64 { clientReads(true) }
     }
 
     private func process(_ part: HTTPServerRequestPart) {
@@ -184,10 +202,10 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         idleCheck?.cancel()
+        readCheck?.task.cancel()
         if case .forwarding(let f) = state {
             // The client left before the whole answer: 460 in the access log, as on AWS.
             state = .idle
-            f.timer?.cancel()
             retire(f, reuse: false)
             f.exchange.finished(status: f.answered ? f.status : 460, bodyBytes: f.bodyBytes)
         }
@@ -206,7 +224,8 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if case .forwarding(let f) = state, let target = f.target {
-            try? target.syncOptions?.setOption(.autoRead, value: context.channel.isWritable)
+            f.targetReads = context.channel.isWritable
+            try? target.syncOptions?.setOption(.autoRead, value: f.targetReads)
         }
         context.fireChannelWritabilityChanged()
     }
@@ -262,6 +281,7 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
         }
         handler.owner = self
         f.target = channel
+        f.targetReads = true
         f.key = key
         f.reused = reused
         f.next = 0
@@ -279,29 +299,38 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
             f.parts.removeAll(keepingCapacity: true)
             f.next = 0
         }
-        if !target.isWritable { try? context.channel.syncOptions?.setOption(.autoRead, value: false) }
+        if !target.isWritable { clientReads(false) }
     }
 
     /// The target's connection drained its writes: the client's body may flow again.
     func targetWritable(_ writable: Bool, channel: any Channel) {
         guard case .forwarding(let f) = state, f.target === channel, writable else { return }
-        try? context.channel.syncOptions?.setOption(.autoRead, value: true)
+        clientReads(true)
     }
 
+    /// Starts the wait for the target's bytes. One check per connection watches it: armed when
+    /// none is due soon enough, and moved on while the target keeps sending (not one timer per request).
     private func armTimer(_ f: Forwarding) {
         f.lastRead = .now()
-        let timeout = TimeAmount.seconds(Int64(max(1, f.exchange.readTimeout)))
-        f.timer?.cancel()
-        f.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: f.lastRead + timeout) { self.checkTimeout(f, timeout) }
+        let due = f.lastRead + Self.readTimeout(f)
+        if let check = readCheck, check.at <= due { return }
+        scheduleReadCheck(at: due)
     }
 
-    private func checkTimeout(_ f: Forwarding, _ timeout: TimeAmount) {
-        guard current(f) else { return }
-        let due = f.lastRead + timeout
-        if due > .now() {
-            f.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: due) { self.checkTimeout(f, timeout) }
-            return
-        }
+    private static func readTimeout(_ f: Forwarding) -> TimeAmount { .seconds(Int64(max(1, f.exchange.readTimeout))) }
+
+    private var readCheck: (task: Scheduled<Void>, at: NIODeadline)?
+
+    private func scheduleReadCheck(at due: NIODeadline) {
+        readCheck?.task.cancel()
+        readCheck = (context.eventLoop.assumeIsolated().scheduleTask(deadline: due) { [self] in checkTimeout() }, due)
+    }
+
+    private func checkTimeout() {
+        readCheck = nil
+        guard case .forwarding(let f) = state, f.target != nil else { return }
+        let due = f.lastRead + Self.readTimeout(f)
+        if due > .now() { return scheduleReadCheck(at: due) }
         if f.answered {
             // Mid-answer: the client cannot get the rest.
             state = .idle
@@ -338,7 +367,6 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
             if !context.channel.isWritable { context.flush() }
         case .end:
             state = .idle
-            f.timer?.cancel()
             retire(f, reuse: f.targetKeepAlive && f.requestEnded)
             f.exchange.finished(status: f.status, bodyBytes: f.bodyBytes)
             discarding = !f.requestEnded
@@ -354,7 +382,6 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
         f.target = nil
         if f.answered {
             state = .idle
-            f.timer?.cancel()
             f.exchange.finished(status: f.status, bodyBytes: f.bodyBytes)
             context.close(promise: nil)
         } else if f.reused && !f.retried && f.replayable {
@@ -370,7 +397,6 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
     private func fail(_ f: Forwarding, status: Int) {
         state = .answering
         discarding = !f.requestEnded
-        f.timer?.cancel()
         retire(f, reuse: false)
         let response = f.exchange.failure(status)
         f.exchange.finished(status: status, bodyBytes: response.body.count)
@@ -382,7 +408,7 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
         guard let target = f.target else { return }
         f.target = nil
         (try? target.pipeline.syncOperations.handler(type: TargetHandler.self))?.owner = nil
-        try? target.syncOptions?.setOption(.autoRead, value: true)
+        if !f.targetReads { try? target.syncOptions?.setOption(.autoRead, value: true) }
         if reuse { pool.release(target, key: f.key) } else { target.close(promise: nil) }
     }
 
@@ -393,7 +419,7 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
     /// handlers leave the pipeline and the bytes are relayed both ways as they are.
     private func startUpgrade(_ request: HostRoute.Request, resolve: @escaping @Sendable (HostRoute.Request) async -> UpgradeTarget?) {
         state = .answering
-        try? context.channel.syncOptions?.setOption(.autoRead, value: false)
+        clientReads(false)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
         Task {
@@ -406,7 +432,7 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
         guard context.channel.isActive else { return }
         guard let target else {
             keepAlive = false
-            try? context.channel.syncOptions?.setOption(.autoRead, value: true)
+            clientReads(true)
             return answer(
                 ProtocolResponse(status: 503, headers: [("Server", "awselb/2.0"), ("Content-Type", "text/plain")], body: Array("No target for the upgrade\n".utf8)),
                 method: "GET")

@@ -21,10 +21,11 @@ final class Forwarding {
     var requestEnded = false
     var answered = false
     var targetKeepAlive = true
+    /// Whether the target's connection reads (off while the client cannot take more).
+    var targetReads = true
     var status = 0
     var bodyBytes = 0
     var lastRead = NIODeadline.now()
-    var timer: Scheduled<Void>?
 
     static let replayLimit = 64 << 10
 

@@ -38,31 +38,100 @@ enum AccessLogs {
         }
     }
 
+    /// One request's line, written as bytes (a listener port writes thousands a second).
     static func line(
         request: HostRoute.Request, status: Int, sent: Int, location: String?, lb: Router.Balancer, port: Int, action: String,
         priority: String, trace: ForwardTrace, received: Date, seconds: Double
     ) -> String {
-        func quoted(_ s: String?) -> String {
-            guard let s else { return "\"-\"" }
-            return s.utf8.contains(UInt8(ascii: "\"")) ? "\"" + s.replacing("\"", with: "\\\"") + "\"" : "\"" + s + "\""
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        func put(_ s: String) { out.append(contentsOf: s.utf8) }
+        func put(_ s: Substring) { out.append(contentsOf: s.utf8) }
+        /// A count (never negative here) in decimal.
+        func put(_ n: Int) {
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buffer in
+                var digits = ASCIIWriter(buffer)
+                digits.digits(n, width: 1)
+                out.append(contentsOf: buffer[..<digits.count])
+            }
         }
-        let query = request.queryString
+        func space() { out.append(UInt8(ascii: " ")) }
+        /// Text with its own quotes escaped.
+        func escaped(_ part: String) {
+            guard part.utf8.contains(UInt8(ascii: "\"")) else { return out.append(contentsOf: part.utf8) }
+            for b in part.utf8 {
+                if b == UInt8(ascii: "\"") { out.append(UInt8(ascii: "\\")) }
+                out.append(b)
+            }
+        }
+        /// `"text"`, or `"-"` when there is none.
+        func quoted(_ text: String?) {
+            out.append(UInt8(ascii: "\""))
+            escaped(text ?? "-")
+            out.append(UInt8(ascii: "\""))
+        }
         let host = request.header("Host") ?? lb.dnsName
-        let url = "http://" + (host.contains(":") ? host : host + ":" + String(port)) + request.path + (query.isEmpty ? "" : "?" + query)
-        let receivedBytes = request.body.count + Router.headerBytes(request.headers)
-        let targetTime = trace.targetSeconds.map(LogTime.seconds) ?? "-1"
+        let query = request.queryString
         let processing = trace.targetSeconds == nil && action == "forward" ? "-1" : "0.000"
         let targetStatus = trace.targetStatus.map(String.init) ?? "-"
-        let created = Timestamp.iso8601(received)
-        let now = Timestamp.iso8601(Date(timeInterval: seconds, since: received))
         let known = action == "forward" || action == "fixed-response" || action == "redirect"
-        var line = "http " + now + " " + lb.dimension + " " + (request.remoteAddress ?? "-") + ":0 " + trace.target + " "
-        line += processing + " " + targetTime + " " + processing + " " + String(status) + " " + targetStatus + " "
-        line += String(receivedBytes) + " " + String(sent) + " " + quoted(request.method + " " + url + " HTTP/1.1") + " "
-        line += quoted(request.header("User-Agent")) + " - - " + trace.group + " " + quoted(trace.traceId) + " \"-\" \"-\" "
-        line += priority + " " + created + " " + quoted(known ? action : "-") + " " + quoted(location) + " \"-\" "
-        line += quoted(trace.target) + " " + quoted(targetStatus) + " \"-\" \"-\" -"
-        return line
+        put("http ")
+        put(Timestamp.iso8601Micros(Date(timeInterval: seconds, since: received)))
+        space()
+        put(lb.dimension)
+        space()
+        put(request.remoteAddress ?? "-")
+        put(":0 ")
+        put(trace.target)
+        space()
+        put(processing)
+        space()
+        put(trace.targetSeconds.map(LogTime.seconds) ?? "-1")
+        space()
+        put(processing)
+        space()
+        put(status)
+        space()
+        put(targetStatus)
+        space()
+        put(request.body.count + Router.headerBytes(request.headers))
+        space()
+        put(sent)
+        space()
+        out.append(UInt8(ascii: "\""))
+        escaped(request.method)
+        put(" http://")
+        escaped(host)
+        if !host.utf8.contains(UInt8(ascii: ":")) {
+            put(":")
+            put(port)
+        }
+        escaped(request.path)
+        if !query.isEmpty {
+            put("?")
+            escaped(query)
+        }
+        put(" HTTP/1.1\"")
+        space()
+        quoted(request.header("User-Agent"))
+        put(" - - ")
+        put(trace.group)
+        space()
+        quoted(trace.traceId)
+        put(" \"-\" \"-\" ")
+        put(priority)
+        space()
+        put(Timestamp.iso8601Micros(received))
+        space()
+        quoted(known ? action : "-")
+        space()
+        quoted(location)
+        put(" \"-\" ")
+        quoted(trace.target)
+        space()
+        quoted(targetStatus)
+        put(" \"-\" \"-\" -")
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
@@ -76,16 +145,25 @@ final class AccessLogFeed: Sendable {
     func append(_ line: String, balancer arn: String, at time: Date) {
         let event = (timestamp: Int64(time.timeIntervalSince1970 * 1000), message: line)
         pending.withLock { all in
-            all[arn, default: []].append(event)
-            if all[arn]!.count > Self.limit { all[arn]!.removeFirst(all[arn]!.count - Self.limit) }
+            // Trimmed a limit's worth at a time, not one line per append (a removal moves the rest).
+            all[arn, default: []].appendTrimming(event, limit: Self.limit)
         }
     }
 
     func drain() -> [String: [(timestamp: Int64, message: String)]] {
-        pending.withLock { all in
+        let all = pending.withLock { all in
             defer { all = [:] }
             return all
         }
+        return all.mapValues { $0.count > Self.limit ? Array($0.suffix(Self.limit)) : $0 }
+    }
+}
+
+extension Array {
+    /// Appends, and once twice `limit` elements are held drops the oldest `limit` of them.
+    fileprivate mutating func appendTrimming(_ element: Element, limit: Int) {
+        append(element)
+        if count >= 2 * limit { removeFirst(limit) }
     }
 }
 

@@ -21,50 +21,57 @@ final class HealthBoard: Sendable {
         var healthySince: ContinuousClock.Instant?
     }
 
-    private let entries = Mutex<[String: Entry]>([:])
-    private let cursor = Mutex<[String: Int]>([:])
+    /// A target of a group: its id and port.
+    struct Target: Hashable {
+        var id: String
+        var port: Int
+    }
 
-    static func key(_ group: String, _ id: String, _ port: Int) -> String { group + "|" + id + "|" + String(port) }
+    /// One target group's targets and its round-robin cursor: a proxied request looks its
+    /// group up once (the key is a long ARN) and its targets by their short ids.
+    private struct Group {
+        var targets: [Target: Entry] = [:]
+        var cursor = 0
+    }
+
+    private let groups = Mutex<[String: Group]>([:])
 
     func registered(group: String, id: String, port: Int) {
-        entries.withLock { e in
-            let k = Self.key(group, id, port)
-            if e[k] == nil || e[k]?.state == "draining" { e[k] = Entry() }
+        groups.withLock { g in
+            let t = Target(id: id, port: port)
+            if g[group]?.targets[t] == nil || g[group]?.targets[t]?.state == "draining" { g[group, default: Group()].targets[t] = Entry() }
         }
     }
 
     func draining(group: String, id: String, port: Int, for delay: Duration) {
-        entries.withLock { e in
-            let k = Self.key(group, id, port)
-            var entry = e[k] ?? Entry()
+        groups.withLock { g in
+            let t = Target(id: id, port: port)
+            var entry = g[group]?.targets[t] ?? Entry()
             entry.state = "draining"
             entry.reason = "Target.DeregistrationInProgress"
             entry.description = "Target deregistration is in progress"
             entry.drainingUntil = .now + delay
-            e[k] = entry
+            g[group, default: Group()].targets[t] = entry
         }
     }
 
     /// Draining targets of a group that are still within their deregistration delay.
     func drainingTargets(group: String) -> [(String, Int)] {
         let now = ContinuousClock.now
-        return entries.withLock { e in
-            e = e.filter { $0.value.drainingUntil.map { $0 > now } ?? true }
-            return e.filter { $0.key.hasPrefix(group + "|") && $0.value.state == "draining" }.compactMap { k, _ in
-                let parts = k.split(separator: "|")
-                return parts.count == 3 ? (String(parts[1]), Int(parts[2]) ?? 0) : nil
-            }
+        return groups.withLock { g in
+            for name in g.keys { g[name]!.targets = g[name]!.targets.filter { $0.value.drainingUntil.map { $0 > now } ?? true } }
+            return (g[group]?.targets ?? [:]).filter { $0.value.state == "draining" }.map { t, _ in (t.id, t.port) }
         }
     }
 
-    func entry(group: String, id: String, port: Int) -> Entry? { entries.withLock { $0[Self.key(group, id, port)] } }
+    func entry(group: String, id: String, port: Int) -> Entry? { groups.withLock { $0[group]?.targets[Target(id: id, port: port)] } }
 
     func update(group: String, id: String, port: Int, _ change: (inout Entry) -> Void) {
-        entries.withLock { e in
-            let k = Self.key(group, id, port)
-            guard var entry = e[k], entry.state != "draining" else { return }
+        groups.withLock { g in
+            let t = Target(id: id, port: port)
+            guard var entry = g[group]?.targets[t], entry.state != "draining" else { return }
             change(&entry)
-            e[k] = entry
+            g[group]!.targets[t] = entry
         }
     }
 
@@ -83,13 +90,19 @@ final class HealthBoard: Sendable {
         group: String, targets: [(id: String, port: Int)], leastOutstanding: Bool, slowStart: Duration? = nil,
         now: ContinuousClock.Instant = .now, draw: () -> Double = { Double.random(in: 0..<1) }
     ) -> (id: String, port: Int, address: String)? {
-        let candidates: [(id: String, port: Int, address: String, outstanding: Int, since: ContinuousClock.Instant?)] = entries.withLock { e in
-            targets.compactMap { t in
-                guard let entry = e[Self.key(group, t.id, t.port)], entry.state == "healthy", let address = entry.address else { return nil }
-                return (t.id, t.port, address, entry.outstanding, entry.healthySince)
+        var candidates: [(id: String, port: Int, address: String, outstanding: Int, since: ContinuousClock.Instant?)] = []
+        candidates.reserveCapacity(targets.count)
+        let n = groups.withLock { g -> Int in
+            guard let i = g.index(forKey: group) else { return 0 }
+            for t in targets {
+                guard let j = g.values[i].targets.index(forKey: Target(id: t.id, port: t.port)) else { continue }
+                let entry = g.values[i].targets.values[j]
+                guard entry.state == "healthy", let address = entry.address else { continue }
+                candidates.append((t.id, t.port, address, entry.outstanding, entry.healthySince))
             }
+            return g.values[i].cursor.advance()
         }
-        var healthy = candidates.map { (id: $0.id, port: $0.port, address: $0.address, outstanding: $0.outstanding) }
+        var healthy = candidates
         if let slowStart, slowStart > .zero {
             func ramp(_ since: ContinuousClock.Instant?) -> Double? {
                 guard let since, now - since < slowStart else { return nil }
@@ -97,15 +110,9 @@ final class HealthBoard: Sendable {
             }
             if candidates.contains(where: { ramp($0.since) == nil }) {
                 healthy = candidates.filter { c in ramp(c.since).map { draw() < $0 } ?? true }
-                    .map { (id: $0.id, port: $0.port, address: $0.address, outstanding: $0.outstanding) }
             }
         }
         guard !healthy.isEmpty else { return nil }
-        let n = cursor.withLock { c -> Int in
-            let n = c[group, default: 0]
-            c[group] = n &+ 1
-            return n
-        }
         if leastOutstanding {
             let fewest = healthy.map(\.outstanding).min() ?? 0
             let best = healthy.filter { $0.outstanding == fewest }
@@ -121,21 +128,30 @@ final class HealthBoard: Sendable {
 
     /// In place: these run twice per proxied request.
     private func addOutstanding(_ n: Int, group: String, id: String, port: Int) {
-        let k = Self.key(group, id, port)
-        entries.withLock { e in
-            if let state = e[k]?.state, state != "draining" { e[k]!.outstanding += n }
+        let t = Target(id: id, port: port)
+        groups.withLock { g in
+            guard let i = g.index(forKey: group), let j = g.values[i].targets.index(forKey: t), g.values[i].targets.values[j].state != "draining" else { return }
+            g.values[i].targets.values[j].outstanding += n
         }
     }
 
     func healthyCount(group: String) -> (healthy: Int, unhealthy: Int) {
-        let prefix = group + "|"
-        return entries.withLock { e in
+        groups.withLock { g in
             var healthy = 0
             var unhealthy = 0
-            for (key, entry) in e where key.hasPrefix(prefix) {
+            guard let i = g.index(forKey: group) else { return (0, 0) }
+            for entry in g.values[i].targets.values {
                 if entry.state == "healthy" { healthy += 1 } else if entry.state == "unhealthy" { unhealthy += 1 }
             }
             return (healthy, unhealthy)
         }
+    }
+}
+
+extension Int {
+    /// The value, left one higher (wrapping): a round-robin cursor read and moved on in one dictionary access.
+    fileprivate mutating func advance() -> Int {
+        defer { self &+= 1 }
+        return self
     }
 }

@@ -17,15 +17,16 @@ extension Router {
     /// in Host (else 80, else the first), its rules in priority order, the first match's first action.
     /// `priority` is the matched rule's place for access logs ("0" for the default rule).
     func route(_ request: HostRoute.Request, listenerPort: Int?) -> (lb: Balancer, port: Int, action: ShapeValue?, priority: String)? {
-        guard let lb = snapshot.balancers[request.name] else { return nil }
-        let hostPort = request.header("Host")?.split(separator: ":").last.flatMap { Int($0) }
-        let port = listenerPort ?? hostPort.flatMap { lb.listeners[$0] != nil ? $0 : nil } ?? (lb.listeners[80] != nil ? 80 : lb.listeners.keys.sorted().first)
-        guard let port, let rules = lb.listeners[port] else { return nil }
+        guard let lb = state.withLock({ $0.balancers[request.name] }) else { return nil }
+        func byHost() -> Int? {
+            let hostPort = request.header("Host")?.split(separator: ":").last.flatMap { Int($0) }
+            return hostPort.flatMap { lb.listeners[$0] != nil ? $0 : nil } ?? (lb.listeners[80] != nil ? 80 : lb.listeners.keys.sorted().first)
+        }
+        guard let port = listenerPort ?? byHost(), let rules = lb.listeners[port] else { return nil }
         let index = rules.firstIndex { Self.matches($0.conditions, request) }
         let rule = index.map { rules[$0] } ?? rules.last
         let priority = index.map { $0 == rules.count - 1 ? "0" : String($0 + 1) } ?? "0"
-        let actions = (rule?.actions ?? []).sorted { ($0["Order"]?.int ?? 0) < ($1["Order"]?.int ?? 0) }
-        return (lb, port, actions.first, priority)
+        return (lb, port, rule?.actions.first, priority)
     }
 
     func handle(_ request: HostRoute.Request, listenerPort: Int?) async -> ProtocolResponse {
@@ -172,7 +173,7 @@ extension Router {
             if roll < w { chosen = arn; break }
             roll -= w
         }
-        guard let arn = chosen, let group = snapshot.groups[arn],
+        guard let arn = chosen, let group = state.withLock({ $0.groups[arn] }),
             let target = stickyTarget(request, group: group)
                 ?? health.pick(group: arn, targets: group.targets, leastOutstanding: group.leastOutstanding, slowStart: group.slowStart)
         else { return nil }
@@ -181,14 +182,22 @@ extension Router {
 
     /// The request's headers as a target gets them: `X-Forwarded-For/-Proto/-Port` set by the balancer.
     func forwardedHeaders(_ request: HostRoute.Request, lb: Balancer, port: Int, keep: Set<String> = []) -> [(name: String, value: String)] {
-        var headers = request.headers.filter { h in
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(request.headers.count + 4)
+        var forwardedFor: String?
+        for h in request.headers {
             let name = h.name.lowercased()
-            return (keep.contains(name) || !hopByHopHeaders.contains(name)) && name != "content-length"
+            switch name {
+            case "x-forwarded-for": if forwardedFor == nil { forwardedFor = h.value }
+            case "x-forwarded-proto", "x-forwarded-port", "content-length": break
+            default: if keep.contains(name) || !hopByHopHeaders.contains(name) { headers.append(h) }
+            }
         }
-        let forwardedFor = [request.header("X-Forwarded-For"), request.remoteAddress].compactMap { $0 }.joined(separator: ", ")
-        headers.removeAll { ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-port"].contains($0.name.lowercased()) }
+        if let client = request.remoteAddress { forwardedFor = forwardedFor.map { $0 + ", " + client } ?? client }
+        headers.append(("X-Forwarded-For", forwardedFor ?? ""))
+        headers.append(("X-Forwarded-Proto", request.secure ? "https" : lb.scheme(port)))
+        headers.append(("X-Forwarded-Port", String(port)))
         return headers
-            + [("X-Forwarded-For", forwardedFor), ("X-Forwarded-Proto", request.secure ? "https" : lb.scheme(port)), ("X-Forwarded-Port", String(port))]
     }
 
     /// Where a connection upgrade (WebSocket) goes: a healthy target of the forward action, and
@@ -197,7 +206,7 @@ extension Router {
         guard let (lb, port, action, _) = route(request, listenerPort: listenerPort), let action, action["Type"]?.string == "forward",
             await admits(lb, port: port, source: request.remoteAddress), let (arn, _, target) = choose(action, request: request)
         else { return nil }
-        if let group = snapshot.groups[arn] { countForTargetGroup(group, lb: lb) }
+        if let group = snapshot.groups[arn] { countForTargetGroup(group, keys: lb.groupKeys[arn]) }
         metrics?.add(1, to: lb.keys.requestCount)
         let query = request.queryString
         var head = "\(request.method) \(request.path)\(query.isEmpty ? "" : "?" + query) HTTP/1.1\r\n"
@@ -349,7 +358,7 @@ extension Router {
     /// remembers when it last did (ActiveConnectionCount).
     func noteConnection(_ request: HostRoute.Request, lb: String) {
         guard let metrics, let port = request.remotePort, let address = request.remoteAddress else { return }
-        let key = address + ":" + String(port)
+        let key = ClientAddress(address: address, port: port)
         let now = ContinuousClock.now
         let isNew = clientConnections.withLock { all -> Bool in
             let fresh = all[lb]?[key] == nil
@@ -382,9 +391,9 @@ extension Router {
     /// RequestCount per target group, and RequestCountPerTarget: each request counts as
     /// 1 / (healthy targets), so a period's sum is the requests each target received on average
     /// (what ALBRequestCountPerTarget target tracking follows).
-    func countForTargetGroup(_ group: Group, lb: Balancer) {
+    func countForTargetGroup(_ group: Group, keys: MetricKeys?) {
         guard let metrics else { return }
-        if let keys = lb.groupKeys[group.arn] { metrics.add(1, to: keys.requestCount) }
+        if let keys { metrics.add(1, to: keys.requestCount) }
         let healthy = Swift.max(1, health.healthyCount(group: group.arn).healthy)
         metrics.add(1 / Double(healthy), to: group.perTarget)
     }

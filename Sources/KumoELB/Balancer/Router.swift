@@ -19,7 +19,7 @@ public final class Router: Sendable {
         var arn: String
         var dnsName: String
         var idleTimeout: Int
-        /// Listeners by port, each with its rules in priority order (default last).
+        /// Listeners by port, each with its rules in priority order (default last), a rule's actions by `Order`.
         var listeners: [Int: [(conditions: [ShapeValue], actions: [ShapeValue])]]
         /// Access logs: the bucket and key prefix, when `access_logs.s3.enabled`.
         var accessLogs: (bucket: String, prefix: String)?
@@ -94,7 +94,13 @@ public final class Router: Sendable {
     let accessLogs = AccessLogs.batches()
     let logFeed: AccessLogFeed?
     /// Client connections (address:port) per load balancer, and when each last carried a request.
-    let clientConnections = Mutex<[String: [String: ContinuousClock.Instant]]>([:])
+    let clientConnections = Mutex<[String: [ClientAddress: ContinuousClock.Instant]]>([:])
+
+    /// A client connection's address and port.
+    struct ClientAddress: Hashable {
+        var address: String
+        var port: Int
+    }
     let state = Mutex(Snapshot())
     /// Listener ports: who opens them, whether to try each listener's own port first, and
     /// what is open now (listener ARN → listener port, bound port and the certificates it presents).
@@ -217,7 +223,8 @@ public final class Router: Sendable {
                     listeners[port] = ELB.ordered(rules.filter { $0.parent == l.arn }).map { r in
                         let body = ShapeValue(storageText: r.body)
                         used.formUnion(ELB.forwardedGroups(body["Actions"]?.list ?? []))
-                        return (body["Conditions"]?.list ?? [], body["Actions"]?.list ?? [])
+                        let actions = (body["Actions"]?.list ?? []).sorted { ($0["Order"]?.int ?? 0) < ($1["Order"]?.int ?? 0) }
+                        return (body["Conditions"]?.list ?? [], actions)
                     }
                 }
                 let dns = (shape["DNSName"]?.string ?? "").lowercased()

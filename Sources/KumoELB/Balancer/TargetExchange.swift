@@ -19,6 +19,8 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
     let listenerPort: Int
     let priority: String
     let group: Router.Group
+    /// The metric series of this load balancer and target group.
+    private let groupKeys: Router.MetricKeys?
     private(set) var target: (id: String, port: Int, address: String)
     let requestTarget: String
     let headers: [(name: String, value: String)]
@@ -44,7 +46,8 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
         self.group = group
         self.target = target
         received = router.clock.now
-        router.countForTargetGroup(group, lb: lb)
+        groupKeys = lb.groupKeys[group.arn]
+        router.countForTargetGroup(group, keys: groupKeys)
         var headers = router.forwardedHeaders(request, lb: lb, port: port)
         if let given = request.header("X-Amzn-Trace-Id") {
             trace.traceId = given
@@ -85,14 +88,16 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
     func answered(status: Int, headers answer: [(name: String, value: String)]) -> [(name: String, value: String)] {
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        trace.target = "\(target.id):\(target.port)"
+        trace.target = target.id + ":" + String(target.port)
         trace.targetStatus = status
         trace.targetSeconds = seconds
         if let metrics = router.metrics {
             let digit = min(max(status / 100, 0), 5)
-            for keys in [lb.keys, lb.groupKeys[group.arn]].compactMap({ $0 }) {
-                metrics.add(seconds, to: keys.targetResponseTime)
-                metrics.add(1, to: keys.targetCodes[digit])
+            metrics.add(seconds, to: lb.keys.targetResponseTime)
+            metrics.add(1, to: lb.keys.targetCodes[digit])
+            if let groupKeys {
+                metrics.add(seconds, to: groupKeys.targetResponseTime)
+                metrics.add(1, to: groupKeys.targetCodes[digit])
             }
             countNetwork(answer)
         }
@@ -101,7 +106,7 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
     }
 
     func failure(_ status: Int) -> ProtocolResponse {
-        trace.target = "\(target.id):\(target.port)"
+        trace.target = target.id + ":" + String(target.port)
         return Router.errorPage(status)
     }
 

@@ -41,24 +41,35 @@ public enum Timestamp {
     /// `2015-01-25T08:00:00Z`, with milliseconds only when the time has them.
     public static func iso8601(_ date: Date) -> String {
         let c = CivilTime(date)
-        var s = c.dateText + "T" + c.timeText
         let millis = (c.nanos + 500_000) / 1_000_000
-        if millis > 0 && millis < 1000 { s += "." + CivilTime.pad(millis, 3) }
-        return s + "Z"
+        return CivilTime.text(capacity: 24) { c.appendISO8601(fraction: millis > 0 && millis < 1000 ? 3 : 0, to: &$0) }
     }
 
     /// `2015-01-25T08:00:00.000Z`, always with milliseconds (S3's style).
     public static func iso8601Millis(_ date: Date) -> String {
         let c = CivilTime(date)
-        let millis = min(999, (c.nanos + 500_000) / 1_000_000)
-        return c.dateText + "T" + c.timeText + "." + CivilTime.pad(millis, 3) + "Z"
+        return CivilTime.text(capacity: 24) { c.appendISO8601(fraction: 3, to: &$0) }
+    }
+
+    /// `2018-07-02T22:23:00.186641Z`: microseconds, as load balancer access logs write times.
+    public static func iso8601Micros(_ date: Date) -> String {
+        let c = CivilTime(date)
+        return CivilTime.text(capacity: 27) { c.appendISO8601(fraction: 6, to: &$0) }
     }
 
     /// `20150830T123600Z`, the SigV4 form.
     public static func amzDate(_ date: Date) -> String {
         let c = CivilTime(date)
-        let pad = CivilTime.pad
-        return "\(pad(c.year, 4))\(pad(c.month, 2))\(pad(c.day, 2))T\(pad(c.hour, 2))\(pad(c.minute, 2))\(pad(c.second, 2))Z"
+        return CivilTime.text(capacity: 16) { out in
+            out.digits(c.year, width: 4)
+            out.digits(c.month, width: 2)
+            out.digits(c.day, width: 2)
+            out.byte(UInt8(ascii: "T"))
+            out.digits(c.hour, width: 2)
+            out.digits(c.minute, width: 2)
+            out.digits(c.second, width: 2)
+            out.byte(UInt8(ascii: "Z"))
+        }
     }
 
     /// `Sun, 25 Jan 2015 08:00:00 GMT`.
@@ -66,7 +77,18 @@ public enum Timestamp {
         let c = CivilTime(date)
         let z = CivilTime.days(year: c.year, month: c.month, day: c.day)
         let weekday = ((z % 7) + 7 + 4) % 7
-        return "\(days[weekday]), \(CivilTime.pad(c.day, 2)) \(months[c.month - 1]) \(CivilTime.pad(c.year, 4)) \(c.timeText) GMT"
+        return CivilTime.text(capacity: 29) { out in
+            for b in days[weekday].utf8 { out.byte(b) }
+            out.bytes(", ")
+            out.digits(c.day, width: 2)
+            out.byte(UInt8(ascii: " "))
+            for b in months[c.month - 1].utf8 { out.byte(b) }
+            out.byte(UInt8(ascii: " "))
+            out.digits(c.year, width: 4)
+            out.byte(UInt8(ascii: " "))
+            c.appendTime(to: &out)
+            out.bytes(" GMT")
+        }
     }
 
     /// The current time as an HTTP date (the `Date` header), made once a second.
