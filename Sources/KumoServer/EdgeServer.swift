@@ -36,6 +36,9 @@ public struct EdgeServer: Service {
         self.onRunning = onRunning
     }
 
+    /// How long a client connection may stay quiet before it is closed.
+    static let idleTimeout = TimeAmount.seconds(330)
+
     public func run() async throws {
         let metrics = self.metrics
         let channel = HTTP1Channel(
@@ -43,10 +46,12 @@ public struct EdgeServer: Service {
                 await self.respond(request, writer: writer, channel: channel)
             },
             configuration: .init(
-                additionalChannelHandlers: [ConnectionCounter(metrics: metrics)], idleTimeout: .seconds(330),
+                additionalChannelHandlers: [ConnectionCounter(metrics: metrics)], idleTimeout: Self.idleTimeout,
                 httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 200)))
+        // Cache hits are answered in front of Hummingbird's handlers (see QuickResponder).
+        let quick = QuickChannel(base: channel, edge: edge, metrics: metrics, idleTimeout: Self.idleTimeout)
         // A connection whose first request upgrades (a WebSocket to a load balancer's DNS name) is relayed.
-        let upgrades = UpgradeChannel(base: channel) { [edge] request in
+        let upgrades = UpgradeChannel(base: quick) { [edge] request in
             let probe = EdgeRequest(method: request.method, target: request.path, headers: request.headers, remoteAddress: request.remoteAddress)
             guard let (route, name) = edge.hostRoute(probe), let upgrade = route.upgrade else { return nil }
             var routed = request

@@ -111,7 +111,8 @@ final class Once: Sendable {
     var marked: Bool { flag.load(ordering: .sequentiallyConsistent) }
 }
 
-/// A listener port's child channel: NIO's HTTP/1.1 server handlers and the relay.
+/// A listener port's child channel: the byte relay (for a service that forwards), then NIO's
+/// HTTP/1.1 server handlers and the relay that takes the requests the byte relay hands on.
 struct RelayChannel: ServerChildChannel {
     struct Value: ServerChildChannelValue {
         let channel: any Channel
@@ -122,8 +123,10 @@ struct RelayChannel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            let relaysBytes = service.forward != nil
+            if relaysBytes { try channel.pipeline.syncOperations.addHandler(ByteRelay(service: service, label: label)) }
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false)
-            try channel.pipeline.syncOperations.addHandler(ListenerRelay(service: service, label: label))
+            try channel.pipeline.syncOperations.addHandler(ListenerRelay(service: service, label: label, behindByteRelay: relaysBytes))
             return Value(channel: channel)
         }
     }

@@ -14,7 +14,7 @@ import Foundation
 /// Any other request is read whole (up to 1 MiB) and answered by the service's `handle`.
 /// Pipelined requests wait their turn: what arrives after a whole request is held until its
 /// answer is out.
-final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
+final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler, TargetOwner {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -246,17 +246,10 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
         let key = f.exchange.host + ":" + String(f.exchange.port)
         if pooled, let channel = pool.lease(key) { return attach(f, channel, key: key, reused: true) }
         let pool = self.pool!
-        ClientBootstrap(group: context.eventLoop)
-            .connectTimeout(.seconds(10))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
-                    try channel.pipeline.syncOperations.addHandler(TargetHandler(key: key, pool: pool))
-                }
-            }
-            .connect(host: f.exchange.host, port: f.exchange.port)
-            .hop(to: context.eventLoop)
+        TargetPool.open(host: f.exchange.host, port: f.exchange.port, on: context.eventLoop) { channel in
+            try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
+            try channel.pipeline.syncOperations.addHandler(TargetHandler<ListenerRelay>(key: key, pool: pool))
+        }
             .assumeIsolated()
             .whenComplete { result in
                 switch result {
@@ -275,7 +268,7 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func attach(_ f: Forwarding, _ channel: any Channel, key: String, reused: Bool) {
-        guard let handler = try? channel.pipeline.syncOperations.handler(type: TargetHandler.self) else {
+        guard let handler = try? channel.pipeline.syncOperations.handler(type: TargetHandler<ListenerRelay>.self) else {
             channel.close(promise: nil)
             return fail(f, status: 502)
         }
@@ -407,7 +400,7 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler {
     private func retire(_ f: Forwarding, reuse: Bool) {
         guard let target = f.target else { return }
         f.target = nil
-        (try? target.pipeline.syncOperations.handler(type: TargetHandler.self))?.owner = nil
+        (try? target.pipeline.syncOperations.handler(type: TargetHandler<ListenerRelay>.self))?.owner = nil
         if !f.targetReads { try? target.syncOptions?.setOption(.autoRead, value: true) }
         if reuse { pool.release(target, key: f.key) } else { target.close(promise: nil) }
     }

@@ -1,6 +1,7 @@
 import KumoProtocols
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Synchronization
 
 /// One request on its way to a target: the parts to write (kept for one retry while small),
@@ -50,11 +51,21 @@ final class Forwarding {
     }
 }
 
-/// The target side of a relayed request: parts of the answer go to the relay that owns the
+/// A relay, as its target connections see it.
+protocol TargetOwner: AnyObject {
+    /// What the target's connection reads: HTTP response parts, or bytes.
+    associatedtype Part
+    func fromTarget(_ part: Part, channel: any Channel)
+    func flushClient()
+    func targetWritable(_ writable: Bool, channel: any Channel)
+    func targetClosed(_ channel: any Channel)
+}
+
+/// The target side of a relayed request: what the target sends goes to the relay that owns the
 /// connection; a pooled connection that closes leaves the pool.
-final class TargetHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    weak var owner: ListenerRelay?
+final class TargetHandler<Owner: TargetOwner>: ChannelInboundHandler {
+    typealias InboundIn = Owner.Part
+    weak var owner: Owner?
     let key: String
     let pool: TargetPool
 
@@ -111,5 +122,16 @@ final class TargetPool: @unchecked Sendable {
 
     func forget(_ channel: any Channel, key: String) {
         idle[key]?.removeAll { $0 === channel }
+    }
+
+    /// Opens a connection to a target from `loop` (Nagle off, ten seconds to connect), `setup`
+    /// filling its pipeline; the result comes on `loop`.
+    static func open(host: String, port: Int, on loop: any EventLoop, setup: @escaping @Sendable (any Channel) throws -> Void) -> EventLoopFuture<any Channel> {
+        ClientBootstrap(group: loop)
+            .connectTimeout(.seconds(10))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try setup(channel) } }
+            .connect(host: host, port: port)
+            .hop(to: loop)
     }
 }

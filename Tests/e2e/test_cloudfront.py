@@ -471,3 +471,56 @@ def test_standard_logs_are_delivered_to_the_bucket(start_kumo, origin):
     hit = by_path["/page.html:Hit"]
     assert hit["sc-status"] == "200" and hit["cs-method"] == "GET" and hit["c-ip"] == "127.0.0.1"
     assert hit["cs(User-Agent)"] == "test%20agent/1.0" and hit["cs(Host)"] == d["DomainName"] and hit["sc-bytes"] == "9"
+
+
+def test_hits_misses_and_api_calls_share_keep_alive_connections(kumo, origin):
+    """Cache hits are answered in front of the edge's HTTP stack; a miss or an API call on the
+    same connection goes to the full stack, and the answers still come back in order."""
+    import socket
+    origin.set("/a.txt", b"alpha", headers={"Content-Type": "text/plain", "Cache-Control": "max-age=600"})
+    origin.set("/b.txt", b"bravo", headers={"Content-Type": "text/plain", "Cache-Control": "max-age=600"})
+    d, viewer, _ = distribution(kumo, config([http_origin(origin)], ref="keepalive"))
+    assert viewer.get("/a.txt").headers["X-Cache"] == "Miss from cloudfront"
+    port = int(kumo.url.rsplit(":", 1)[1])
+
+    def ask(sock, raw, count):
+        sock.sendall(raw)
+        data, answers = b"", []
+        while len(answers) < count:
+            chunk = sock.recv(65536)
+            assert chunk, (data, answers)
+            data += chunk
+            while b"\r\n\r\n" in data:
+                head, rest = data.split(b"\r\n\r\n", 1)
+                fields = {l.split(b":", 1)[0].strip().lower(): l.split(b":", 1)[1].strip() for l in head.split(b"\r\n")[1:]}
+                length = 0 if b" 304 " in head.split(b"\r\n")[0] else int(fields.get(b"content-length", b"0"))
+                if len(rest) < length:
+                    break
+                answers.append((head.split(b"\r\n")[0], fields, rest[:length]))
+                data = rest[length:]
+        return answers
+
+    host = d["DomainName"].encode()
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    # Two hits in one write.
+    both = ask(s, b"GET /a.txt HTTP/1.1\r\nHost: %s\r\n\r\nGET /a.txt?x=1 HTTP/1.1\r\nHost: %s\r\n\r\n" % (host, host), 2)
+    assert [a[2] for a in both] == [b"alpha", b"alpha"] and all(a[1][b"x-cache"] == b"Hit from cloudfront" for a in both)
+    assert both[0][1][b"x-amz-cf-id"] != both[1][1][b"x-amz-cf-id"] and b"date" in both[0][1]
+    # A conditional hit, then a miss and a hit behind it.
+    etag = both[0][1].get(b"etag")
+    if etag:
+        assert ask(s, b"GET /a.txt HTTP/1.1\r\nHost: %s\r\nIf-None-Match: %s\r\n\r\n" % (host, etag), 1)[0][0].endswith(b"304 Not Modified")
+    mixed = ask(s, b"GET /b.txt HTTP/1.1\r\nHost: %s\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: %s\r\n\r\n" % (host, host), 2)
+    assert [(a[2], a[1][b"x-cache"]) for a in mixed] == [(b"bravo", b"Miss from cloudfront"), (b"alpha", b"Hit from cloudfront")]
+    # An API call on the same connection (now served by the full stack), then a hit again.
+    api = ask(s, b"GET /_kumo/health HTTP/1.1\r\nHost: localhost\r\n\r\nGET /b.txt HTTP/1.1\r\nHost: %s\r\n\r\n" % host, 2)
+    assert api[0][0].startswith(b"HTTP/1.1 200") and api[1][2] == b"bravo" and api[1][1][b"x-cache"] == b"Hit from cloudfront"
+    s.close()
+
+    # Connection: close on a hit: answered, then closed.
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    last = ask(s, b"GET /a.txt HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host, 1)
+    assert last[0][2] == b"alpha" and last[0][1][b"connection"] == b"close" and s.recv(1) == b""
+    s.close()
+    # Two hits were counted as CloudFront requests in the edge's own metrics too.
+    assert "cloudfront" in requests.get(kumo.url + "/_kumo/metrics", timeout=10).text

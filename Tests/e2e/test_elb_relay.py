@@ -174,3 +174,110 @@ def test_idle_client_connections_close_after_the_idle_timeout(start_kumo):
         idle.close()
     finally:
         origin.close()
+
+
+class RawTarget:
+    """A target that answers with exact bytes: chunked, unframed, informational and split heads,
+    and garbage, to check what the listener port makes of each."""
+    ANSWERS = {
+        "/health": [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"],
+        "/chunked": [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\n\r\n"
+                     b"5\r\nhello\r\n7;x=y\r\n, world\r\n0\r\nX-Trailer: 1\r\n\r\n"],
+        "/early": [b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nafter"],
+        "/split": [b"HTTP/1.1 200 OK\r\nCon", b"tent-Length: 4\r\n\r", b"\nbo", b"dy"],
+        "/unframed": [b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil ", b"close"],
+        "/garbage": [b"NOT HTTP AT ALL\r\n\r\n"],
+    }
+
+    def __init__(self):
+        import threading
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(64)
+        self.port = self.server.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        import threading
+        while not self.closed:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.connection, args=(conn,), daemon=True).start()
+
+    def connection(self, conn):
+        data = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, data = data.split(b"\r\n\r\n", 1)
+                path = head.split(b" ")[1].decode()
+                length = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+                while len(data) < (length[0] if length else 0):
+                    data += conn.recv(65536)
+                body, data = data[:length[0] if length else 0], data[length[0] if length else 0:]
+                if path == "/echo":
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                    continue
+                for i, piece in enumerate(self.ANSWERS.get(path, [b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"])):
+                    if i:
+                        time.sleep(0.05)
+                    conn.sendall(piece)
+                if path in ("/unframed", "/garbage"):
+                    return
+        finally:
+            conn.close()
+
+    def close(self):
+        self.closed = True
+        self.server.close()
+
+
+def test_target_answers_framed_every_way_reach_the_client(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    target = RawTarget()
+    try:
+        elb, lb, group, port = balance(kumo, [target], name="framing")
+        url = "http://127.0.0.1:%d" % port
+        # Chunked: passed on in chunks (trailers and extensions included), decoded by the client.
+        r = requests.get(url + "/chunked", timeout=10)
+        assert r.status_code == 200 and r.text == "hello, world" and r.headers["Transfer-Encoding"] == "chunked"
+        # An informational answer before the real one is not passed on.
+        r = requests.get(url + "/early", timeout=10)
+        assert r.status_code == 200 and r.text == "after" and "Link" not in r.headers
+        # A head that arrives in pieces.
+        assert requests.get(url + "/split", timeout=10).text == "body"
+        # No length and no chunks: the body ends when the target closes, and so does the client's connection.
+        r = requests.get(url + "/unframed", timeout=10)
+        assert r.status_code == 200 and r.text == "until close" and r.headers["Connection"] == "close"
+        # Not HTTP: the balancer answers 502 itself.
+        r = requests.get(url + "/garbage", timeout=10)
+        assert r.status_code == 502 and r.headers["Server"] == "awselb/2.0"
+        # Plain requests, then a chunked upload (read whole by the full HTTP parser), then more, on one
+        # connection: all answered in order.
+        raw = (b"GET /split HTTP/1.1\r\nHost: x\r\n\r\n"
+               b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+               b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+               b"GET /split HTTP/1.1\r\nHost: x\r\n\r\n")
+        answers, closed = exchange(port, raw)
+        assert [a[1] for a in answers] == [b"body", b"abc", b"hello", b"body"] and not closed
+        # A body sent in pieces after its head, then a pipelined request behind it.
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234")
+        time.sleep(0.2)
+        s.sendall(b"56789GET /split HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while data.count(b"HTTP/1.1 200") < 2 or not data.endswith(b"body"):
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+        assert b"\r\n\r\n0123456789HTTP/1.1 200" in data
+        s.close()
+    finally:
+        target.close()

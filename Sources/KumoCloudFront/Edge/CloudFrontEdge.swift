@@ -74,7 +74,9 @@ public final class CloudFrontEdge: Sendable {
     public func setLocalEdge(host: String, port: Int) { localEdge.withLock { $0 = (host, port) } }
 
     public var route: HostRoute {
-        HostRoute(label: "cloudfront", claim: { [self] host, suffix in claim(host: host, suffix: suffix) }, handle: { [self] in await handle($0) })
+        HostRoute(
+            label: "cloudfront", claim: { [self] host, suffix in claim(host: host, suffix: suffix) }, handle: { [self] in await handle($0) },
+            quick: { [self] in quickHit($0) })
     }
 
     func claim(host: String, suffix: String) -> String? {
@@ -121,39 +123,92 @@ public final class CloudFrontEdge: Sendable {
 
     // MARK: serving
 
+    /// A request the edge serves: where, by which behavior, under which request id.
+    struct Viewing {
+        var plan: DistributionPlan
+        var behavior: BehaviorPlan
+        var path: String
+        var index: Int
+        var pop: String
+        var requestId: String
+        var started: ContinuousClock.Instant
+    }
+
     func handle(_ request: HostRoute.Request) async -> ProtocolResponse {
+        let viewing: Viewing
+        switch view(request) {
+        case .answered(let response): return response
+        case .serve(let v): viewing = v
+        }
+        let response = await serve(
+            plan: viewing.plan, behavior: viewing.behavior, path: viewing.path, request: request, cache: caches[viewing.index], pop: viewing.pop,
+            requestId: viewing.requestId)
+        return viewed(response, viewing, request: request)
+    }
+
+    /// A fresh cache hit, answered without waiting for anything; nil when the request needs more
+    /// than the cache (a miss, a stale or error copy, a range or conditional request, or any
+    /// answer other than the object itself), for `handle` to serve.
+    func quickHit(_ request: HostRoute.Request) -> ProtocolResponse? {
+        guard request.method == "GET" || request.method == "HEAD", case .serve(let viewing) = view(request) else { return nil }
+        let behavior = viewing.behavior
+        guard behavior.cachedMethods.contains(request.method), behavior.maxTTL > 0 else { return nil }
+        let cache = caches[viewing.index]
+        let key = CacheRules.key(distribution: viewing.plan.id, path: viewing.path, request: request, selection: behavior.cacheKey)
+        guard let hit = cache.get(key), hit.isFresh(at: .now), !hit.isError, hit.status < 400 else { return nil }
+        let viewer = ViewerHeaders(pop: viewing.pop, requestId: viewing.requestId, timeScale: clock.timeScale)
+        let response = answer(hit, xCache: "Hit", key: key, behavior: behavior, request: request, cache: cache, viewer: viewer)
+        return viewed(response, viewing, request: request)
+    }
+
+    enum View {
+        case answered(ProtocolResponse)
+        case serve(Viewing)
+    }
+
+    /// The distribution, behavior and edge location of a request, or the edge's own answer (a
+    /// disabled distribution, a method or protocol the behavior refuses).
+    func view(_ request: HostRoute.Request) -> View {
         let started = ContinuousClock.now
         let index = location(request)
         let pop = configuration.locations[index].name
         let requestId = ResourceID.opaque(length: 54) + "=="
         guard let plan = distributions.plan(request.name), plan.enabled else {
-            return errorPage(403, "Bad request.", "The request could not be satisfied.", pop: pop, requestId: requestId)
+            return .answered(errorPage(403, "Bad request.", "The request could not be satisfied.", pop: pop, requestId: requestId))
         }
         var path = request.path
         if path == "/", let root = plan.defaultRootObject { path = "/" + root }
         let behavior = plan.behavior(for: path)
         guard behavior.allowedMethods.contains(request.method) else {
-            return errorPage(
-                403, "Bad request.", "This distribution is not configured to allow the HTTP request method that was used for this request. The distribution supports only cachable requests.",
-                pop: pop, requestId: requestId)
+            return .answered(
+                errorPage(
+                    403, "Bad request.", "This distribution is not configured to allow the HTTP request method that was used for this request. The distribution supports only cachable requests.",
+                    pop: pop, requestId: requestId))
         }
         switch request.secure ? "allow-all" : behavior.viewerProtocolPolicy {
         case "redirect-to-https":
             let query = request.query.isEmpty ? "" : "?" + request.queryString
             var response = errorPage(301, "Moved Permanently", "", pop: pop, requestId: requestId, xCache: "Redirect")
             response.headers.append(("Location", "https://" + (request.header("Host") ?? "") + request.path + query))
-            return response
+            return .answered(response)
         case "https-only":
-            return errorPage(403, "Bad request.", "The distribution only accepts HTTPS requests.", pop: pop, requestId: requestId)
-        default: break
+            return .answered(errorPage(403, "Bad request.", "The distribution only accepts HTTPS requests.", pop: pop, requestId: requestId))
+        default:
+            return .serve(Viewing(plan: plan, behavior: behavior, path: path, index: index, pop: pop, requestId: requestId, started: started))
         }
-        var response = await serve(plan: plan, behavior: behavior, path: path, request: request, cache: caches[index], pop: pop, requestId: requestId)
-        if let policy = behavior.responseHeaders { ViewerHeaders.apply(policy, request: request, to: &response) }
+    }
+
+    /// The response as the viewer gets it: the behavior's response headers policy applied,
+    /// counted in the metrics and written to the standard logs.
+    func viewed(_ response: ProtocolResponse, _ viewing: Viewing, request: HostRoute.Request) -> ProtocolResponse {
+        var response = response
+        let plan = viewing.plan
+        if let policy = viewing.behavior.responseHeaders { ViewerHeaders.apply(policy, request: request, to: &response) }
         count(plan.id, response)
         if let logging = plan.logging {
-            let elapsed = ContinuousClock.now - started
+            let elapsed = ContinuousClock.now - viewing.started
             let line = StandardLogs.line(
-                plan, request: request, response: response, pop: pop, requestId: requestId,
+                plan, request: request, response: response, pop: viewing.pop, requestId: viewing.requestId,
                 seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, at: clock.now,
                 domainName: "\(plan.id.lowercased()).cloudfront.\(hostSuffix)", cookies: logging.cookies)
             standardLogs.append(line, to: .init(bucket: logging.bucket, prefix: logging.prefix, source: plan.id))
@@ -190,13 +245,21 @@ public final class CloudFrontEdge: Sendable {
             {
                 return custom
             }
-            if let encoding = Compression.chosen(behavior.encodings, acceptEncoding: request.header("Accept-Encoding")),
-                let variant = compressed(object, encoding: encoding, key: key, request: request, cache: cache)
-            {
-                return viewer.fromCache(variant, xCache: xCache, request: request, now: .now)
-            }
-            return viewer.fromCache(object, xCache: xCache, request: request, now: .now)
+            return answer(object, xCache: xCache, key: key, behavior: behavior, request: request, cache: cache, viewer: viewer)
         }
+    }
+
+    /// A cached object as the viewer gets it: compressed when the viewer takes an encoding the
+    /// behavior compresses to, and within the viewer's range and conditions.
+    func answer(
+        _ object: CachedObject, xCache: String, key: String?, behavior: BehaviorPlan, request: HostRoute.Request, cache: EdgeCache, viewer: ViewerHeaders
+    ) -> ProtocolResponse {
+        if let encoding = Compression.chosen(behavior.encodings, acceptEncoding: request.header("Accept-Encoding")),
+            let variant = compressed(object, encoding: encoding, key: key, request: request, cache: cache)
+        {
+            return viewer.fromCache(variant, xCache: xCache, request: request, now: .now)
+        }
+        return viewer.fromCache(object, xCache: xCache, request: request, now: .now)
     }
 
     /// The compressed variant of a response in `encoding` (`br` or `gzip`), when CloudFront would

@@ -57,14 +57,19 @@ public struct HostRoute: Sendable {
     /// Where a connection-upgrade request (a WebSocket) for this route goes, when it relays them.
     public let upgrade: (@Sendable (Request) async -> UpgradeTarget?)?
 
+    /// An answer the route has at once, on the connection's event loop (a CloudFront cache hit);
+    /// nil sends the request to `handle`. Asked only for requests without a body.
+    public let quick: (@Sendable (Request) -> ProtocolResponse?)?
+
     public init(
         label: String, claim: @escaping @Sendable (String, String) -> String?, handle: @escaping @Sendable (Request) async -> ProtocolResponse,
-        upgrade: (@Sendable (Request) async -> UpgradeTarget?)? = nil
+        upgrade: (@Sendable (Request) async -> UpgradeTarget?)? = nil, quick: (@Sendable (Request) -> ProtocolResponse?)? = nil
     ) {
         self.label = label
         self.claim = claim
         self.handle = handle
         self.upgrade = upgrade
+        self.quick = quick
     }
 }
 

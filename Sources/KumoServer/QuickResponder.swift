@@ -1,0 +1,195 @@
+import HummingbirdCore
+import KumoProtocols
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// The edge port's fast path, in front of Hummingbird's HTTP handlers: a plain request without a
+/// body whose host route has its answer at once (`HostRoute.quick`: a CloudFront cache hit) is
+/// read and answered as bytes on the connection's event loop, with no HTTP objects, task or
+/// async channel in between. The first request that is anything else (an API call, a miss) is
+/// handed, with everything after it, to Hummingbird's handlers, and this handler leaves the
+/// pipeline. While it serves, it keeps the connection's idle timeout itself.
+final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let edge: Edge
+    let metrics: EdgeMetrics
+    /// Hummingbird's idle timeout, whose handler waits outside the pipeline until the hand-over.
+    let idleTimeout: TimeAmount
+    let logger: Logger
+    private var context: ChannelHandlerContext!
+    private var inbound = ByteBuffer()
+    /// Whether the connection speaks TLS: known once its first bytes are here (the TLS handler
+    /// goes in front once the handshake is seen).
+    private var secure: Bool?
+    private var closing = false
+    private var lastActive = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
+
+    init(edge: Edge, metrics: EdgeMetrics, idleTimeout: TimeAmount, logger: Logger) {
+        self.edge = edge
+        self.metrics = metrics
+        self.idleTimeout = idleTimeout
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        inbound = context.channel.allocator.buffer(capacity: 0)
+        watchIdle()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { idleCheck?.cancel() }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        var bytes = unwrapInboundIn(data)
+        inbound.writeBuffer(&bytes)
+        lastActive = .now()
+        var answered = false
+        while inbound.readableBytes > 0, !closing {
+            guard case .complete(let length) = HTTPHeadBytes.end(of: inbound) else {
+                if HTTPHeadBytes.end(of: inbound) == .malformed { return handOn(flushing: answered) }
+                break
+            }
+            guard answer(length) else { return handOn(flushing: answered) }
+            answered = true
+        }
+        if answered { context.flush() }
+    }
+
+    /// Answers the request whose head is the first `length` bytes, when its route has the answer at once.
+    private func answer(_ length: Int) -> Bool {
+        let started = ContinuousClock.now
+        guard let head = HTTPHeadBytes.request(inbound.getSlice(at: inbound.readerIndex, length: length)!), (head.contentLength ?? 0) == 0 else {
+            return false
+        }
+        let remote = context.channel.remoteAddress
+        let probe = EdgeRequest(method: head.method, target: head.target, headers: head.headers, remoteAddress: remote?.ipAddress)
+        guard let (route, name) = edge.hostRoute(probe), let quick = route.quick else { return false }
+        var request = HostRoute.Request(method: head.method, target: head.target, headers: head.headers, remoteAddress: remote?.ipAddress, name: name)
+        if secure == nil { secure = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil }
+        request.secure = secure ?? false
+        request.remotePort = remote?.port
+        guard let response = quick(request) else { return false }
+        metrics.requestStarted()
+        inbound.moveReaderIndex(forwardBy: length)
+        if !head.keepAlive { closing = true }
+        write(response, method: head.method)
+        let elapsed = ContinuousClock.now - started
+        metrics.requestFinished(
+            service: route.label, operation: head.method, status: response.status,
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        if closing {
+            let context = self.context!
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+        return true
+    }
+
+    /// The response as `EdgeServer.write` makes it: its headers, today's Date, a Content-Length,
+    /// and no body for HEAD, 204 and 304.
+    private func write(_ response: ProtocolResponse, method: String) {
+        let body: ByteBuffer
+        if let stream = response.bodyStream {
+            guard let buffered = stream.buffered else {
+                // Quick answers are whole; a streamed one cannot be written here.
+                logger.error("a quick answer came with a streamed body")
+                closing = true
+                context.close(promise: nil)
+                return
+            }
+            body = buffered
+        } else {
+            body = ByteBuffer(bytes: response.body)
+        }
+        var out = context.channel.allocator.buffer(capacity: 512 + body.readableBytes)
+        out.writeStaticString("HTTP/1.1 ")
+        out.writeString(String(response.status))
+        out.writeStaticString(" ")
+        out.writeString(HTTPResponseStatus(statusCode: response.status).reasonPhrase)
+        out.writeStaticString("\r\n")
+        var hasLength = false
+        for (name, value) in response.headers where !name.caseInsensitiveEquals("date") {
+            hasLength = hasLength || name.caseInsensitiveEquals("content-length")
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
+        }
+        out.writeStaticString("Date: ")
+        out.writeString(Timestamp.httpDateNow())
+        out.writeStaticString("\r\n")
+        if !hasLength {
+            out.writeStaticString("Content-Length: ")
+            out.writeString(String(body.readableBytes))
+            out.writeStaticString("\r\n")
+        }
+        if closing { out.writeStaticString("Connection: close\r\n") }
+        out.writeStaticString("\r\n")
+        if method != "HEAD", response.status != 204, response.status != 304 {
+            var body = body
+            out.writeBuffer(&body)
+        }
+        context.write(wrapOutboundOut(out), promise: nil)
+    }
+
+    /// Hummingbird takes the connection from here: its idle handler goes back in, and what is
+    /// unread goes to its HTTP parser.
+    private func handOn(flushing: Bool) {
+        idleCheck?.cancel()
+        if flushing { context.flush() }
+        let pipeline = context.pipeline.syncOperations
+        if let counter = try? pipeline.context(handlerType: ConnectionCounter.self) {
+            try? pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: .init(idleTimeout), logger: logger), position: .after(counter.handler))
+        }
+        let rest = inbound
+        inbound = ByteBuffer()
+        context.fireChannelRead(wrapInboundOut(rest))
+        pipeline.removeHandler(context: context, promise: nil)
+    }
+
+    /// Closes the connection once it has carried nothing for the idle timeout.
+    private func watchIdle() {
+        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: lastActive + idleTimeout) { [self] in
+            if lastActive + idleTimeout <= .now() { context.close(promise: nil) } else { watchIdle() }
+        }
+    }
+
+    /// Kumo is shutting down: nothing is ever half-answered here, so the connection closes now
+    /// (once what was written is out).
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
+        closing = true
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+}
+
+/// A child channel whose plain requests the quick responder answers first; the rest go to `base`
+/// (Hummingbird's HTTP/1.1 channel), whose idle handler the quick responder puts back when it
+/// hands the connection over.
+struct QuickChannel<Base: ServerChildChannel>: ServerChildChannel {
+    let base: Base
+    let edge: Edge
+    let metrics: EdgeMetrics
+    let idleTimeout: TimeAmount
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(QuickResponder(edge: edge, metrics: metrics, idleTimeout: idleTimeout, logger: logger))
+        }.flatMap { base.setup(channel: channel, logger: logger) }
+            .flatMapThrowing { value in
+                let pipeline = channel.pipeline.syncOperations
+                pipeline.removeHandler(try pipeline.handler(type: HTTPConnectionStateHandler.self), promise: nil)
+                return value
+            }
+    }
+
+    func handle(value: Base.Value, logger: Logger) async { await base.handle(value: value, logger: logger) }
+}
