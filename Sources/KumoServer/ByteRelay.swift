@@ -394,7 +394,7 @@ final class ByteRelay: ChannelInboundHandler, RemovableChannelHandler, TargetOwn
         out.writeStaticString(" ")
         out.writeString(answer.reason)
         out.writeStaticString("\r\n")
-        for (name, value) in answer.headers where !hopByHopHeaders.contains(name.lowercased()) {
+        for (name, value) in answer.headers where !HTTPHeadBytes.isHopByHop(name) {
             out.writeString(name)
             out.writeStaticString(": ")
             out.writeString(value)

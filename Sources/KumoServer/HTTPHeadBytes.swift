@@ -1,4 +1,8 @@
+import KumoProtocols
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// HTTP/1.1 heads read straight from bytes, for the listener ports' byte relay: only what the
 /// relay needs (the request line, the headers as text, and how the body is framed). Anything
@@ -9,19 +13,31 @@ enum HTTPHeadBytes {
     /// Where a head ends in `bytes` (just past its empty line); nil while it is incomplete.
     /// `.malformed` for a line ending in a bare LF, or a head longer than `limit`.
     static func end(of bytes: ByteBuffer) -> HeadEnd {
-        bytes.withUnsafeReadableBytes { raw -> HeadEnd in
+        bytes.withUnsafeReadableBytes { buffer -> HeadEnd in
+            let raw = buffer.bindMemory(to: UInt8.self)
+            let window = UnsafeBufferPointer(rebasing: raw[..<min(raw.count, limit)])
             var lineStart = 0
-            var i = 0
-            let n = min(raw.count, limit)
-            while i < n {
-                if raw[i] == 10 {
-                    guard i > 0, raw[i - 1] == 13 else { return .malformed }
-                    if i - 1 == lineStart { return .complete(i + 1) }
-                    lineStart = i + 1
-                }
-                i += 1
+            while let lf = index(of: 10, in: window, from: lineStart) {
+                guard lf > 0, window[lf - 1] == 13 else { return .malformed }
+                if lf - 1 == lineStart { return .complete(lf + 1) }
+                lineStart = lf + 1
             }
             return raw.count > limit ? .malformed : .incomplete
+        }
+    }
+
+    /// Whether a header belongs to one connection (RFC 9110 §7.6.1) and never crosses a proxy:
+    /// `hopByHopHeaders`, compared without making a lower-cased copy.
+    static func isHopByHop(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 2: name.caseInsensitiveEquals("te")
+        case 7: name.caseInsensitiveEquals("trailer") || name.caseInsensitiveEquals("upgrade")
+        case 10: name.caseInsensitiveEquals("connection") || name.caseInsensitiveEquals("keep-alive")
+        case 16: name.caseInsensitiveEquals("proxy-connection")
+        case 17: name.caseInsensitiveEquals("transfer-encoding")
+        case 18: name.caseInsensitiveEquals("proxy-authenticate")
+        case 19: name.caseInsensitiveEquals("proxy-authorization")
+        default: false
         }
     }
 
@@ -44,7 +60,8 @@ enum HTTPHeadBytes {
     /// anything the full parser should see: another version, folded or malformed lines, a body
     /// framed other than by one Content-Length, `Expect`, or an upgrade.
     static func request(_ head: ByteBuffer) -> Request? {
-        head.withUnsafeReadableBytes { raw -> Request? in
+        head.withUnsafeReadableBytes { bytes -> Request? in
+            let raw = bytes.bindMemory(to: UInt8.self)
             let lines = Lines(raw)
             guard let first = lines.first else { return nil }
             // METHOD SP origin-form SP HTTP/1.1
@@ -56,7 +73,7 @@ enum HTTPHeadBytes {
                 raw[target].allSatisfy({ $0 > 32 && $0 < 127 }), raw[version].elementsEqual("HTTP/1.1".utf8)
             else { return nil }
             var request = Request(
-                method: String(decoding: raw[method], as: UTF8.self), target: String(decoding: raw[target], as: UTF8.self), headers: [],
+                method: text(raw, method), target: text(raw, target), headers: [],
                 contentLength: nil, keepAlive: true)
             guard methods.contains(request.method) else { return nil }
             var fields = lines.fields()
@@ -79,7 +96,7 @@ enum HTTPHeadBytes {
                 default:
                     break
                 }
-                request.headers.append((String(decoding: raw[name], as: UTF8.self), String(decoding: raw[value], as: UTF8.self)))
+                request.headers.append((text(raw, name), text(raw, value)))
             }
             return request
         }
@@ -109,7 +126,8 @@ enum HTTPHeadBytes {
     /// A response head (up to and including its empty line); nil when malformed. `method` is the
     /// request's (a HEAD's answer has no body).
     static func response(_ head: ByteBuffer, method: String) -> Response? {
-        head.withUnsafeReadableBytes { raw -> Response? in
+        head.withUnsafeReadableBytes { bytes -> Response? in
+            let raw = bytes.bindMemory(to: UInt8.self)
             let lines = Lines(raw)
             guard let first = lines.first, first.count >= 12 else { return nil }
             let line = raw[first]
@@ -118,7 +136,7 @@ enum HTTPHeadBytes {
                 raw[start + 8] == 32, let status = decimal(raw[(start + 9)..<(start + 12)]), status >= 100,
                 first.count == 12 || raw[start + 12] == 32
             else { return nil }
-            let reason = first.count > 13 ? String(decoding: raw[(start + 13)..<first.upperBound], as: UTF8.self) : ""
+            let reason = first.count > 13 ? text(raw, (start + 13)..<first.upperBound) : ""
             var response = Response(status: status, reason: reason, headers: [], framing: .close, keepAlive: raw[start + 7] == UInt8(ascii: "1"))
             var length: Int?
             var chunked = false
@@ -144,7 +162,7 @@ enum HTTPHeadBytes {
                 default:
                     break
                 }
-                response.headers.append((String(decoding: raw[name], as: UTF8.self), String(decoding: raw[value], as: UTF8.self)))
+                response.headers.append((text(raw, name), text(raw, value)))
             }
             if method == "HEAD" || status == 204 || status == 304 || status < 200 {
                 response.framing = .none
@@ -160,11 +178,11 @@ enum HTTPHeadBytes {
 
     /// The lines of a head (without their CRLF), the empty last one left out.
     struct Lines {
-        let raw: UnsafeRawBufferPointer
-        init(_ raw: UnsafeRawBufferPointer) { self.raw = raw }
+        let raw: UnsafeBufferPointer<UInt8>
+        init(_ raw: UnsafeBufferPointer<UInt8>) { self.raw = raw }
 
         var first: Range<Int>? {
-            guard let lf = raw.firstIndex(of: 10), lf > 0 else { return nil }
+            guard let lf = HTTPHeadBytes.index(of: 10, in: raw, from: 0), lf > 0 else { return nil }
             return 0..<(lf - 1)
         }
 
@@ -174,35 +192,45 @@ enum HTTPHeadBytes {
     }
 
     struct Fields: IteratorProtocol {
-        let raw: UnsafeRawBufferPointer
+        let raw: UnsafeBufferPointer<UInt8>
         var at: Int
 
         mutating func next() -> (name: Range<Int>, value: Range<Int>)?? {
-            guard at < raw.count, let lf = raw[at...].firstIndex(of: 10), lf - 1 > at else { return nil }
+            guard at < raw.count, let lf = HTTPHeadBytes.index(of: 10, in: raw, from: at), lf - 1 > at else { return nil }
             let line = at..<(lf - 1)
             at = lf + 1
-            guard let colon = raw[line].firstIndex(of: UInt8(ascii: ":")), colon > line.lowerBound,
-                raw[line.lowerBound..<colon].allSatisfy({ isToken($0) })
-            else { return .some(nil) }
-            var v = (colon + 1)..<line.upperBound
-            while let b = v.first.map({ raw[$0] }), b == 32 || b == 9 { v = (v.lowerBound + 1)..<v.upperBound }
-            while let b = v.last.map({ raw[$0] }), b == 32 || b == 9 { v = v.lowerBound..<(v.upperBound - 1) }
+            var colon = line.lowerBound
+            while colon < line.upperBound, HTTPHeadBytes.tokenBytes[Int(raw[colon])] { colon += 1 }
+            guard colon > line.lowerBound, colon < line.upperBound, raw[colon] == UInt8(ascii: ":") else { return .some(nil) }
+            var start = colon + 1
+            var end = line.upperBound
+            while start < end, raw[start] == 32 || raw[start] == 9 { start += 1 }
+            while end > start, raw[end - 1] == 32 || raw[end - 1] == 9 { end -= 1 }
             // Control characters (a bare CR among them) are left to the full parser.
-            guard raw[v].allSatisfy({ $0 >= 32 && $0 != 127 || $0 == 9 }) else { return .some(nil) }
-            return (line.lowerBound..<colon, v)
+            for i in start..<end where raw[i] < 32 && raw[i] != 9 || raw[i] == 127 { return .some(nil) }
+            return (line.lowerBound..<colon, start..<end)
         }
     }
 
-    /// RFC 9110 token characters.
-    static func isToken(_ b: UInt8) -> Bool {
+    /// Where `byte` first is in `raw` at or after `from`.
+    static func index(of byte: UInt8, in raw: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {
+        guard from < raw.count, let base = raw.baseAddress, let found = memchr(base + from, Int32(byte), raw.count - from) else { return nil }
+        return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+    }
+
+    /// RFC 9110 token characters, by byte.
+    static let tokenBytes: [Bool] = (0..<256).map { b in
         switch b {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "*"),
-            UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"),
-            UInt8(ascii: "~"):
-            true
-        default: false
+        case 0x61...0x7A, 0x41...0x5A, 0x30...0x39: true
+        default: "!#$%&'*+-.^_`|~".utf8.contains(UInt8(b))
         }
+    }
+
+    static func isToken(_ b: UInt8) -> Bool { tokenBytes[Int(b)] }
+
+    /// Text of a range of the head.
+    static func text(_ raw: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: raw[range]), as: UTF8.self)
     }
 
     /// Whether ASCII bytes equal a lower-case word, ignoring case.
@@ -211,7 +239,7 @@ enum HTTPHeadBytes {
         return word.withUTF8Buffer { w in zip(bytes, w).allSatisfy { ($0 | 0x20) == $1 } }
     }
 
-    static func trimmed(_ bytes: UnsafeRawBufferPointer.SubSequence) -> UnsafeRawBufferPointer.SubSequence {
+    static func trimmed(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> Slice<UnsafeBufferPointer<UInt8>> {
         var s = bytes
         while let b = s.first, b == 32 || b == 9 { s = s.dropFirst() }
         while let b = s.last, b == 32 || b == 9 { s = s.dropLast() }

@@ -1,3 +1,4 @@
+import KumoProtocols
 import NIOCore
 import Testing
 
@@ -52,6 +53,11 @@ import Testing
         #expect(HTTPHeadBytes.response(buffer("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), method: "GET") == nil)
         #expect(HTTPHeadBytes.response(buffer("HTTP/2 200 OK\r\n\r\n"), method: "GET") == nil)
         #expect(HTTPHeadBytes.response(buffer("HTTP/1.1 2x0 OK\r\n\r\n"), method: "GET") == nil)
+    }
+
+    @Test func hopByHopNamesAreKnownInAnyCase() {
+        for name in hopByHopHeaders { #expect(HTTPHeadBytes.isHopByHop(name) && HTTPHeadBytes.isHopByHop(name.uppercased()), "\(name)") }
+        for name in ["Host", "Content-Length", "TE2", "Connections", "X-Upgrade", ""] { #expect(!HTTPHeadBytes.isHopByHop(name), "\(name)") }
     }
 
     @Test func chunkedBodiesEndWhereTheyEnd() throws {

@@ -38,11 +38,12 @@ enum AccessLogs {
         }
     }
 
-    /// One request's line, written as bytes (a listener port writes thousands a second).
-    static func line(
-        request: HostRoute.Request, status: Int, sent: Int, location: String?, lb: Router.Balancer, port: Int, action: String,
-        priority: String, trace: ForwardTrace, received: Date, seconds: Double
-    ) -> String {
+    /// One request's line, written as bytes.
+    static func line(_ entry: AccessLogEntry) -> String {
+        let (request, status, sent, location, port, action, priority, trace, received, seconds) = (
+            entry.request, entry.status, entry.sent, entry.location, entry.port, entry.action, entry.priority, entry.trace, entry.received,
+            entry.seconds
+        )
         var out: [UInt8] = []
         out.reserveCapacity(512)
         func put(_ s: String) { out.append(contentsOf: s.utf8) }
@@ -70,7 +71,7 @@ enum AccessLogs {
             escaped(text ?? "-")
             out.append(UInt8(ascii: "\""))
         }
-        let host = request.header("Host") ?? lb.dnsName
+        let host = request.header("Host") ?? entry.dnsName
         let query = request.queryString
         let processing = trace.targetSeconds == nil && action == "forward" ? "-1" : "0.000"
         let targetStatus = trace.targetStatus.map(String.init) ?? "-"
@@ -78,7 +79,7 @@ enum AccessLogs {
         put("http ")
         put(Timestamp.iso8601Micros(Date(timeInterval: seconds, since: received)))
         space()
-        put(lb.dimension)
+        put(entry.dimension)
         space()
         put(request.remoteAddress ?? "-")
         put(":0 ")
@@ -94,7 +95,7 @@ enum AccessLogs {
         space()
         put(targetStatus)
         space()
-        put(request.body.count + Router.headerBytes(request.headers))
+        put(entry.receivedBytes)
         space()
         put(sent)
         space()
@@ -135,27 +136,68 @@ enum AccessLogs {
     }
 }
 
+/// What one request's access log line is made of. Lines are written when they are delivered
+/// (not on the event loop that answered), and only those that are kept.
+struct AccessLogEntry: Sendable {
+    /// The request without its body (only the body's size is logged).
+    var request: HostRoute.Request
+    var receivedBytes: Int
+    var status: Int
+    var sent: Int
+    var location: String?
+    /// The load balancer's `app/<name>/<id>` and DNS name.
+    var dimension: String
+    var dnsName: String
+    var port: Int
+    var action: String
+    var priority: String
+    var trace: ForwardTrace
+    var received: Date
+    var seconds: Double
+
+    init(
+        request: HostRoute.Request, status: Int, sent: Int, location: String?, lb: Router.Balancer, port: Int, action: String,
+        priority: String, trace: ForwardTrace, received: Date, seconds: Double
+    ) {
+        self.request = request
+        self.request.body = []
+        receivedBytes = request.body.count + Router.headerBytes(request.headers)
+        (self.status, self.sent, self.location, self.port, self.action, self.priority, self.trace, self.received, self.seconds) = (
+            status, sent, location, port, action, priority, trace, received, seconds
+        )
+        dimension = lb.dimension
+        dnsName = lb.dnsName
+    }
+
+    var line: String { AccessLogs.line(self) }
+}
+
 /// Access log lines on their way to CloudWatch Logs: every load balancer's requests go to the log
 /// group `/kumo/elb/<name>`, stream `access`, whether or not S3 access logs are on. At most
-/// `limit` lines wait per load balancer between deliveries; beyond that the oldest are dropped.
+/// `limit` lines wait per load balancer between deliveries (every `interval`); beyond that the
+/// oldest are dropped, so under heavy load the group keeps 10,000 lines a second. Deliveries are
+/// small and frequent so that writing the lines never takes the cores from the traffic for long.
 final class AccessLogFeed: Sendable {
-    static let limit = 20_000
-    private let pending = Mutex<[String: [(timestamp: Int64, message: String)]]>([:])
+    static let interval = Duration.milliseconds(250)
+    static let limit = 2_500
+    private let pending = Mutex<[String: [AccessLogEntry]]>([:])
 
-    func append(_ line: String, balancer arn: String, at time: Date) {
-        let event = (timestamp: Int64(time.timeIntervalSince1970 * 1000), message: line)
+    func append(_ entry: AccessLogEntry, balancer arn: String) {
         pending.withLock { all in
-            // Trimmed a limit's worth at a time, not one line per append (a removal moves the rest).
-            all[arn, default: []].appendTrimming(event, limit: Self.limit)
+            // Trimmed a limit's worth at a time, not one entry per append (a removal moves the rest).
+            all[arn, default: []].appendTrimming(entry, limit: Self.limit)
         }
     }
 
+    /// The events gathered since the last drain, their lines written now (at most `limit` per load balancer).
     func drain() -> [String: [(timestamp: Int64, message: String)]] {
         let all = pending.withLock { all in
             defer { all = [:] }
             return all
         }
-        return all.mapValues { $0.count > Self.limit ? Array($0.suffix(Self.limit)) : $0 }
+        return all.mapValues { entries in
+            entries.suffix(Self.limit).map { (timestamp: Int64($0.received.timeIntervalSince1970 * 1000), message: $0.line) }
+        }
     }
 }
 
@@ -167,7 +209,7 @@ extension Array {
     }
 }
 
-/// Delivers the access log feed to CloudWatch Logs every second, and once more at shutdown.
+/// Delivers the access log feed to CloudWatch Logs every `AccessLogFeed.interval`, and once more at shutdown.
 public struct AccessLogShipping: Service {
     let feed: AccessLogFeed
     let sink: any LogSink
@@ -175,7 +217,7 @@ public struct AccessLogShipping: Service {
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(1))
+                try await Task.sleep(for: AccessLogFeed.interval)
                 await ship()
             }
         }

@@ -83,13 +83,13 @@ final class HealthBoard: Sendable {
     }
 
     /// The next healthy target of a group, by round robin or fewest outstanding requests.
-    /// A healthy target for the next request: round robin or fewest outstanding requests. With
+    /// A healthy target for the next request (and how many are healthy): round robin or fewest outstanding requests. With
     /// `slowStart`, a target that became healthy less than that long ago takes a share of
     /// requests rising linearly from none to a full one (unless no other target is settled).
     func pick(
         group: String, targets: [(id: String, port: Int)], leastOutstanding: Bool, slowStart: Duration? = nil,
         now: ContinuousClock.Instant = .now, draw: () -> Double = { Double.random(in: 0..<1) }
-    ) -> (id: String, port: Int, address: String)? {
+    ) -> (id: String, port: Int, address: String, healthy: Int)? {
         var candidates: [(id: String, port: Int, address: String, outstanding: Int, since: ContinuousClock.Instant?)] = []
         candidates.reserveCapacity(targets.count)
         let n = groups.withLock { g -> Int in
@@ -117,10 +117,10 @@ final class HealthBoard: Sendable {
             let fewest = healthy.map(\.outstanding).min() ?? 0
             let best = healthy.filter { $0.outstanding == fewest }
             let t = best[n % best.count]
-            return (t.id, t.port, t.address)
+            return (t.id, t.port, t.address, candidates.count)
         }
         let t = healthy[n % healthy.count]
-        return (t.id, t.port, t.address)
+        return (t.id, t.port, t.address, candidates.count)
     }
 
     func began(group: String, id: String, port: Int) { addOutstanding(1, group: group, id: id, port: port) }

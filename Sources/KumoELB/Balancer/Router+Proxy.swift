@@ -75,11 +75,11 @@ extension Router {
         }
         guard lb.accessLogs != nil || logFeed != nil else { return }
         let elapsed = ContinuousClock.now - started
-        let line = AccessLogs.line(
+        let entry = AccessLogEntry(
             request: request, status: status, sent: sent, location: location, lb: lb, port: port, action: action, priority: priority,
             trace: trace, received: received, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-        if let logs = lb.accessLogs { accessLogs.append(line, to: .init(bucket: logs.bucket, prefix: logs.prefix, source: lb.arn)) }
-        logFeed?.append(line, balancer: lb.arn, at: received)
+        if let logs = lb.accessLogs { accessLogs.append(entry.line, to: .init(bucket: logs.bucket, prefix: logs.prefix, source: lb.arn)) }
+        logFeed?.append(entry, balancer: lb.arn)
     }
 
     /// The listener port's fast path: a request a forward rule sends to a healthy target, whose
@@ -162,8 +162,11 @@ extension Router {
         }.map(\.arn)
     }
 
-    /// A healthy target of the action's target group (weighted when several; sticky when set).
-    func choose(_ action: ShapeValue, request: HostRoute.Request) -> (arn: String, group: Group, target: (id: String, port: Int, address: String))? {
+    /// A healthy target of the action's target group (weighted when several; sticky when set), and
+    /// how many of the group's targets are healthy.
+    func choose(_ action: ShapeValue, request: HostRoute.Request) -> (
+        arn: String, group: Group, target: (id: String, port: Int, address: String), healthy: Int
+    )? {
         let weighted = Self.forwardGroups(action)
         let total = weighted.reduce(0) { $0 + $1.1 }
         // (Not the system generator: that is a system call per request.)
@@ -173,11 +176,12 @@ extension Router {
             if roll < w { chosen = arn; break }
             roll -= w
         }
-        guard let arn = chosen, let group = state.withLock({ $0.groups[arn] }),
-            let target = stickyTarget(request, group: group)
-                ?? health.pick(group: arn, targets: group.targets, leastOutstanding: group.leastOutstanding, slowStart: group.slowStart)
-        else { return nil }
-        return (arn, group, target)
+        guard let arn = chosen, let group = state.withLock({ $0.groups[arn] }) else { return nil }
+        if let sticky = stickyTarget(request, group: group) { return (arn, group, sticky, health.healthyCount(group: arn).healthy) }
+        guard let picked = health.pick(group: arn, targets: group.targets, leastOutstanding: group.leastOutstanding, slowStart: group.slowStart) else {
+            return nil
+        }
+        return (arn, group, (picked.id, picked.port, picked.address), picked.healthy)
     }
 
     /// The request's headers as a target gets them: `X-Forwarded-For/-Proto/-Port` set by the balancer.
@@ -204,9 +208,9 @@ extension Router {
     /// the request head to open it with (the `Upgrade` and `Connection` headers kept).
     func upgradeTarget(_ request: HostRoute.Request, listenerPort: Int?) async -> UpgradeTarget? {
         guard let (lb, port, action, _) = route(request, listenerPort: listenerPort), let action, action["Type"]?.string == "forward",
-            await admits(lb, port: port, source: request.remoteAddress), let (arn, _, target) = choose(action, request: request)
+            await admits(lb, port: port, source: request.remoteAddress), let (arn, group, target, healthy) = choose(action, request: request)
         else { return nil }
-        if let group = snapshot.groups[arn] { countForTargetGroup(group, keys: lb.groupKeys[arn]) }
+        countForTargetGroup(group, keys: lb.groupKeys[arn], healthy: healthy)
         metrics?.add(1, to: lb.keys.requestCount)
         let query = request.queryString
         var head = "\(request.method) \(request.path)\(query.isEmpty ? "" : "?" + query) HTTP/1.1\r\n"
@@ -361,8 +365,7 @@ extension Router {
         let key = ClientAddress(address: address, port: port)
         let now = ContinuousClock.now
         let isNew = clientConnections.withLock { all -> Bool in
-            let fresh = all[lb]?[key] == nil
-            all[lb, default: [:]][key] = now
+            let fresh = all[lb, default: [:]].updateValue(now, forKey: key) == nil
             // Many short connections: keep only the last second's, so memory stays bounded.
             if fresh, all[lb]!.count > 50_000 { all[lb] = all[lb]!.filter { now - $0.value < .seconds(1) } }
             return fresh
@@ -391,11 +394,10 @@ extension Router {
     /// RequestCount per target group, and RequestCountPerTarget: each request counts as
     /// 1 / (healthy targets), so a period's sum is the requests each target received on average
     /// (what ALBRequestCountPerTarget target tracking follows).
-    func countForTargetGroup(_ group: Group, keys: MetricKeys?) {
+    func countForTargetGroup(_ group: Group, keys: MetricKeys?, healthy: Int) {
         guard let metrics else { return }
         if let keys { metrics.add(1, to: keys.requestCount) }
-        let healthy = Swift.max(1, health.healthyCount(group: group.arn).healthy)
-        metrics.add(1 / Double(healthy), to: group.perTarget)
+        metrics.add(1 / Double(Swift.max(1, healthy)), to: group.perTarget)
     }
 
     static func errorPage(_ status: Int) -> ProtocolResponse {

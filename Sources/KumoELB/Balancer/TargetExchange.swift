@@ -37,7 +37,7 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
 
     /// Nil when the action's target groups have no healthy target.
     init?(router: Router, action: ShapeValue, request: HostRoute.Request, lb: Router.Balancer, port: Int, priority: String) {
-        guard let (_, group, target) = router.choose(action, request: request) else { return nil }
+        guard let (_, group, target, healthy) = router.choose(action, request: request) else { return nil }
         self.router = router
         self.request = request
         self.lb = lb
@@ -47,7 +47,7 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
         self.target = target
         received = router.clock.now
         groupKeys = lb.groupKeys[group.arn]
-        router.countForTargetGroup(group, keys: groupKeys)
+        router.countForTargetGroup(group, keys: groupKeys, healthy: healthy)
         var headers = router.forwardedHeaders(request, lb: lb, port: port)
         if let given = request.header("X-Amzn-Trace-Id") {
             trace.traceId = given
@@ -73,7 +73,7 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
         for _ in 0..<group.targets.count {
             guard let other = health.pick(group: group.arn, targets: group.targets, leastOutstanding: group.leastOutstanding) else { break }
             if other.address != target.address || other.port != target.port {
-                found = other
+                found = (other.id, other.port, other.address)
                 break
             }
         }
