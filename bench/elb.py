@@ -3,9 +3,12 @@
 side by side in one run, each balancing the same two nginx targets (a 100-byte reply).
 
 Measures, for each balancer: requests/s and p99 with wrk at 64 connections through the
-balancer, and the same straight to one target (to show the added latency); then a run in
-which one target is killed after 3 s, counting failed requests before and after the
-balancer's health checks take it out.
+balancer, and the same straight to one target; the p99 of a paced load (8 connections, each
+waiting 1 ms after every answer: about 7,000 requests/s, which leaves the cores room) through each
+balancer and straight to a target, whose difference is the latency the balancer adds; then a run in
+which one target is killed after 3 s, counting failed requests before and after the balancer's
+health checks take it out. (At full load the p99 is mostly time spent waiting for a core: the
+load client, the balancer and the targets share two.)
 
 Usage: python3 bench/elb.py [--kumo .build/release/kumo] [--seconds 5]
 Needs: wrk, nginx-light and haproxy (Debian), boto3 (PyPI).
@@ -60,8 +63,16 @@ http { access_log off; keepalive_requests 1000000;
 """
 
 
-def wrk(url, seconds, host=None):
-    args = ["wrk", "-t2", "-c64", "-d%ds" % seconds, "--latency", url]
+PACED = """
+function delay() return 1 end
+"""
+
+
+def wrk(url, seconds, host=None, connections=64, script=None):
+    threads = 2 if connections >= 16 else 1
+    args = ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % seconds, "--latency", url]
+    if script:
+        args[1:1] = ["-s", script]
     if host:
         args[1:1] = ["-H", "Host: " + host]
     out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60).stdout
@@ -145,6 +156,17 @@ def main():
         print("|---|---|---|---|---|")
         for name, (rps, p99, failed, total) in rows.items():
             print("| %s | %s | %.2f ms | %d | %.0f%% |" % (name, f"{rps:,.0f}", p99, failed, 100 * rps / base[0]))
+
+        # Added latency: p99 of a paced load, through each balancer and straight to a target.
+        paced = work + "/paced.lua"
+        with open(paced, "w") as f:
+            f.write(PACED)
+        light_direct = wrk("http://127.0.0.1:%d/" % a, args.seconds, connections=8, script=paced)
+        print("| balancer, paced (8 connections, 1 ms apart) | req/s | p99 | added to the target's p99 (%.2f ms) |" % light_direct[1])
+        print("|---|---|---|---|")
+        for name, port, host in balancers:
+            light = wrk("http://127.0.0.1:%d/" % port, args.seconds, host, connections=8, script=paced)
+            print("| %s | %s | %.2f ms | %.2f ms |" % (name, f"{light[0]:,.0f}", light[1], light[1] - light_direct[1]))
 
         # One target dies under load: failed requests while the balancers notice, and after.
         results = {}

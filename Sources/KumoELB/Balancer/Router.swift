@@ -15,26 +15,39 @@ import Foundation
 /// rule and target group (rebuilt after each API write), request routing by listener rules,
 /// and proxying to healthy targets.
 public final class Router: Sendable {
-    struct Balancer: Sendable {
-        var arn: String
-        var dnsName: String
-        var idleTimeout: Int
+    /// A load balancer as the data plane sees it. A class, made once per snapshot: a request passes it
+    /// around by reference instead of copying a dozen strings and collections.
+    final class Balancer: Sendable {
+        let arn: String
+        let dnsName: String
+        let idleTimeout: Int
         /// Listeners by port, each with its rules in priority order (default last), a rule's actions by `Order`.
-        var listeners: [Int: [(conditions: [ShapeValue], actions: [ShapeValue])]]
+        let listeners: [Int: [(conditions: [ShapeValue], actions: [ShapeValue])]]
         /// Access logs: the bucket and key prefix, when `access_logs.s3.enabled`.
-        var accessLogs: (bucket: String, prefix: String)?
+        let accessLogs: (bucket: String, prefix: String)?
         /// The ports of HTTPS listeners.
-        var httpsPorts: Set<Int> = []
+        let httpsPorts: Set<Int>
         /// Security groups given at creation; their ingress rules decide which clients get in.
-        var securityGroups: [String] = []
+        let securityGroups: [String]
         /// Its subnets (where its nodes' addresses are, for the targets' security groups).
-        var subnets: [String] = []
+        let subnets: [String]
 
         /// `app/<name>/<id>`: its LoadBalancer dimension.
-        var dimension: String
+        let dimension: String
         /// Its metric series, made once: per load balancer, and per load balancer and target group.
-        var keys: MetricKeys
-        var groupKeys: [String: MetricKeys] = [:]
+        let keys: MetricKeys
+        let groupKeys: [String: MetricKeys]
+
+        init(
+            arn: String, dnsName: String, idleTimeout: Int, listeners: [Int: [(conditions: [ShapeValue], actions: [ShapeValue])]],
+            accessLogs: (bucket: String, prefix: String)?, httpsPorts: Set<Int>, securityGroups: [String], subnets: [String],
+            dimension: String, keys: MetricKeys, groupKeys: [String: MetricKeys]
+        ) {
+            (self.arn, self.dnsName, self.idleTimeout, self.listeners, self.accessLogs, self.httpsPorts) = (
+                arn, dnsName, idleTimeout, listeners, accessLogs, httpsPorts
+            )
+            (self.securityGroups, self.subnets, self.dimension, self.keys, self.groupKeys) = (securityGroups, subnets, dimension, keys, groupKeys)
+        }
 
         /// What a listener's clients speak: `https` or `http`.
         func scheme(_ port: Int) -> String { httpsPorts.contains(port) ? "https" : "http" }
@@ -55,20 +68,29 @@ public final class Router: Sendable {
         }
     }
 
-    struct Group: Sendable {
-        var arn: String
-        var port: Int
-        var targetType: String
-        var healthCheck: ShapeValue
-        var leastOutstanding: Bool
-        var targets: [(id: String, port: Int)]
-        var inUse: Bool
+    /// A target group as the data plane sees it; a class for the same reason as `Balancer`.
+    final class Group: Sendable {
+        let arn: String
+        let port: Int
+        let targetType: String
+        let healthCheck: ShapeValue
+        let leastOutstanding: Bool
+        let targets: [(id: String, port: Int)]
+        let inUse: Bool
         /// Stickiness: how long a cookie holds a client to its target, and whose cookie starts it.
-        var stickiness: Stickiness?
+        let stickiness: Stickiness?
         /// `slow_start.duration_seconds`, scaled by the clock.
-        var slowStart: Duration?
+        let slowStart: Duration?
         /// RequestCountPerTarget's series (TargetGroup dimension only).
-        var perTarget: MetricKey
+        let perTarget: MetricKey
+
+        init(
+            arn: String, port: Int, targetType: String, healthCheck: ShapeValue, leastOutstanding: Bool, targets: [(id: String, port: Int)],
+            inUse: Bool, stickiness: Stickiness?, slowStart: Duration?, perTarget: MetricKey
+        ) {
+            (self.arn, self.port, self.targetType, self.healthCheck, self.leastOutstanding) = (arn, port, targetType, healthCheck, leastOutstanding)
+            (self.targets, self.inUse, self.stickiness, self.slowStart, self.perTarget) = (targets, inUse, stickiness, slowStart, perTarget)
+        }
     }
 
     struct Snapshot: Sendable {
