@@ -298,7 +298,10 @@ let package = Package(
         ),
         .testTarget(
             name: "KumoServerTests",
-            dependencies: ["KumoServer", "KumoSTS", "KumoS3", "KumoStore", "KumoCore", "KumoProtocols"],
+            dependencies: [
+                "KumoServer", "KumoSTS", "KumoS3", "KumoStore", "KumoCore", "KumoProtocols",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

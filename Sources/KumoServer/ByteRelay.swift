@@ -321,7 +321,7 @@ final class ByteRelay: ChannelInboundHandler, RemovableChannelHandler, TargetOwn
             target.write(x.parts[x.next], promise: nil)
             x.next += 1
         }
-        pool.flushSoon(target, loop: context.eventLoop)
+        target.flush()
         if !x.replayable {
             x.parts.removeAll(keepingCapacity: true)
             x.next = 0
@@ -450,7 +450,7 @@ final class ByteRelay: ChannelInboundHandler, RemovableChannelHandler, TargetOwn
         if !context.channel.isWritable { context.flush() }
     }
 
-    func flushClient() { pool.flushSoon(context.channel, loop: context.eventLoop) }
+    func flushClient() { context.flush() }
 
     /// The answer is out: the next request may start.
     private func finish(_ x: Exchange, reuse: Bool) {
@@ -464,7 +464,7 @@ final class ByteRelay: ChannelInboundHandler, RemovableChannelHandler, TargetOwn
     private func ended() {
         idleSince = .now()
         if keepAlive {
-            pool.flushSoon(context.channel, loop: context.eventLoop)
+            context.flush()
             clientReads(true)
             takeRequests()
         } else {

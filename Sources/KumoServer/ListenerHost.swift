@@ -124,6 +124,7 @@ struct RelayChannel: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let relaysBytes = service.forward != nil
+            try channel.pipeline.syncOperations.addHandler(TurnEndFlush(), position: .first)
             if relaysBytes { try channel.pipeline.syncOperations.addHandler(ByteRelay(service: service, label: label)) }
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true, withOutboundHeaderValidation: false)
             try channel.pipeline.syncOperations.addHandler(ListenerRelay(service: service, label: label, behindByteRelay: relaysBytes))

@@ -182,6 +182,8 @@ struct QuickChannel<Base: ServerChildChannel>: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
         channel.eventLoop.makeCompletedFuture {
+            // First in the pipeline, in front of TLS too (see TurnEndFlush).
+            try channel.pipeline.syncOperations.addHandler(TurnEndFlush(), position: .first)
             try channel.pipeline.syncOperations.addHandler(QuickResponder(edge: edge, metrics: metrics, idleTimeout: idleTimeout, logger: logger))
         }.flatMap { base.setup(channel: channel, logger: logger) }
             .flatMapThrowing { value in

@@ -96,19 +96,6 @@ final class TargetHandler<Owner: TargetOwner>: ChannelInboundHandler {
 /// Idle keep-alive connections to targets, one pool per event loop, used only on its loop.
 final class TargetPool: @unchecked Sendable {
     private var idle: [String: [any Channel]] = [:]
-    private var toFlush: [any Channel] = []
-
-    /// Flushes the channel once this turn of the event loop has handled all its ready sockets.
-    func flushSoon(_ channel: any Channel, loop: any EventLoop) {
-        toFlush.append(channel)
-        if toFlush.count == 1 {
-            loop.execute { [self] in
-                let channels = toFlush
-                toFlush.removeAll(keepingCapacity: true)
-                for c in channels { c.flush() }
-            }
-        }
-    }
     static let maxIdlePerTarget = 64
     private static let pools = Mutex<[ObjectIdentifier: TargetPool]>([:])
 
@@ -143,7 +130,12 @@ final class TargetPool: @unchecked Sendable {
         ClientBootstrap(group: loop)
             .connectTimeout(.seconds(10))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try setup(channel) } }
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(TurnEndFlush())
+                    try setup(channel)
+                }
+            }
             .connect(host: host, port: port)
             .hop(to: loop)
     }
