@@ -3,6 +3,7 @@ real traffic through the balancer to EC2 instances (real processes) and IP targe
 import collections
 import datetime
 import json
+import threading
 import time
 
 import botocore.exceptions
@@ -479,3 +480,55 @@ def test_instance_security_groups_must_let_the_load_balancer_in(start_kumo):
         {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": lb_sg}]}])
     assert wait_for(lambda: health(elb, group)[iid]["State"] == "healthy", timeout=30)
     assert get(kumo, lb, "/").text.startswith("hello from " + iid)
+
+
+def test_least_outstanding_requests_sends_new_requests_to_the_idle_target(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    a, b = Origin(), Origin()
+    try:
+        for o, name in ((a, b"a"), (b, b"b")):
+            o.set("/healthy", b"ok")
+            o.set("/slow", b"slow " + name, delay=2)
+            o.set("/fast", name)
+        ec2, elb = kumo.client("ec2"), kumo.client("elbv2")
+        subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])
+        lb = elb.create_load_balancer(Name="lor", Subnets=[s["SubnetId"] for s in subnets[:2]])["LoadBalancers"][0]
+        group = elb.create_target_group(Name="lor", Protocol="HTTP", Port=a.port, VpcId=subnets[0]["VpcId"], TargetType="ip",
+                                        HealthCheckPath="/healthy", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+                                        HealthyThresholdCount=2)["TargetGroups"][0]
+        elb.register_targets(TargetGroupArn=group["TargetGroupArn"], Targets=[{"Id": "127.0.0.1", "Port": a.port}, {"Id": "127.0.0.1", "Port": b.port}])
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": group["TargetGroupArn"]}])
+        elb.modify_target_group_attributes(TargetGroupArn=group["TargetGroupArn"],
+                                           Attributes=[{"Key": "load_balancing.algorithm.type", "Value": "least_outstanding_requests"}])
+        states = lambda: [t["TargetHealth"]["State"] for t in elb.describe_target_health(TargetGroupArn=group["TargetGroupArn"])["TargetHealthDescriptions"]]
+        assert wait_for(lambda: states() == ["healthy", "healthy"])
+        assert wait_for(lambda: listener_port(kumo, "elb lor:80"))
+        port = listener_port(kumo, "elb lor:80")
+        session = requests.Session()
+
+        def with_one_slow(url, host=None):
+            """While one slow request is in flight, six quick ones: which targets answer them."""
+            before = (a.count("/slow"), b.count("/slow"))
+            headers = {"Host": host} if host else {}
+            slow = threading.Thread(target=lambda: requests.get(url + "/slow", headers=headers, timeout=10))
+            slow.start()
+            assert wait_for(lambda: (a.count("/slow"), b.count("/slow")) != before)
+            busy = "a" if a.count("/slow") != before[0] else "b"
+            answers = [session.get(url + "/fast", headers=headers, timeout=10).text for _ in range(6)]
+            slow.join()
+            return busy, answers
+
+        for url, host in (("http://127.0.0.1:%d" % port, None), (kumo.url, lb["DNSName"])):
+            busy, answers = with_one_slow(url, host)
+            idle = "b" if busy == "a" else "a"
+            assert answers == [idle] * 6, (busy, answers)
+
+        # Round robin takes turns whatever each target has in flight.
+        elb.modify_target_group_attributes(TargetGroupArn=group["TargetGroupArn"],
+                                           Attributes=[{"Key": "load_balancing.algorithm.type", "Value": "round_robin"}])
+        busy, answers = with_one_slow("http://127.0.0.1:%d" % port)
+        assert sorted(answers) == ["a"] * 3 + ["b"] * 3
+    finally:
+        a.close()
+        b.close()

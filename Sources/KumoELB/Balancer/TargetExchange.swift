@@ -28,8 +28,9 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
     private let received: Date
     private let started = ContinuousClock.now
     private var retargeted = false
-    /// Whether the target is counted as having this request outstanding.
-    private var outstanding = true
+    /// Whether the target is counted as having this request outstanding (counted only where
+    /// `least_outstanding_requests` reads the counts).
+    private var outstanding = false
 
     var host: String { target.address }
     var port: Int { target.port }
@@ -60,12 +61,15 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
         trace.group = group.arn
         let query = request.queryString
         requestTarget = query.isEmpty ? request.path : request.path + "?" + query
-        router.health.began(group: group.arn, id: target.id, port: target.port)
+        if group.leastOutstanding {
+            router.health.began(group: group.arn, id: target.id, port: target.port)
+            outstanding = true
+        }
     }
 
     func retarget() -> Bool {
         let health = router.health
-        health.ended(group: group.arn, id: target.id, port: target.port)
+        if outstanding { health.ended(group: group.arn, id: target.id, port: target.port) }
         outstanding = false
         guard !retargeted else { return false }
         // Round robin may come back to the same target: ask as many times as there are targets.
@@ -80,8 +84,10 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
         guard let other = found else { return false }
         retargeted = true
         target = other
-        health.began(group: group.arn, id: target.id, port: target.port)
-        outstanding = true
+        if group.leastOutstanding {
+            health.began(group: group.arn, id: target.id, port: target.port)
+            outstanding = true
+        }
         return true
     }
 
