@@ -17,7 +17,7 @@ import Foundation
     static let lb = Router.Balancer(
         arn: "arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/web/0123456789abcdef", dnsName: "web-1.us-east-1.elb.localhost",
         idleTimeout: 60, listeners: [:], accessLogs: nil, httpsPorts: [], securityGroups: [], subnets: [], dimension: "app/web/0123456789abcdef",
-        keys: Router.MetricKeys([("LoadBalancer", "app/web/0123456789abcdef")]), groupKeys: [:])
+        counters: Router.MetricCounters([("LoadBalancer", "app/web/0123456789abcdef")], metrics: nil), groupCounters: [:])
 
     static func entry(_ n: Int) -> AccessLogEntry {
         let request = HostRoute.Request(

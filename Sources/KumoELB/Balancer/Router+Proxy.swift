@@ -69,10 +69,8 @@ extension Router {
         _ request: HostRoute.Request, lb: Balancer, port: Int, action: String, priority: String, trace: ForwardTrace, status: Int, sent: Int,
         location: String?, byBalancer: Bool, received: Date, started: ContinuousClock.Instant
     ) {
-        if let metrics {
-            metrics.add(1, to: lb.keys.requestCount)
-            if byBalancer && status >= 500 { metrics.add(1, to: lb.keys.elb5xx) }
-        }
+        lb.counters.requestCount.add(1)
+        if byBalancer && status >= 500 { lb.counters.elb5xx.add(1) }
         guard lb.accessLogs != nil || logFeed != nil else { return }
         let elapsed = ContinuousClock.now - started
         let entry = AccessLogEntry(
@@ -210,8 +208,8 @@ extension Router {
         guard let (lb, port, action, _) = route(request, listenerPort: listenerPort), let action, action["Type"]?.string == "forward",
             await admits(lb, port: port, source: request.remoteAddress), let (arn, group, target, healthy) = choose(action, request: request)
         else { return nil }
-        countForTargetGroup(group, keys: lb.groupKeys[arn], healthy: healthy)
-        metrics?.add(1, to: lb.keys.requestCount)
+        countForTargetGroup(group, counters: lb.groupCounters[arn], healthy: healthy)
+        lb.counters.requestCount.add(1)
         let query = request.queryString
         var head = "\(request.method) \(request.path)\(query.isEmpty ? "" : "?" + query) HTTP/1.1\r\n"
         for (name, value) in forwardedHeaders(request, lb: lb, port: port, keep: ["upgrade", "connection"]) { head += "\(name): \(value)\r\n" }
@@ -394,10 +392,9 @@ extension Router {
     /// RequestCount per target group, and RequestCountPerTarget: each request counts as
     /// 1 / (healthy targets), so a period's sum is the requests each target received on average
     /// (what ALBRequestCountPerTarget target tracking follows).
-    func countForTargetGroup(_ group: Group, keys: MetricKeys?, healthy: Int) {
-        guard let metrics else { return }
-        if let keys { metrics.add(1, to: keys.requestCount) }
-        metrics.add(1 / Double(Swift.max(1, healthy)), to: group.perTarget)
+    func countForTargetGroup(_ group: Group, counters: MetricCounters?, healthy: Int) {
+        counters?.requestCount.add(1)
+        group.perTarget.add(1 / Double(Swift.max(1, healthy)))
     }
 
     static func errorPage(_ status: Int) -> ProtocolResponse {

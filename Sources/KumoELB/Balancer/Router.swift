@@ -34,38 +34,44 @@ public final class Router: Sendable {
 
         /// `app/<name>/<id>`: its LoadBalancer dimension.
         let dimension: String
-        /// Its metric series, made once: per load balancer, and per load balancer and target group.
-        let keys: MetricKeys
-        let groupKeys: [String: MetricKeys]
+        /// Its metric counters, made once: per load balancer, and per load balancer and target group.
+        let counters: MetricCounters
+        let groupCounters: [String: MetricCounters]
 
         init(
             arn: String, dnsName: String, idleTimeout: Int, listeners: [Int: [(conditions: [ShapeValue], actions: [ShapeValue])]],
             accessLogs: (bucket: String, prefix: String)?, httpsPorts: Set<Int>, securityGroups: [String], subnets: [String],
-            dimension: String, keys: MetricKeys, groupKeys: [String: MetricKeys]
+            dimension: String, counters: MetricCounters, groupCounters: [String: MetricCounters]
         ) {
             (self.arn, self.dnsName, self.idleTimeout, self.listeners, self.accessLogs, self.httpsPorts) = (
                 arn, dnsName, idleTimeout, listeners, accessLogs, httpsPorts
             )
-            (self.securityGroups, self.subnets, self.dimension, self.keys, self.groupKeys) = (securityGroups, subnets, dimension, keys, groupKeys)
+            (self.securityGroups, self.subnets, self.dimension, self.counters, self.groupCounters) = (securityGroups, subnets, dimension, counters, groupCounters)
         }
 
         /// What a listener's clients speak: `https` or `http`.
         func scheme(_ port: Int) -> String { httpsPorts.contains(port) ? "https" : "http" }
     }
 
-    /// The `AWS/ApplicationELB` series a request adds to, for one set of dimensions.
-    struct MetricKeys: Sendable {
-        var requestCount, elb5xx, targetResponseTime: MetricKey
+    /// The `AWS/ApplicationELB` counters a request adds to, for one set of dimensions.
+    final class MetricCounters: Sendable {
+        let requestCount, elb5xx, targetResponseTime: MetricCounter
         /// HTTPCode_Target_2XX_Count ... by the status's first digit (index 0 unused).
-        var targetCodes: [MetricKey]
+        let targetCodes: [MetricCounter]
 
-        init(_ dimensions: [(String, String)]) {
-            func key(_ name: String) -> MetricKey { MetricKey(namespace: "AWS/ApplicationELB", name: name, dimensions: dimensions) }
-            requestCount = key("RequestCount")
-            elb5xx = key("HTTPCode_ELB_5XX_Count")
-            targetResponseTime = key("TargetResponseTime")
-            targetCodes = (0...5).map { key("HTTPCode_Target_\($0)XX_Count") }
+        init(_ dimensions: [(String, String)], metrics: ServiceMetrics?) {
+            func counter(_ name: String) -> MetricCounter { Router.counter(name, dimensions, metrics: metrics) }
+            requestCount = counter("RequestCount")
+            elb5xx = counter("HTTPCode_ELB_5XX_Count")
+            targetResponseTime = counter("TargetResponseTime")
+            targetCodes = (0...5).map { counter("HTTPCode_Target_\($0)XX_Count") }
         }
+    }
+
+    /// An `AWS/ApplicationELB` counter: the collected one, or one of its own when nothing collects metrics.
+    static func counter(_ name: String, _ dimensions: [(String, String)], metrics: ServiceMetrics?) -> MetricCounter {
+        let key = MetricKey(namespace: "AWS/ApplicationELB", name: name, dimensions: dimensions)
+        return metrics?.counter(key) ?? MetricCounter(key)
     }
 
     /// A target group as the data plane sees it; a class for the same reason as `Balancer`.
@@ -81,12 +87,12 @@ public final class Router: Sendable {
         let stickiness: Stickiness?
         /// `slow_start.duration_seconds`, scaled by the clock.
         let slowStart: Duration?
-        /// RequestCountPerTarget's series (TargetGroup dimension only).
-        let perTarget: MetricKey
+        /// RequestCountPerTarget's counter (TargetGroup dimension only).
+        let perTarget: MetricCounter
 
         init(
             arn: String, port: Int, targetType: String, healthCheck: ShapeValue, leastOutstanding: Bool, targets: [(id: String, port: Int)],
-            inUse: Bool, stickiness: Stickiness?, slowStart: Duration?, perTarget: MetricKey
+            inUse: Bool, stickiness: Stickiness?, slowStart: Duration?, perTarget: MetricCounter
         ) {
             (self.arn, self.port, self.targetType, self.healthCheck, self.leastOutstanding) = (arn, port, targetType, healthCheck, leastOutstanding)
             (self.targets, self.inUse, self.stickiness, self.slowStart, self.perTarget) = (targets, inUse, stickiness, slowStart, perTarget)
@@ -256,10 +262,10 @@ public final class Router: Sendable {
                     accessLogs = (bucket, attributes["access_logs.s3.prefix"] ?? "")
                 }
                 let dimension = Self.dimension(lb.arn)
-                var groupKeys: [String: MetricKeys] = [:]
+                var groupCounters: [String: MetricCounters] = [:]
                 for rules in listeners.values {
-                    for group in rules.flatMap({ ELB.forwardedGroups($0.actions) }) where groupKeys[group] == nil {
-                        groupKeys[group] = MetricKeys([("LoadBalancer", dimension), ("TargetGroup", Self.groupDimension(group))])
+                    for group in rules.flatMap({ ELB.forwardedGroups($0.actions) }) where groupCounters[group] == nil {
+                        groupCounters[group] = MetricCounters([("LoadBalancer", dimension), ("TargetGroup", Self.groupDimension(group))], metrics: metrics)
                     }
                 }
                 s.balancers[lb.arn] = Balancer(
@@ -267,7 +273,7 @@ public final class Router: Sendable {
                     listeners: listeners, accessLogs: accessLogs, httpsPorts: httpsPorts,
                     securityGroups: (shape["SecurityGroups"]?.list ?? []).compactMap(\.string),
                     subnets: (shape["AvailabilityZones"]?.list ?? []).compactMap { $0["SubnetId"]?.string },
-                    dimension: dimension, keys: MetricKeys([("LoadBalancer", dimension)]), groupKeys: groupKeys)
+                    dimension: dimension, counters: MetricCounters([("LoadBalancer", dimension)], metrics: metrics), groupCounters: groupCounters)
                 s.byHost[dns] = lb.arn
             }
             let targets = try TargetRecord.fetchAll(db)
@@ -279,7 +285,7 @@ public final class Router: Sendable {
                     targets: targets.filter { $0.targetGroupArn == g.arn }.map { ($0.targetId, $0.port) }, inUse: used.contains(g.arn),
                     stickiness: Self.stickiness(ELB.attributes(g.attributes)),
                     slowStart: Int(ELB.attributes(g.attributes)["slow_start.duration_seconds"] ?? "0").flatMap { $0 > 0 ? clock.duration(awsSeconds: Double($0)) : nil },
-                    perTarget: MetricKey(namespace: "AWS/ApplicationELB", name: "RequestCountPerTarget", dimensions: [("TargetGroup", Self.groupDimension(g.arn))]))
+                    perTarget: Self.counter("RequestCountPerTarget", [("TargetGroup", Self.groupDimension(g.arn))], metrics: metrics))
             }
             return s
         }

@@ -19,8 +19,8 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
     let listenerPort: Int
     let priority: String
     let group: Router.Group
-    /// The metric series of this load balancer and target group.
-    private let groupKeys: Router.MetricKeys?
+    /// The metric counters of this load balancer and target group.
+    private let groupCounters: Router.MetricCounters?
     private(set) var target: (id: String, port: Int, address: String)
     let requestTarget: String
     let headers: [(name: String, value: String)]
@@ -47,8 +47,8 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
         self.group = group
         self.target = target
         received = router.clock.now
-        groupKeys = lb.groupKeys[group.arn]
-        router.countForTargetGroup(group, keys: groupKeys, healthy: healthy)
+        groupCounters = lb.groupCounters[group.arn]
+        router.countForTargetGroup(group, counters: groupCounters, healthy: healthy)
         var headers = router.forwardedHeaders(request, lb: lb, port: port)
         if let given = request.header("X-Amzn-Trace-Id") {
             trace.traceId = given
@@ -97,16 +97,14 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
         trace.target = target.id + ":" + String(target.port)
         trace.targetStatus = status
         trace.targetSeconds = seconds
-        if let metrics = router.metrics {
-            let digit = min(max(status / 100, 0), 5)
-            metrics.add(seconds, to: lb.keys.targetResponseTime)
-            metrics.add(1, to: lb.keys.targetCodes[digit])
-            if let groupKeys {
-                metrics.add(seconds, to: groupKeys.targetResponseTime)
-                metrics.add(1, to: groupKeys.targetCodes[digit])
-            }
-            countNetwork(answer)
+        let digit = min(max(status / 100, 0), 5)
+        lb.counters.targetResponseTime.add(seconds)
+        lb.counters.targetCodes[digit].add(1)
+        if let groupCounters {
+            groupCounters.targetResponseTime.add(seconds)
+            groupCounters.targetCodes[digit].add(1)
         }
+        countNetwork(answer)
         guard let stickiness = group.stickiness else { return [] }
         return router.stickyCookies(group: group.arn, target: target, stickiness: stickiness, answer: answer).map { (name: $0.0, value: $0.1) }
     }
