@@ -29,17 +29,23 @@ import Foundation
             received: Date(timeIntervalSince1970: 1_700_000_000 + Double(n) / 1000), seconds: 0.002)
     }
 
-    @Test func aDeliveryKeepsTheNewestLinesUpToTheLimit() {
+    @Test func aDeliveryKeepsTheFirstLinesUpToTheLimit() {
         let feed = AccessLogFeed()
         let count = AccessLogFeed.limit * 3 + 7
-        for n in 0..<count { feed.append(Self.entry(n), balancer: Self.lb.arn) }
+        var wanted = 0
+        for n in 0..<count where feed.wants(Self.lb.feedQuota) {
+            wanted += 1
+            feed.append(Self.entry(n), balancer: Self.lb.arn)
+        }
+        #expect(wanted == AccessLogFeed.limit)
         let events = feed.drain()[Self.lb.arn] ?? []
         #expect(events.count == AccessLogFeed.limit)
-        #expect(events.first?.message.contains("GET http://web.example:80/item/\(count - AccessLogFeed.limit)?a=1 HTTP/1.1") == true)
-        #expect(events.last?.message.contains("/item/\(count - 1)?") == true)
-        #expect(events.last?.timestamp == 1_700_000_000_000 + Int64(count - 1))
-        // Drained means gone.
+        #expect(events.first?.message.contains("GET http://web.example:80/item/0?a=1 HTTP/1.1") == true)
+        #expect(events.last?.message.contains("/item/\(AccessLogFeed.limit - 1)?") == true)
+        #expect(events.last?.timestamp == 1_700_000_000_000 + Int64(AccessLogFeed.limit - 1))
+        // Drained means gone, and the next delivery takes lines again.
         #expect(feed.drain().isEmpty)
+        #expect(feed.wants(Self.lb.feedQuota))
     }
 
     @Test func theLaneRunsJobsInOrderOnItsOwnLowPriorityThread() async {

@@ -174,40 +174,50 @@ struct AccessLogEntry: Sendable {
 
 /// Access log lines on their way to CloudWatch Logs: every load balancer's requests go to the log
 /// group `/kumo/elb/<name>`, stream `access`, whether or not S3 access logs are on. At most
-/// `limit` lines wait per load balancer between deliveries (every `interval`); beyond that the
-/// oldest are dropped, so under heavy load the group keeps the last 250 lines of each quarter
-/// second, 1,000 a second (S3 access logs keep every line). The group is for watching traffic, and each line kept costs
-/// a row in the store: at 10,000 lines a second the inserts alone took a tenth of a core and
-/// ~5 MB of disk a second. Lines are written on the background lane, never on an event loop.
+/// `limit` lines per load balancer go out with each delivery (every `interval`): under heavy load
+/// the group keeps the first 250 lines of each quarter second, 1,000 a second (S3 access logs keep
+/// every line). The group is for watching traffic, and each line kept costs a row in the store: at
+/// 10,000 lines a second the inserts alone took a tenth of a core and ~5 MB of disk a second. A
+/// request past the limit costs one atomic count (`wants`); lines are written on the background
+/// lane, never on an event loop.
 final class AccessLogFeed: Sendable {
     static let interval = Duration.milliseconds(250)
     static let limit = 250
     private let pending = Mutex<[String: [AccessLogEntry]]>([:])
+    /// Which delivery the lines gathered now go out with: one more at each drain.
+    private let round = Atomic<Int>(0)
+
+    /// Whether a line of the balancer is wanted in this delivery (counted when it is).
+    func wants(_ quota: Quota) -> Bool {
+        let now = round.load(ordering: .relaxed)
+        if quota.round.load(ordering: .relaxed) != now {
+            // The first line of a delivery starts its count (two loops may both do it: a line or two more).
+            quota.round.store(now, ordering: .relaxed)
+            quota.taken.store(0, ordering: .relaxed)
+        }
+        return quota.taken.wrappingAdd(1, ordering: .relaxed).oldValue < Self.limit
+    }
+
+    /// One load balancer's count of lines in the current delivery.
+    final class Quota: Sendable {
+        fileprivate let round = Atomic<Int>(-1)
+        fileprivate let taken = Atomic<Int>(0)
+    }
 
     func append(_ entry: AccessLogEntry, balancer arn: String) {
         pending.withLock { all in
-            // Trimmed a limit's worth at a time, not one entry per append (a removal moves the rest).
-            all[arn, default: []].appendTrimming(entry, limit: Self.limit)
+            if all[arn, default: []].count < Self.limit { all[arn, default: []].append(entry) }
         }
     }
 
     /// The events gathered since the last drain, their lines written now (at most `limit` per load balancer).
     func drain() -> [String: [(timestamp: Int64, message: String)]] {
         let all = pending.withLock { all in
+            round.wrappingAdd(1, ordering: .relaxed)
             defer { all = [:] }
             return all
         }
-        return all.mapValues { entries in
-            entries.suffix(Self.limit).map { (timestamp: Int64($0.received.timeIntervalSince1970 * 1000), message: $0.line) }
-        }
-    }
-}
-
-extension Array {
-    /// Appends, and once twice `limit` elements are held drops the oldest `limit` of them.
-    fileprivate mutating func appendTrimming(_ element: Element, limit: Int) {
-        append(element)
-        if count >= 2 * limit { removeFirst(limit) }
+        return all.mapValues { entries in entries.map { (timestamp: Int64($0.received.timeIntervalSince1970 * 1000), message: $0.line) } }
     }
 }
 

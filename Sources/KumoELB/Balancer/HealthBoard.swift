@@ -31,7 +31,15 @@ final class HealthBoard: Sendable {
     /// group up once (the key is a long ARN) and its targets by their short ids.
     private struct Group {
         var targets: [Target: Entry] = [:]
+        /// The healthy targets with their addresses, in a fixed order: worked out again when an
+        /// entry's health changes (`settle`), read by every request.
+        private(set) var healthy: [(id: String, port: Int, address: String)] = []
         var cursor = 0
+
+        mutating func settle() {
+            healthy = targets.compactMap { t, e in e.state == "healthy" ? e.address.map { (t.id, t.port, $0) } : nil }
+                .sorted { ($0.id, $0.port) < ($1.id, $1.port) }
+        }
     }
 
     private let groups = Mutex<[String: Group]>([:])
@@ -39,7 +47,10 @@ final class HealthBoard: Sendable {
     func registered(group: String, id: String, port: Int) {
         groups.withLock { g in
             let t = Target(id: id, port: port)
-            if g[group]?.targets[t] == nil || g[group]?.targets[t]?.state == "draining" { g[group, default: Group()].targets[t] = Entry() }
+            if g[group]?.targets[t] == nil || g[group]?.targets[t]?.state == "draining" {
+                g[group, default: Group()].targets[t] = Entry()
+                g[group]!.settle()
+            }
         }
     }
 
@@ -52,6 +63,7 @@ final class HealthBoard: Sendable {
             entry.description = "Target deregistration is in progress"
             entry.drainingUntil = .now + delay
             g[group, default: Group()].targets[t] = entry
+            g[group]!.settle()
         }
     }
 
@@ -59,7 +71,10 @@ final class HealthBoard: Sendable {
     func drainingTargets(group: String) -> [(String, Int)] {
         let now = ContinuousClock.now
         return groups.withLock { g in
-            for name in g.keys { g[name]!.targets = g[name]!.targets.filter { $0.value.drainingUntil.map { $0 > now } ?? true } }
+            for name in g.keys {
+                g[name]!.targets = g[name]!.targets.filter { $0.value.drainingUntil.map { $0 > now } ?? true }
+                g[name]!.settle()
+            }
             return (g[group]?.targets ?? [:]).filter { $0.value.state == "draining" }.map { t, _ in (t.id, t.port) }
         }
     }
@@ -70,8 +85,10 @@ final class HealthBoard: Sendable {
         groups.withLock { g in
             let t = Target(id: id, port: port)
             guard var entry = g[group]?.targets[t], entry.state != "draining" else { return }
+            let before = (entry.state, entry.address)
             change(&entry)
             g[group]!.targets[t] = entry
+            if (entry.state, entry.address) != before { g[group]!.settle() }
         }
     }
 
@@ -90,6 +107,16 @@ final class HealthBoard: Sendable {
         group: String, targets: [(id: String, port: Int)], leastOutstanding: Bool, slowStart: Duration? = nil,
         now: ContinuousClock.Instant = .now, draw: () -> Double = { Double.random(in: 0..<1) }
     ) -> (id: String, port: Int, address: String, healthy: Int)? {
+        if !leastOutstanding && slowStart == nil {
+            // Plain round robin over the healthy targets (a deregistered target is draining, never healthy).
+            let (healthy, n) = groups.withLock { g -> ([(id: String, port: Int, address: String)], Int) in
+                guard let i = g.index(forKey: group) else { return ([], 0) }
+                return (g.values[i].healthy, g.values[i].cursor.advance())
+            }
+            guard !healthy.isEmpty else { return nil }
+            let t = healthy[n % healthy.count]
+            return (t.id, t.port, t.address, healthy.count)
+        }
         var candidates: [(id: String, port: Int, address: String, outstanding: Int, since: ContinuousClock.Instant?)] = []
         candidates.reserveCapacity(targets.count)
         let n = groups.withLock { g -> Int in

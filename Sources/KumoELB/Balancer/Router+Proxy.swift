@@ -71,13 +71,14 @@ extension Router {
     ) {
         lb.counters.requestCount.add(1)
         if byBalancer && status >= 500 { lb.counters.elb5xx.add(1) }
-        guard lb.accessLogs != nil || logFeed != nil else { return }
+        let fed = logFeed?.wants(lb.feedQuota) == true
+        guard lb.accessLogs != nil || fed else { return }
         let elapsed = ContinuousClock.now - started
         let entry = AccessLogEntry(
             request: request, status: status, sent: sent, location: location, lb: lb, port: port, action: action, priority: priority,
             trace: trace, received: received, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         if let logs = lb.accessLogs { accessLogs.append(entry.line, to: .init(bucket: logs.bucket, prefix: logs.prefix, source: lb.arn)) }
-        logFeed?.append(entry, balancer: lb.arn)
+        if fed { logFeed?.append(entry, balancer: lb.arn) }
     }
 
     /// The listener port's fast path: a request a forward rule sends to a healthy target, whose

@@ -37,6 +37,8 @@ public final class Router: Sendable {
         /// Its metric counters, made once: per load balancer, and per load balancer and target group.
         let counters: MetricCounters
         let groupCounters: [String: MetricCounters]
+        /// How many of its access log lines the CloudWatch Logs feed took for its next delivery.
+        let feedQuota = AccessLogFeed.Quota()
 
         init(
             arn: String, dnsName: String, idleTimeout: Int, listeners: [Int: [(conditions: [ShapeValue], actions: [ShapeValue])]],
