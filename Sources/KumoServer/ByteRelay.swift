@@ -2,8 +2,10 @@ import KumoProtocols
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
-/// A listener port's fast path, in front of NIO's HTTP/1.1 handlers and `ListenerRelay`: a plain
+/// A listener port's fast path, in front of NIO's HTTP/1.1 handlers and `ListenerRelay` (and on
+/// the edge port, in front of `QuickResponder`, for a load balancer's DNS name): a plain
 /// HTTP/1.1 request (see `HTTPHeadBytes.request`) that the service forwards goes to its target
 /// as bytes — a new head, then the body as it arrives — and the answer comes back as bytes: its
 /// head read and rewritten, its body passed on unchanged (counted by length, or followed through
@@ -20,6 +22,8 @@ final class ByteRelay: ChannelInboundHandler, RemovableChannelHandler, TargetOwn
     private var context: ChannelHandlerContext!
     private var pool: TargetPool!
     private var remote: (address: String?, port: Int?) = (nil, nil)
+    /// Whether the client speaks TLS to us (the edge port takes both).
+    private var secure = false
     /// Client bytes not taken yet: the next request's head, pipelined requests.
     private var inbound = ByteBuffer()
     private var current: Exchange?
@@ -86,6 +90,7 @@ final class ByteRelay: ChannelInboundHandler, RemovableChannelHandler, TargetOwn
         self.context = context
         pool = TargetPool.pool(for: context.eventLoop)
         remote = (context.channel.remoteAddress?.ipAddress, context.channel.remoteAddress?.port)
+        secure = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil
         inbound = context.channel.allocator.buffer(capacity: 0)
         if context.channel.isActive { watchIdle() }
     }
@@ -97,8 +102,11 @@ final class ByteRelay: ChannelInboundHandler, RemovableChannelHandler, TargetOwn
 
     // MARK: The client's side
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var bytes = unwrapInboundIn(data)
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { received(unwrapInboundIn(data)) }
+
+    /// Client bytes: from the socket, or those a handler behind had read when it put this relay in front.
+    func received(_ bytes: ByteBuffer) {
+        var bytes = bytes
         if closing { return }
         if discard > 0 {
             let n = min(discard, bytes.readableBytes)
@@ -136,6 +144,7 @@ final class ByteRelay: ChannelInboundHandler, RemovableChannelHandler, TargetOwn
             }
             var request = HostRoute.Request(method: head.method, target: head.target, headers: head.headers, remoteAddress: remote.address, name: label)
             request.remotePort = remote.port
+            request.secure = secure
             guard let exchange = forward(request) else { return handOn() }
             inbound.moveReaderIndex(forwardBy: length)
             keepAlive = head.keepAlive && !quiescing
@@ -183,6 +192,9 @@ final class ByteRelay: ChannelInboundHandler, RemovableChannelHandler, TargetOwn
         let rest = inbound
         inbound = ByteBuffer()
         context.fireChannelRead(wrapInboundOut(rest))
+        // This may be in a target's read (the answer before ended): handlers that act at the end
+        // of a read (NIO's async channels) must see one.
+        context.fireChannelReadComplete()
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 

@@ -8,9 +8,10 @@ import NIOSSL
 /// The edge port's fast path, in front of Hummingbird's HTTP handlers: a plain request without a
 /// body whose host route has its answer at once (`HostRoute.quick`: a CloudFront cache hit) is
 /// read and answered as bytes on the connection's event loop, with no HTTP objects, task or
-/// async channel in between. The first request that is anything else (an API call, a miss) is
-/// handed, with everything after it, to Hummingbird's handlers, and this handler leaves the
-/// pipeline. While it serves, it keeps the connection's idle timeout itself.
+/// async channel in between; one to a route that forwards (`HostRoute.forward`: a load
+/// balancer's DNS name) goes to a `ByteRelay` put in front. The first request that is anything
+/// else (an API call, a miss) is handed, with everything after it, to Hummingbird's handlers,
+/// and this handler leaves the pipeline. While it serves, it keeps the connection's idle timeout itself.
 final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -29,6 +30,8 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
     private var closing = false
     private var lastActive = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
+    /// A byte relay is in front: what comes next is what it handed back.
+    private var relayed = false
 
     init(edge: Edge, metrics: EdgeMetrics, idleTimeout: TimeAmount, logger: Logger) {
         self.edge = edge
@@ -50,32 +53,49 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
         var bytes = unwrapInboundIn(data)
         inbound.writeBuffer(&bytes)
         lastActive = .now()
+        // Back from a byte relay that was in front: the idle watch is ours again, and the request
+        // the relay handed back (one it does not forward: a redirect, a 503) goes to Hummingbird.
+        let handedBack = relayed
+        relayed = false
+        if idleCheck == nil { watchIdle() }
         var answered = false
         while inbound.readableBytes > 0, !closing {
             guard case .complete(let length) = HTTPHeadBytes.end(of: inbound) else {
                 if HTTPHeadBytes.end(of: inbound) == .malformed { return handOn(flushing: answered) }
                 break
             }
-            guard answer(length) else { return handOn(flushing: answered) }
-            answered = true
+            switch answer(length) {
+            case .answered: answered = true
+            case .handOn: return handOn(flushing: answered)
+            case .relay: return handedBack ? handOn(flushing: answered) : relay(flushing: answered)
+            }
         }
         if answered { context.flush() }
     }
 
+    private enum Outcome {
+        /// Answered here.
+        case answered
+        /// For Hummingbird's handlers.
+        case handOn
+        /// For a load balancer: a byte relay in front takes it.
+        case relay
+    }
+
     /// Answers the request whose head is the first `length` bytes, when its route has the answer at once.
-    private func answer(_ length: Int) -> Bool {
+    private func answer(_ length: Int) -> Outcome {
         let started = ContinuousClock.now
-        guard let head = HTTPHeadBytes.request(inbound.getSlice(at: inbound.readerIndex, length: length)!), (head.contentLength ?? 0) == 0 else {
-            return false
-        }
+        guard let head = HTTPHeadBytes.request(inbound.getSlice(at: inbound.readerIndex, length: length)!) else { return .handOn }
         let remote = context.channel.remoteAddress
         let probe = EdgeRequest(method: head.method, target: head.target, headers: head.headers, remoteAddress: remote?.ipAddress)
-        guard let (route, name) = edge.hostRoute(probe), let quick = route.quick else { return false }
+        guard let (route, name) = edge.hostRoute(probe) else { return .handOn }
+        if route.forward != nil { return .relay }
+        guard (head.contentLength ?? 0) == 0, let quick = route.quick else { return .handOn }
         var request = HostRoute.Request(method: head.method, target: head.target, headers: head.headers, remoteAddress: remote?.ipAddress, name: name)
         if secure == nil { secure = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil }
         request.secure = secure ?? false
         request.remotePort = remote?.port
-        guard let response = quick(request) else { return false }
+        guard let response = quick(request) else { return .handOn }
         metrics.requestStarted()
         inbound.moveReaderIndex(forwardBy: length)
         if !head.keepAlive { closing = true }
@@ -88,7 +108,37 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
             let context = self.context!
             context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
-        return true
+        return .answered
+    }
+
+    /// A load balancer's request: a byte relay goes in front and takes what is unread. It hands
+    /// back here the first request that it does not forward (and leaves), and keeps the idle
+    /// timeout while it is there.
+    private func relay(flushing: Bool) {
+        idleCheck?.cancel()
+        idleCheck = nil
+        relayed = true
+        if flushing { context.flush() }
+        let relay = ByteRelay(service: Self.forwarding(edge, idleTimeout: idleTimeout), label: "edge")
+        do { try context.pipeline.syncOperations.addHandler(relay, position: .before(self)) } catch { return handOn(flushing: false) }
+        let rest = inbound
+        inbound = context.channel.allocator.buffer(capacity: 0)
+        relay.received(rest)
+    }
+
+    /// What the relay forwards: requests whose host is claimed by a route that forwards (a load
+    /// balancer's DNS name).
+    private static func forwarding(_ edge: Edge, idleTimeout: TimeAmount) -> ListenerService {
+        ListenerService(
+            handle: { _ in ProtocolResponse(status: 500, headers: [], body: []) },
+            forward: { request in
+                let probe = EdgeRequest(method: request.method, target: request.path, headers: request.headers, remoteAddress: request.remoteAddress)
+                guard let (route, name) = edge.hostRoute(probe), let forward = route.forward else { return nil }
+                var request = request
+                request.name = name
+                return forward(request)
+            },
+            idleTimeout: { Int(idleTimeout.nanoseconds / 1_000_000_000) })
     }
 
     /// The response as `EdgeServer.write` makes it: its headers, today's Date, a Content-Length,

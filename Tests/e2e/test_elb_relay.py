@@ -281,3 +281,50 @@ def test_target_answers_framed_every_way_reach_the_client(start_kumo):
         s.close()
     finally:
         target.close()
+
+
+def test_the_edge_relays_a_balancers_requests_and_hands_back_the_rest(start_kumo):
+    """On the edge port, requests to the balancer's DNS name go to the same byte relay; one it
+    does not forward (a fixed response) goes back to the HTTP handlers, with the rest of the connection."""
+    kumo = start_kumo("--time-scale", "0.05")
+    origin = Origin()
+    try:
+        origin.set("/health", b"ok")
+        origin.set("/page", b"hello " * 10, headers={"Content-Type": "text/plain", "X-From": "target"})
+        origin.set("/upload", b"stored", status=201)
+        elb, lb, group, port = balance(kumo, [origin], name="edge")
+        listener = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"][0]
+        elb.create_rule(ListenerArn=listener["ListenerArn"], Priority=1, Conditions=[{"Field": "path-pattern", "Values": ["/fixed"]}],
+                        Actions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "418", "ContentType": "text/plain",
+                                                                                      "MessageBody": "teapot"}}])
+        host = lb["DNSName"]
+        edge_port = int(kumo.url.rsplit(":", 1)[1])
+
+        r = requests.get(kumo.url + "/page?a=1", headers={"Host": host, "X-Forwarded-For": "10.1.2.3"}, timeout=10)
+        assert r.status_code == 200 and r.text == "hello " * 10 and r.headers["X-From"] == "target"
+        method, path, sent, _ = origin.last("/page")
+        assert (method, path) == ("GET", "/page?a=1") and sent["Host"] == host
+        assert sent["X-Forwarded-For"] == "10.1.2.3, 127.0.0.1" and sent["X-Forwarded-Proto"] == "http" and sent["X-Forwarded-Port"] == "80"
+        payload = b"y" * (100 << 10)
+        r = requests.post(kumo.url + "/upload", data=payload, headers={"Host": host}, timeout=10)
+        assert r.status_code == 201 and r.text == "stored" and origin.last("/upload")[3] == payload
+
+        # One connection: relayed, handed back (the balancer answers itself), then the rest in order.
+        h = host.encode()
+        raw = (b"GET /page HTTP/1.1\r\nHost: " + h + b"\r\n\r\n" + b"GET /fixed HTTP/1.1\r\nHost: " + h + b"\r\n\r\n"
+               + b"GET /page HTTP/1.1\r\nHost: " + h + b"\r\n\r\n" + b"GET /_kumo/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        answers, closed = exchange(edge_port, raw)
+        assert [a[0].split(b"\r\n")[0] for a in answers] == [b"HTTP/1.1 200 OK", b"HTTP/1.1 418 I'm a teapot", b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK"]
+        assert answers[0][1] == answers[2][1] == b"hello " * 10 and answers[1][1] == b"teapot" and b'"running"' in answers[3][1]
+        assert not closed
+        # The same on the listener's own port (where the HTTP handlers behind are NIO's).
+        answers, closed = exchange(port, raw.rsplit(b"GET /_kumo", 1)[0])
+        assert [a[0].split(b"\r\n")[0] for a in answers] == [b"HTTP/1.1 200 OK", b"HTTP/1.1 418 I'm a teapot", b"HTTP/1.1 200 OK"]
+        assert answers[2][1] == b"hello " * 10 and not closed
+
+        # Over TLS on the same port: the target is told the client used https.
+        r = requests.get("https://127.0.0.1:%d/page" % edge_port, headers={"Host": host}, verify=False, timeout=10)
+        assert r.status_code == 200 and r.text == "hello " * 10
+        assert origin.last("/page")[2]["X-Forwarded-Proto"] == "https"
+    finally:
+        origin.close()

@@ -81,10 +81,11 @@ extension Router {
         if fed { logFeed?.append(entry, balancer: lb.arn) }
     }
 
-    /// The listener port's fast path: a request a forward rule sends to a healthy target, whose
-    /// client the security groups are known to admit. Anything else (and a client whose
-    /// admission is not decided yet) goes to `handle`.
-    func exchange(for request: HostRoute.Request, listenerPort: Int) -> TargetExchange? {
+    /// The byte relay's fast path (on a listener port, or on the edge for the balancer's DNS
+    /// name): a request a forward rule sends to a healthy target, whose client the security
+    /// groups are known to admit. Anything else (and a client whose admission is not decided
+    /// yet) goes to `handle`.
+    func exchange(for request: HostRoute.Request, listenerPort: Int?) -> TargetExchange? {
         guard let (lb, port, action, priority) = route(request, listenerPort: listenerPort), let action, action["Type"]?.string == "forward",
             admitsNow(lb, port: port, source: request.remoteAddress),
             let exchange = TargetExchange(router: self, action: action, request: request, lb: lb, port: port, priority: priority)

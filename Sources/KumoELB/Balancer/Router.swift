@@ -301,6 +301,7 @@ public final class Router: Sendable {
             label: "elbv2",
             claim: { [self] host, suffix in host.hasSuffix(".elb." + suffix) ? state.withLock { $0.byHost[host] } : nil },
             handle: { [self] request in await handle(request, listenerPort: nil) },
-            upgrade: { [self] request in await upgradeTarget(request, listenerPort: nil) })
+            upgrade: { [self] request in await upgradeTarget(request, listenerPort: nil) },
+            forward: { [self] request in exchange(for: request, listenerPort: nil) })
     }
 }

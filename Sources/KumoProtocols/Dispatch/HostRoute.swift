@@ -61,15 +61,21 @@ public struct HostRoute: Sendable {
     /// nil sends the request to `handle`. Asked only for requests without a body.
     public let quick: (@Sendable (Request) -> ProtocolResponse?)?
 
+    /// Where the route sends a request as bytes, on the connection's event loop (a load
+    /// balancer's forward rule, as on its listener ports); nil sends the request to `handle`.
+    public let forward: (@Sendable (Request) -> (any ForwardExchange)?)?
+
     public init(
         label: String, claim: @escaping @Sendable (String, String) -> String?, handle: @escaping @Sendable (Request) async -> ProtocolResponse,
-        upgrade: (@Sendable (Request) async -> UpgradeTarget?)? = nil, quick: (@Sendable (Request) -> ProtocolResponse?)? = nil
+        upgrade: (@Sendable (Request) async -> UpgradeTarget?)? = nil, quick: (@Sendable (Request) -> ProtocolResponse?)? = nil,
+        forward: (@Sendable (Request) -> (any ForwardExchange)?)? = nil
     ) {
         self.label = label
         self.claim = claim
         self.handle = handle
         self.upgrade = upgrade
         self.quick = quick
+        self.forward = forward
     }
 }
 
