@@ -284,6 +284,7 @@ struct Up: AsyncParsableCommand {
         let background: [(String, any Service)] = [
             ("route53.healthChecker", route53.healthChecker), ("cloudfront.logDelivery", cloudfront.logDelivery!),
             ("elb.logDelivery", elb.logDelivery!), ("elb.logShipping", elb.logShipping!), ("s3.lifecycle", LifecycleSweeper(provider: s3, logger: logger)),
+            ("logs.retention", logs.retentionSweeper(logger: logger)),
             ("ec2.supervisor", ec2.supervisor), ("elb.listeners", listenerHost), ("elb.healthChecker", elb.healthChecker),
             ("cloudwatch.evaluator", cloudwatch.evaluator), ("cloudwatch.publisher", cloudwatch.publisher),
             ("autoscaling.reconciler", autoscaling.reconciler),

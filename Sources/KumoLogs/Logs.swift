@@ -213,20 +213,25 @@ struct Logs: Sendable {
         }
         let now = nowMillis
         var rejected: [String: ShapeValue] = [:]
-        // AWS accepts events from 14 days ago to 2 hours ahead; the rest is reported, not stored.
-        let tooOld = events.lastIndex { $0.timestamp < now - 14 * 86_400_000 }
-        let tooNew = events.firstIndex { $0.timestamp > now + 2 * 3_600_000 }
-        if let tooOld { rejected["tooOldLogEventEndIndex"] = .integer(Int64(tooOld)) }
-        if let tooNew { rejected["tooNewLogEventStartIndex"] = .integer(Int64(tooNew)) }
-        let accepted = Array(events[(tooOld.map { $0 + 1 } ?? 0)..<(tooNew ?? events.count)])
         let account = call.context.accountId, region = call.context.region
-        try await store.write { db in
-            _ = try self.group(db, group, account: account, region: region)
+        let scale = clock.timeScale
+        let (tooOld, tooNew) = try await store.write { db in
+            let g = try self.group(db, group, account: account, region: region)
             guard let s = try StreamRecord.fetchOne(db, key: ["accountId": account, "region": region, "groupName": group, "name": stream]) else {
                 throw Self.notFound("log stream")
             }
-            try self.insert(db, s, accepted, ingestion: now)
+            // AWS accepts events from 14 days ago (or the group's retention, when shorter) to 2 hours
+            // ahead; the rest is reported, not stored. Retention days follow --time-scale, as the sweep does.
+            var oldest = now - 14 * 86_400_000
+            if let days = g.retentionDays { oldest = max(oldest, now - Int64(Double(days) * 86_400_000 * scale)) }
+            let tooOld = events.lastIndex { $0.timestamp < oldest }
+            let tooNew = events.firstIndex { $0.timestamp > now + 2 * 3_600_000 }
+            let accepted = events[(tooOld.map { $0 + 1 } ?? 0)..<(tooNew ?? events.count)]
+            try self.insert(db, s, Array(accepted), ingestion: now)
+            return (tooOld, tooNew)
         }
+        if let tooOld { rejected["tooOldLogEventEndIndex"] = .integer(Int64(tooOld)) }
+        if let tooNew { rejected["tooNewLogEventStartIndex"] = .integer(Int64(tooNew)) }
         var out: [String: ShapeValue] = ["nextSequenceToken": .string(String(now))]
         if !rejected.isEmpty { out["rejectedLogEventsInfo"] = .structure(rejected) }
         return .structure(out)

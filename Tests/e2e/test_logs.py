@@ -149,3 +149,40 @@ def test_live_tail_streams_new_events(kumo):
     assert "sessionStart" in next(open_session)
     began = time.time()
     assert kumo.stop() == 0 and time.time() - began < 5
+
+
+def test_retention_policies_delete_old_events(start_kumo):
+    # A day is 8.64 s here.
+    kumo = start_kumo("--time-scale", "0.0001")
+    logs = kumo.client("logs")
+    for group in ("/app/kept", "/app/short"):
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName="s")
+    t = ms()
+    # An event from two (scaled) days ago, and two from now: all kept while there is no policy.
+    events = [{"timestamp": t - 2 * 8640, "message": "old"}, {"timestamp": t, "message": "new one"}, {"timestamp": t + 1, "message": "new two"}]
+    for group in ("/app/kept", "/app/short"):
+        assert "rejectedLogEventsInfo" not in logs.put_log_events(logGroupName=group, logStreamName="s", logEvents=events)
+    logs.put_retention_policy(logGroupName="/app/short", retentionInDays=1)
+    # With one, an event older than it is refused, as on AWS.
+    refused = logs.put_log_events(logGroupName="/app/short", logStreamName="s", logEvents=[{"timestamp": t - 2 * 8640, "message": "late"}])
+    assert refused["rejectedLogEventsInfo"] == {"tooOldLogEventEndIndex": 0}
+
+    def messages(group):
+        return [e["message"] for e in logs.get_log_events(logGroupName=group, logStreamName="s", startFromHead=True)["events"]]
+
+    def stream(group):
+        return logs.describe_log_streams(logGroupName=group)["logStreams"][0]
+
+    # The old event goes at the next sweep; the others once a (scaled) day has passed.
+    assert wait_for(lambda: messages("/app/short") == ["new one", "new two"], timeout=5)
+    assert stream("/app/short")["storedBytes"] == len("new one") + len("new two") + 2 * 26
+    assert stream("/app/short")["firstEventTimestamp"] == t
+    assert wait_for(lambda: messages("/app/short") == [], timeout=30)
+    assert stream("/app/short")["storedBytes"] == 0 and "firstEventTimestamp" not in stream("/app/short")
+    # Without a policy, nothing expires (AWS's default).
+    assert messages("/app/kept") == ["old", "new one", "new two"]
+    logs.delete_retention_policy(logGroupName="/app/short")
+    logs.put_log_events(logGroupName="/app/short", logStreamName="s", logEvents=[{"timestamp": ms() - 2 * 8640, "message": "stays"}])
+    time.sleep(1)
+    assert messages("/app/short") == ["stays"]
