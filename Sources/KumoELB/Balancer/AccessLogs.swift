@@ -16,6 +16,25 @@ struct ForwardTrace: Sendable {
     var targetSeconds: Double?
     var group = "-"
     var traceId = "-"
+
+    /// A new `X-Amzn-Trace-Id`: `Root=1-<epoch seconds, 8 hex digits>-<24 random hex digits>`.
+    static func newRoot(epoch: Int) -> String {
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: 40) { out in
+            digits.withUTF8Buffer { hex in
+                for (i, c) in "Root=1-".utf8.enumerated() { out[i] = c }
+                for i in 0..<8 { out[7 + i] = hex[(epoch >> (28 - 4 * i)) & 15] }
+                out[15] = UInt8(ascii: "-")
+                var bits = UniqueRandom.next()
+                for i in 0..<24 {
+                    if i == 16 { bits = UniqueRandom.next() }
+                    out[16 + i] = hex[Int(bits & 15)]
+                    bits >>= 4
+                }
+            }
+            return 40
+        }
+    }
 }
 
 /// Application load balancer access logs: one space-separated line per request in the ALB

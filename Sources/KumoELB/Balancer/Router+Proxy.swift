@@ -16,7 +16,7 @@ extension Router {
     /// The load balancer, listener port and action a request comes to: the listener by the port
     /// in Host (else 80, else the first), its rules in priority order, the first match's first action.
     /// `priority` is the matched rule's place for access logs ("0" for the default rule).
-    func route(_ request: HostRoute.Request, listenerPort: Int?) -> (lb: Balancer, port: Int, action: ShapeValue?, priority: String)? {
+    func route(_ request: HostRoute.Request, listenerPort: Int?) -> (lb: Balancer, port: Int, rule: Rule?, priority: String)? {
         guard let lb = state.withLock({ $0.balancers[request.name] }) else { return nil }
         func byHost() -> Int? {
             let hostPort = request.header("Host")?.split(separator: ":").last.flatMap { Int($0) }
@@ -26,18 +26,19 @@ extension Router {
         let index = rules.firstIndex { Self.matches($0.conditions, request) }
         let rule = index.map { rules[$0] } ?? rules.last
         let priority = index.map { $0 == rules.count - 1 ? "0" : String($0 + 1) } ?? "0"
-        return (lb, port, rule?.actions.first, priority)
+        return (lb, port, rule, priority)
     }
 
     func handle(_ request: HostRoute.Request, listenerPort: Int?) async -> ProtocolResponse {
         let received = clock.now
         let started = ContinuousClock.now
-        guard let (lb, port, action, priority) = route(request, listenerPort: listenerPort) else { return Self.errorPage(503) }
+        guard let (lb, port, rule, priority) = route(request, listenerPort: listenerPort) else { return Self.errorPage(503) }
+        let action = rule?.actions.first
         guard await admits(lb, port: port, source: request.remoteAddress) else { return Self.refused(lb, port: port, source: request.remoteAddress) }
         noteConnection(request, lb: lb.arn)
         let type = action?["Type"]?.string
-        if type == "forward", let action,
-            let exchange = TargetExchange(router: self, action: action, request: request, lb: lb, port: port, priority: priority)
+        if type == "forward", let rule,
+            let exchange = TargetExchange(router: self, rule: rule, request: request, lb: lb, port: port, priority: priority)
         {
             return await forward(exchange)
         }
@@ -86,9 +87,9 @@ extension Router {
     /// groups are known to admit. Anything else (and a client whose admission is not decided
     /// yet) goes to `handle`.
     func exchange(for request: HostRoute.Request, listenerPort: Int?) -> TargetExchange? {
-        guard let (lb, port, action, priority) = route(request, listenerPort: listenerPort), let action, action["Type"]?.string == "forward",
+        guard let (lb, port, rule, priority) = route(request, listenerPort: listenerPort), let rule, rule.forwards,
             admitsNow(lb, port: port, source: request.remoteAddress),
-            let exchange = TargetExchange(router: self, action: action, request: request, lb: lb, port: port, priority: priority)
+            let exchange = TargetExchange(router: self, rule: rule, request: request, lb: lb, port: port, priority: priority)
         else { return nil }
         noteConnection(request, lb: lb.arn)
         return exchange
@@ -145,7 +146,7 @@ extension Router {
     }
 
     /// The target groups a forward action sends to, with their weights.
-    static func forwardGroups(_ action: ShapeValue) -> [(String, Int)] {
+    static func forwardGroups(_ action: ShapeValue) -> [(arn: String, weight: Int)] {
         let weighted = (action["ForwardConfig"]?["TargetGroups"]?.list ?? []).compactMap { t -> (String, Int)? in
             t["TargetGroupArn"]?.string.map { ($0, t["Weight"]?.int ?? 1) }
         }
@@ -162,13 +163,13 @@ extension Router {
         }.map(\.arn)
     }
 
-    /// A healthy target of the action's target group (weighted when several; sticky when set), and
+    /// A healthy target of the rule's target group (weighted when several; sticky when set), and
     /// how many of the group's targets are healthy.
-    func choose(_ action: ShapeValue, request: HostRoute.Request) -> (
+    func choose(_ rule: Rule, request: HostRoute.Request) -> (
         arn: String, group: Group, target: (id: String, port: Int, address: String), healthy: Int
     )? {
-        let weighted = Self.forwardGroups(action)
-        let total = weighted.reduce(0) { $0 + $1.1 }
+        let weighted = rule.forward
+        let total = weighted.reduce(0) { $0 + $1.weight }
         // (Not the system generator: that is a system call per request.)
         var roll = weighted.count > 1 && total > 0 ? Int(UniqueRandom.next() % UInt64(total)) : 0
         var chosen = weighted.first?.0
@@ -207,8 +208,8 @@ extension Router {
     /// Where a connection upgrade (WebSocket) goes: a healthy target of the forward action, and
     /// the request head to open it with (the `Upgrade` and `Connection` headers kept).
     func upgradeTarget(_ request: HostRoute.Request, listenerPort: Int?) async -> UpgradeTarget? {
-        guard let (lb, port, action, _) = route(request, listenerPort: listenerPort), let action, action["Type"]?.string == "forward",
-            await admits(lb, port: port, source: request.remoteAddress), let (arn, group, target, healthy) = choose(action, request: request)
+        guard let (lb, port, rule, _) = route(request, listenerPort: listenerPort), let rule, rule.forwards,
+            await admits(lb, port: port, source: request.remoteAddress), let (arn, group, target, healthy) = choose(rule, request: request)
         else { return nil }
         countForTargetGroup(group, counters: lb.groupCounters[arn], healthy: healthy)
         lb.counters.requestCount.add(1)

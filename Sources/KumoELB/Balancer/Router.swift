@@ -21,8 +21,8 @@ public final class Router: Sendable {
         let arn: String
         let dnsName: String
         let idleTimeout: Int
-        /// Listeners by port, each with its rules in priority order (default last), a rule's actions by `Order`.
-        let listeners: [Int: [(conditions: [ShapeValue], actions: [ShapeValue])]]
+        /// Listeners by port, each with its rules in priority order (default last).
+        let listeners: [Int: [Rule]]
         /// Access logs: the bucket and key prefix, when `access_logs.s3.enabled`.
         let accessLogs: (bucket: String, prefix: String)?
         /// The ports of HTTPS listeners.
@@ -41,7 +41,7 @@ public final class Router: Sendable {
         let feedQuota = AccessLogFeed.Quota()
 
         init(
-            arn: String, dnsName: String, idleTimeout: Int, listeners: [Int: [(conditions: [ShapeValue], actions: [ShapeValue])]],
+            arn: String, dnsName: String, idleTimeout: Int, listeners: [Int: [Rule]],
             accessLogs: (bucket: String, prefix: String)?, httpsPorts: Set<Int>, securityGroups: [String], subnets: [String],
             dimension: String, counters: MetricCounters, groupCounters: [String: MetricCounters]
         ) {
@@ -53,6 +53,23 @@ public final class Router: Sendable {
 
         /// What a listener's clients speak: `https` or `http`.
         func scheme(_ port: Int) -> String { httpsPorts.contains(port) ? "https" : "http" }
+    }
+
+    /// A listener rule as requests meet it: its conditions, its actions by `Order`, and the target
+    /// groups (with weights) its first action forwards to, read from the action once.
+    struct Rule: Sendable {
+        let conditions: [ShapeValue]
+        let actions: [ShapeValue]
+        let forward: [(arn: String, weight: Int)]
+        /// Whether its first action is `forward`.
+        let forwards: Bool
+
+        init(conditions: [ShapeValue], actions: [ShapeValue]) {
+            self.conditions = conditions
+            self.actions = actions
+            forwards = actions.first?["Type"]?.string == "forward"
+            forward = forwards ? actions.first.map(Router.forwardGroups) ?? [] : []
+        }
     }
 
     /// The `AWS/ApplicationELB` counters a request adds to, for one set of dimensions.
@@ -242,7 +259,7 @@ public final class Router: Sendable {
             var used = Set<String>()
             for lb in all where lb.kind == "loadbalancer" {
                 let shape = ShapeValue(storageText: lb.body)
-                var listeners: [Int: [(conditions: [ShapeValue], actions: [ShapeValue])]] = [:]
+                var listeners: [Int: [Rule]] = [:]
                 var httpsPorts: Set<Int> = []
                 for l in all where l.kind == "listener" && l.parent == lb.arn {
                     let body = ShapeValue(storageText: l.body)
@@ -254,7 +271,7 @@ public final class Router: Sendable {
                         let body = ShapeValue(storageText: r.body)
                         used.formUnion(ELB.forwardedGroups(body["Actions"]?.list ?? []))
                         let actions = (body["Actions"]?.list ?? []).sorted { ($0["Order"]?.int ?? 0) < ($1["Order"]?.int ?? 0) }
-                        return (body["Conditions"]?.list ?? [], actions)
+                        return Rule(conditions: body["Conditions"]?.list ?? [], actions: actions)
                     }
                 }
                 let dns = (shape["DNSName"]?.string ?? "").lowercased()

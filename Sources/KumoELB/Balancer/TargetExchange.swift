@@ -37,8 +37,8 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
     var readTimeout: Int { lb.idleTimeout }
 
     /// Nil when the action's target groups have no healthy target.
-    init?(router: Router, action: ShapeValue, request: HostRoute.Request, lb: Router.Balancer, port: Int, priority: String) {
-        guard let (_, group, target, healthy) = router.choose(action, request: request) else { return nil }
+    init?(router: Router, rule: Router.Rule, request: HostRoute.Request, lb: Router.Balancer, port: Int, priority: String) {
+        guard let (_, group, target, healthy) = router.choose(rule, request: request) else { return nil }
         self.router = router
         self.request = request
         self.lb = lb
@@ -53,8 +53,7 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
         if let given = request.header("X-Amzn-Trace-Id") {
             trace.traceId = given
         } else {
-            let epoch = String(Int(received.timeIntervalSince1970), radix: 16)
-            trace.traceId = "Root=1-\(epoch)-\(ResourceID.hex(length: 24))"
+            trace.traceId = ForwardTrace.newRoot(epoch: Int(received.timeIntervalSince1970))
             headers.append(("X-Amzn-Trace-Id", trace.traceId))
         }
         self.headers = headers
