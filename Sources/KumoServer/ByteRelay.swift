@@ -390,7 +390,7 @@ final class ByteRelay: ChannelInboundHandler, RemovableChannelHandler, TargetOwn
                 x.targetKeepAlive = answer.keepAlive
                 x.answered = true
                 if answer.framing == .close { keepAlive = false }
-                context.write(wrapOutboundOut(clientHead(answer, extra: x.exchange.answered(status: answer.status, headers: answer.headers))), promise: nil)
+                context.write(wrapOutboundOut(clientHead(answer, extra: x.exchange.answered(status: answer.status, headers: { answer.headers }))), promise: nil)
                 return buffered
             }
         }
@@ -406,12 +406,7 @@ final class ByteRelay: ChannelInboundHandler, RemovableChannelHandler, TargetOwn
         out.writeStaticString(" ")
         out.writeString(answer.reason)
         out.writeStaticString("\r\n")
-        for (name, value) in answer.headers where !HTTPHeadBytes.isHopByHop(name) {
-            out.writeString(name)
-            out.writeStaticString(": ")
-            out.writeString(value)
-            out.writeStaticString("\r\n")
-        }
+        out.writeImmutableBuffer(answer.passed)
         for (name, value) in extra {
             out.writeString(name)
             out.writeStaticString(": ")

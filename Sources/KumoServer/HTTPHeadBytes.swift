@@ -26,6 +26,20 @@ enum HTTPHeadBytes {
         }
     }
 
+    /// `isHopByHop` for a name's bytes.
+    static func isHopByHop(_ name: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
+        switch name.count {
+        case 2: equalsLowercased(name, "te")
+        case 7: equalsLowercased(name, "trailer") || equalsLowercased(name, "upgrade")
+        case 10: equalsLowercased(name, "connection") || equalsLowercased(name, "keep-alive")
+        case 16: equalsLowercased(name, "proxy-connection")
+        case 17: equalsLowercased(name, "transfer-encoding")
+        case 18: equalsLowercased(name, "proxy-authenticate")
+        case 19: equalsLowercased(name, "proxy-authorization")
+        default: false
+        }
+    }
+
     /// Whether a header belongs to one connection (RFC 9110 §7.6.1) and never crosses a proxy:
     /// `hopByHopHeaders`, compared without making a lower-cased copy.
     static func isHopByHop(_ name: String) -> Bool {
@@ -118,9 +132,19 @@ enum HTTPHeadBytes {
     struct Response {
         var status: Int
         var reason: String
-        var headers: [(name: String, value: String)]
+        /// Its header lines (`name: value` and CRLF) less those of its connection (hop-by-hop),
+        /// as bytes: what a proxy passes on.
+        var passed: ByteBuffer
         var framing: Framing
         var keepAlive: Bool
+
+        /// The passed-on headers as strings (made only when asked for).
+        var headers: [(name: String, value: String)] {
+            String(buffer: passed).split(separator: "\r\n").map { line in
+                let parts = line.split(separator: ":", maxSplits: 1)
+                return (String(parts[0]), parts.count > 1 ? String(parts[1].dropFirst()) : "")
+            }
+        }
     }
 
     /// A response head (up to and including its empty line); nil when malformed. `method` is the
@@ -137,7 +161,9 @@ enum HTTPHeadBytes {
                 first.count == 12 || raw[start + 12] == 32
             else { return nil }
             let reason = first.count > 13 ? text(raw, (start + 13)..<first.upperBound) : ""
-            var response = Response(status: status, reason: reason, headers: [], framing: .close, keepAlive: raw[start + 7] == UInt8(ascii: "1"))
+            var passed = ByteBuffer()
+            passed.reserveCapacity(raw.count)
+            var response = Response(status: status, reason: reason, passed: ByteBuffer(), framing: .close, keepAlive: raw[start + 7] == UInt8(ascii: "1"))
             var length: Int?
             var chunked = false
             var encoded = false
@@ -162,8 +188,14 @@ enum HTTPHeadBytes {
                 default:
                     break
                 }
-                response.headers.append((text(raw, name), text(raw, value)))
+                if !isHopByHop(raw[name]) {
+                    passed.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(raw)[name]))
+                    passed.writeStaticString(": ")
+                    passed.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(raw)[value]))
+                    passed.writeStaticString("\r\n")
+                }
             }
+            response.passed = passed
             if method == "HEAD" || status == 204 || status == 304 || status < 200 {
                 response.framing = .none
             } else if encoded {

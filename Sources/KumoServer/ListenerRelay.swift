@@ -345,7 +345,7 @@ final class ListenerRelay: ChannelInboundHandler, RemovableChannelHandler, Targe
             guard head.status.code >= 200 || head.status == .switchingProtocols else { return }
             f.status = Int(head.status.code)
             f.targetKeepAlive = head.isKeepAlive
-            let extra = f.exchange.answered(status: f.status, headers: head.headers.map { (name: $0.name, value: $0.value) })
+            let extra = f.exchange.answered(status: f.status, headers: { head.headers.map { (name: $0.name, value: $0.value) } })
             var headers = HTTPHeaders()
             for header in head.headers where !hopByHopHeaders.contains(header.name.lowercased()) { headers.add(name: header.name, value: header.value) }
             for header in extra { headers.add(name: header.name, value: header.value) }

@@ -55,6 +55,15 @@ import Testing
         #expect(HTTPHeadBytes.response(buffer("HTTP/1.1 2x0 OK\r\n\r\n"), method: "GET") == nil)
     }
 
+    @Test func aResponsesHeadersPassOnAsBytesWithoutTheConnectionsOwn() throws {
+        let head = "HTTP/1.1 200 OK\r\nServer: t\r\nConnection: keep-alive\r\nSet-Cookie: a=1\r\nKeep-Alive: timeout=5\r\n"
+            + "Transfer-Encoding: chunked\r\nX-Empty:\r\nx-lower:  spaced \r\n\r\n"
+        let answer = try #require(HTTPHeadBytes.response(buffer(head), method: "GET"))
+        #expect(String(buffer: answer.passed) == "Server: t\r\nSet-Cookie: a=1\r\nX-Empty: \r\nx-lower: spaced\r\n")
+        #expect(answer.headers.map { "\($0.name)=\($0.value)" } == ["Server=t", "Set-Cookie=a=1", "X-Empty=", "x-lower=spaced"])
+        #expect(answer.framing == .chunked && answer.keepAlive)
+    }
+
     @Test func hopByHopNamesAreKnownInAnyCase() {
         for name in hopByHopHeaders { #expect(HTTPHeadBytes.isHopByHop(name) && HTTPHeadBytes.isHopByHop(name.uppercased()), "\(name)") }
         for name in ["Host", "Content-Length", "TE2", "Connections", "X-Upgrade", ""] { #expect(!HTTPHeadBytes.isHopByHop(name), "\(name)") }

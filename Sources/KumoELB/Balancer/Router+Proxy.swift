@@ -235,7 +235,7 @@ extension Router {
                 }
             }
             var response = ProtocolResponse(status: answer.status, headers: answer.headers.filter { !hopByHopHeaders.contains($0.name.lowercased()) }, body: [])
-            response.headers += exchange.answered(status: answer.status, headers: answer.headers)
+            response.headers += exchange.answered(status: answer.status, headers: { answer.headers })
             let body = answer.body
             if request.method == "HEAD" || answer.status == 204 || answer.status == 304 {
                 await answer.discard()

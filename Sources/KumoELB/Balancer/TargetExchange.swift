@@ -90,7 +90,7 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
         return true
     }
 
-    func answered(status: Int, headers answer: [(name: String, value: String)]) -> [(name: String, value: String)] {
+    func answered(status: Int, headers: () -> [(name: String, value: String)]) -> [(name: String, value: String)] {
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         trace.target = target.id + ":" + String(target.port)
@@ -103,6 +103,9 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
             groupCounters.targetResponseTime.add(seconds)
             groupCounters.targetCodes[digit].add(1)
         }
+        // The answer's headers as strings, only where they are read.
+        let wantsHeaders = target.id.hasPrefix("i-") || group.stickiness?.appCookie != nil
+        let answer = wantsHeaders ? headers() : []
         countNetwork(answer)
         guard let stickiness = group.stickiness else { return [] }
         return router.stickyCookies(group: group.arn, target: target, stickiness: stickiness, answer: answer).map { (name: $0.0, value: $0.1) }

@@ -62,8 +62,9 @@ public protocol ForwardExchange: AnyObject {
     var readTimeout: Int { get }
     /// The connection to the target could not be made: whether another target takes the request.
     func retarget() -> Bool
-    /// The target's answer head arrived: the headers to add to it (stickiness cookies).
-    func answered(status: Int, headers: [(name: String, value: String)]) -> [(name: String, value: String)]
+    /// The target's answer head arrived: the headers to add to it (stickiness cookies). Its
+    /// headers are made only if the exchange asks for them.
+    func answered(status: Int, headers: () -> [(name: String, value: String)]) -> [(name: String, value: String)]
     /// What the client gets when the target cannot answer (502, 504).
     func failure(_ status: Int) -> ProtocolResponse
     /// The exchange is over: the status the client got and the body bytes sent.
