@@ -49,9 +49,11 @@ final class BlobStore: Sendable {
 
     func path(_ name: String) -> String { objectsDirectory + "/" + name.prefix(2) + "/" + name }
 
+    /// 32 random hex digits: two draws from the system generator (each one a system call).
     static func newName() -> String {
         var rng = SystemRandomNumberGenerator()
-        return Hashing.hex((0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        let words = (rng.next(), rng.next())
+        return withUnsafeBytes(of: words) { Hashing.hex(Array($0)) }
     }
 
     /// What a finished write produced.

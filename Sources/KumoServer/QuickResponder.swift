@@ -119,7 +119,7 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
         idleCheck = nil
         relayed = true
         if flushing { context.flush() }
-        let relay = ByteRelay(service: Self.forwarding(edge, idleTimeout: idleTimeout), label: "edge")
+        let relay = ByteRelay(service: Self.forwarding(edge, metrics: metrics, idleTimeout: idleTimeout), label: "edge")
         do { try context.pipeline.syncOperations.addHandler(relay, position: .before(self)) } catch { return handOn(flushing: false) }
         let rest = inbound
         inbound = context.channel.allocator.buffer(capacity: 0)
@@ -127,8 +127,8 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// What the relay forwards: requests whose host is claimed by a route that forwards (a load
-    /// balancer's DNS name).
-    private static func forwarding(_ edge: Edge, idleTimeout: TimeAmount) -> ListenerService {
+    /// balancer's DNS name), counted in the edge's metrics as the edge's other requests are.
+    private static func forwarding(_ edge: Edge, metrics: EdgeMetrics, idleTimeout: TimeAmount) -> ListenerService {
         ListenerService(
             handle: { _ in ProtocolResponse(status: 500, headers: [], body: []) },
             forward: { request in
@@ -136,7 +136,7 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
                 guard let (route, name) = edge.hostRoute(probe), let forward = route.forward else { return nil }
                 var request = request
                 request.name = name
-                return forward(request)
+                return forward(request).map { CountedExchange($0, metrics: metrics, service: route.label, operation: request.method) }
             },
             idleTimeout: { Int(idleTimeout.nanoseconds / 1_000_000_000) })
     }
@@ -244,4 +244,37 @@ struct QuickChannel<Base: ServerChildChannel>: ServerChildChannel {
     }
 
     func handle(value: Base.Value, logger: Logger) async { await base.handle(value: value, logger: logger) }
+}
+
+/// An exchange the edge relays, counted in the edge's metrics (`/_kumo/metrics`) when it ends.
+final class CountedExchange: ForwardExchange {
+    let base: any ForwardExchange
+    let metrics: EdgeMetrics
+    let service: String
+    let operation: String
+    let started = ContinuousClock.now
+
+    init(_ base: any ForwardExchange, metrics: EdgeMetrics, service: String, operation: String) {
+        (self.base, self.metrics, self.service, self.operation) = (base, metrics, service, operation)
+        metrics.requestStarted()
+    }
+
+    var host: String { base.host }
+    var port: Int { base.port }
+    var requestTarget: String { base.requestTarget }
+    var headers: [(name: String, value: String)] { base.headers }
+    var readTimeout: Int { base.readTimeout }
+    func retarget() -> Bool { base.retarget() }
+    func answered(status: Int, headers: () -> [(name: String, value: String)]) -> [(name: String, value: String)] {
+        base.answered(status: status, headers: headers)
+    }
+    func failure(_ status: Int) -> ProtocolResponse { base.failure(status) }
+
+    func finished(status: Int, bodyBytes: Int) {
+        base.finished(status: status, bodyBytes: bodyBytes)
+        let elapsed = ContinuousClock.now - started
+        metrics.requestFinished(
+            service: service, operation: operation, status: status,
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
 }

@@ -308,6 +308,10 @@ def test_the_edge_relays_a_balancers_requests_and_hands_back_the_rest(start_kumo
         payload = b"y" * (100 << 10)
         r = requests.post(kumo.url + "/upload", data=payload, headers={"Host": host}, timeout=10)
         assert r.status_code == 201 and r.text == "stored" and origin.last("/upload")[3] == payload
+        # Counted in the edge's own metrics, as its other requests are.
+        metrics = requests.get(kumo.url + "/_kumo/metrics", timeout=10).text
+        assert 'kumo_requests_total{service="elbv2",operation="GET",status="200"}' in metrics
+        assert 'kumo_requests_total{service="elbv2",operation="POST",status="201"}' in metrics
 
         # One connection: relayed, handed back (the balancer answers itself), then the rest in order.
         h = host.encode()
