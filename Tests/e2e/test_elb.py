@@ -532,3 +532,51 @@ def test_least_outstanding_requests_sends_new_requests_to_the_idle_target(start_
     finally:
         a.close()
         b.close()
+
+
+def test_target_group_stickiness_holds_a_client_to_its_weighted_group(start_kumo):
+    kumo = start_kumo("--time-scale", "0.05")
+    a, b = Origin(), Origin()
+    try:
+        for o, name in ((a, b"a"), (b, b"b")):
+            o.set("/healthy", b"ok")
+            o.set("/", name)
+        ec2, elb = kumo.client("ec2"), kumo.client("elbv2")
+        subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])
+        lb = elb.create_load_balancer(Name="tgs", Subnets=[s["SubnetId"] for s in subnets[:2]])["LoadBalancers"][0]
+        groups = []
+        for o, name in ((a, "tgs-a"), (b, "tgs-b")):
+            g = elb.create_target_group(Name=name, Protocol="HTTP", Port=o.port, VpcId=subnets[0]["VpcId"], TargetType="ip",
+                                        HealthCheckPath="/healthy", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+                                        HealthyThresholdCount=2)["TargetGroups"][0]
+            elb.register_targets(TargetGroupArn=g["TargetGroupArn"], Targets=[{"Id": "127.0.0.1", "Port": o.port}])
+            groups.append(g)
+        forward = {"TargetGroups": [{"TargetGroupArn": g["TargetGroupArn"], "Weight": 1} for g in groups]}
+        # Enabled without a duration, or with one out of range: refused.
+        for bad in ({"Enabled": True}, {"Enabled": True, "DurationSeconds": 604801}):
+            with pytest.raises(botocore.exceptions.ClientError) as e:
+                elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                                    DefaultActions=[{"Type": "forward", "ForwardConfig": dict(forward, TargetGroupStickinessConfig=bad)}])
+            assert e.value.response["Error"]["Code"] == "ValidationError"
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80, DefaultActions=[{"Type": "forward", "ForwardConfig": dict(
+            forward, TargetGroupStickinessConfig={"Enabled": True, "DurationSeconds": 300})}])
+        for g in groups:
+            assert wait_for(lambda: health(elb, g)["127.0.0.1"]["State"] == "healthy")
+
+        # Without the cookie, both groups get requests (by weight); each answer names its group.
+        first = [get(kumo, lb, "/") for _ in range(24)]
+        assert {r.text for r in first} == {"a", "b"}
+        r = first[0]
+        cookies = r.headers["Set-Cookie"]
+        assert "AWSALBTG=" in cookies and "AWSALBTGCORS=" in cookies and "SameSite=None" in cookies
+        value = cookies.split("AWSALBTG=")[1].split(";")[0]
+        # With it, every request goes to that group.
+        held = [get(kumo, lb, "/", Cookie="AWSALBTG=%s" % value).text for _ in range(8)]
+        assert held == [r.text] * 8
+        # The same on the listener's own port.
+        port = wait_for(lambda: listener_port(kumo, "elb tgs:80"))
+        held = [requests.get("http://127.0.0.1:%d/" % port, headers={"Cookie": "AWSALBTG=%s" % value}, timeout=10).text for _ in range(8)]
+        assert held == [r.text] * 8
+    finally:
+        a.close()
+        b.close()

@@ -177,6 +177,13 @@ extension Router {
             if roll < w { chosen = arn; break }
             roll -= w
         }
+        // Target group stickiness: the group the client's AWSALBTG cookie names, while the rule still
+        // sends it requests and it has a healthy target.
+        if rule.groupStickiness != nil, let held = Self.stickyGroup(request), weighted.contains(where: { $0.arn == held && $0.weight > 0 }),
+            health.healthyCount(group: held).healthy > 0
+        {
+            chosen = held
+        }
         guard let arn = chosen, let group = state.withLock({ $0.groups[arn] }) else { return nil }
         if let sticky = stickyTarget(request, group: group) { return (arn, group, sticky, health.healthyCount(group: arn).healthy) }
         guard let picked = health.pick(group: arn, targets: group.targets, leastOutstanding: group.leastOutstanding, slowStart: group.slowStart) else {
@@ -294,6 +301,22 @@ extension Router {
         return [
             ("Set-Cookie", "AWSALB=\(value); Expires=\(expires); Path=/"),
             ("Set-Cookie", "AWSALBCORS=\(value); Expires=\(expires); Path=/; SameSite=None"),
+        ]
+    }
+
+    /// The target group an `AWSALBTG` (or `AWSALBTGCORS`) cookie names.
+    static func stickyGroup(_ request: HostRoute.Request) -> String? {
+        guard let value = cookie("AWSALBTG", in: request) ?? cookie("AWSALBTGCORS", in: request), let data = Data(base64Encoded: value) else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The cookies that hold the client to the target group it was sent to, for `seconds`.
+    func groupCookies(group: String, seconds: Int) -> [(name: String, value: String)] {
+        let value = Data(group.utf8).base64EncodedString()
+        let expires = Timestamp.httpDate(clock.now.addingTimeInterval(Double(seconds)))
+        return [
+            ("Set-Cookie", "AWSALBTG=\(value); Expires=\(expires); Path=/"),
+            ("Set-Cookie", "AWSALBTGCORS=\(value); Expires=\(expires); Path=/; SameSite=None"),
         ]
     }
 

@@ -63,12 +63,17 @@ public final class Router: Sendable {
         let forward: [(arn: String, weight: Int)]
         /// Whether its first action is `forward`.
         let forwards: Bool
+        /// Target group stickiness (`ForwardConfig.TargetGroupStickinessConfig`): how long the
+        /// `AWSALBTG` cookie holds a client to the group it was sent to.
+        let groupStickiness: Int?
 
         init(conditions: [ShapeValue], actions: [ShapeValue]) {
             self.conditions = conditions
             self.actions = actions
             forwards = actions.first?["Type"]?.string == "forward"
             forward = forwards ? actions.first.map(Router.forwardGroups) ?? [] : []
+            let sticky = actions.first?["ForwardConfig"]?["TargetGroupStickinessConfig"]
+            groupStickiness = forwards && sticky?["Enabled"]?.bool == true ? sticky?["DurationSeconds"]?.int : nil
         }
     }
 

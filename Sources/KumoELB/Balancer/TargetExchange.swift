@@ -19,6 +19,8 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
     let listenerPort: Int
     let priority: String
     let group: Router.Group
+    /// Target group stickiness of the rule: seconds the client is held to this group.
+    private let groupStickiness: Int?
     /// The metric counters of this load balancer and target group.
     private let groupCounters: Router.MetricCounters?
     private(set) var target: (id: String, port: Int, address: String)
@@ -46,6 +48,7 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
         self.priority = priority
         self.group = group
         self.target = target
+        groupStickiness = rule.groupStickiness
         received = router.clock.now
         groupCounters = lb.groupCounters[group.arn]
         router.countForTargetGroup(group, counters: groupCounters, healthy: healthy)
@@ -107,8 +110,9 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
         let wantsHeaders = target.id.hasPrefix("i-") || group.stickiness?.appCookie != nil
         let answer = wantsHeaders ? headers() : []
         countNetwork(answer)
-        guard let stickiness = group.stickiness else { return [] }
-        return router.stickyCookies(group: group.arn, target: target, stickiness: stickiness, answer: answer).map { (name: $0.0, value: $0.1) }
+        let held = groupStickiness.map { router.groupCookies(group: group.arn, seconds: $0) } ?? []
+        guard let stickiness = group.stickiness else { return held }
+        return held + router.stickyCookies(group: group.arn, target: target, stickiness: stickiness, answer: answer).map { (name: $0.0, value: $0.1) }
     }
 
     func failure(_ status: Int) -> ProtocolResponse {

@@ -18,6 +18,14 @@ extension ELB {
                 let groups = Self.forwardedGroups([a])
                 guard !groups.isEmpty else { throw AWSError.elbValidation("A target group ARN must be specified for a forward action") }
                 for g in groups { _ = try record(db, g, kind: "targetgroup", account: account, notFound: .targetGroupNotFound()) }
+                if let sticky = a["ForwardConfig"]?["TargetGroupStickinessConfig"], sticky["Enabled"]?.bool == true {
+                    guard let seconds = sticky["DurationSeconds"]?.int else {
+                        throw AWSError.elbValidation("You must specify a duration when enabling target group stickiness")
+                    }
+                    guard (1...604_800).contains(seconds) else {
+                        throw AWSError.elbValidation("The target group stickiness duration must be between 1 and 604800 seconds")
+                    }
+                }
             case "fixed-response":
                 let code = a["FixedResponseConfig"]?["StatusCode"]?.string ?? ""
                 guard code.count == 3, ["2", "4", "5"].contains(code.prefix(1)), Int(code) != nil else {
