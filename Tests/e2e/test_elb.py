@@ -580,3 +580,49 @@ def test_target_group_stickiness_holds_a_client_to_its_weighted_group(start_kumo
     finally:
         a.close()
         b.close()
+
+
+def test_rules_are_modified_reordered_and_deleted_and_deletion_protection_holds(kumo):
+    ec2, elb = kumo.client("ec2"), kumo.client("elbv2")
+    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])
+    lb = elb.create_load_balancer(Name="rules", Subnets=[s["SubnetId"] for s in subnets[:2]])["LoadBalancers"][0]
+
+    def fixed(body):
+        return [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200", "ContentType": "text/plain", "MessageBody": body}}]
+
+    def path(*values):
+        return [{"Field": "path-pattern", "Values": list(values)}]
+
+    arn = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80, DefaultActions=fixed("default"))["Listeners"][0]["ListenerArn"]
+    a = elb.create_rule(ListenerArn=arn, Priority=10, Conditions=path("/a"), Actions=fixed("A"))["Rules"][0]["RuleArn"]
+    b = elb.create_rule(ListenerArn=arn, Priority=20, Conditions=path("/b"), Actions=fixed("B"))["Rules"][0]["RuleArn"]
+    assert get(kumo, lb, "/a").text == "A" and get(kumo, lb, "/b").text == "B" and get(kumo, lb, "/c").text == "default"
+
+    # ModifyRule: new conditions and actions take effect at once.
+    elb.modify_rule(RuleArn=a, Conditions=path("/c"), Actions=fixed("A2"))
+    assert get(kumo, lb, "/c").text == "A2" and get(kumo, lb, "/a").text == "default"
+    # Both match /c: the lower priority number wins, and SetRulePriorities reorders them.
+    elb.modify_rule(RuleArn=b, Conditions=path("/b", "/c"))
+    assert get(kumo, lb, "/c").text == "A2"
+    elb.set_rule_priorities(RulePriorities=[{"RuleArn": b, "Priority": 5}])
+    assert [r["Priority"] for r in elb.describe_rules(ListenerArn=arn)["Rules"]] == ["5", "10", "default"]
+    assert get(kumo, lb, "/c").text == "B"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        elb.set_rule_priorities(RulePriorities=[{"RuleArn": a, "Priority": 5}])
+    assert e.value.response["Error"]["Code"] == "PriorityInUse"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        elb.create_rule(ListenerArn=arn, Priority=30, Conditions=path("/1", "/2", "/3", "/4", "/5", "/6"), Actions=fixed("x"))
+    assert e.value.response["Error"]["Code"] in ("TooManyConditionValues", "ValidationError")
+    # DeleteRule: the other rule takes the path again.
+    elb.delete_rule(RuleArn=b)
+    assert get(kumo, lb, "/c").text == "A2" and get(kumo, lb, "/b").text == "default"
+
+    # Deletion protection: the load balancer stays until it is turned off.
+    elb.modify_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"], Attributes=[{"Key": "deletion_protection.enabled", "Value": "true"}])
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    assert e.value.response["Error"]["Code"] == "OperationNotPermitted"
+    assert get(kumo, lb, "/c").text == "A2"
+    elb.modify_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"], Attributes=[{"Key": "deletion_protection.enabled", "Value": "false"}])
+    elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    assert elb.describe_load_balancers()["LoadBalancers"] == []
