@@ -4,6 +4,8 @@ a dead target (502) and a slow one (504) — checked with raw sockets and reques
 import socket
 import time
 
+import botocore.exceptions
+import pytest
 import requests
 
 from conftest import wait_for
@@ -325,6 +327,18 @@ def test_the_edge_relays_a_balancers_requests_and_hands_back_the_rest(start_kumo
         answers, closed = exchange(port, raw.rsplit(b"GET /_kumo", 1)[0])
         assert [a[0].split(b"\r\n")[0] for a in answers] == [b"HTTP/1.1 200 OK", b"HTTP/1.1 418 I'm a teapot", b"HTTP/1.1 200 OK"]
         assert answers[2][1] == b"hello " * 10 and not closed
+
+        # routing.http.xff_header_processing.mode: append (above), preserve, remove — on both paths.
+        for mode, expected in (("preserve", "10.1.2.3"), ("remove", None)):
+            elb.modify_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"],
+                                                Attributes=[{"Key": "routing.http.xff_header_processing.mode", "Value": mode}])
+            for url, headers in (("http://127.0.0.1:%d" % port, {}), (kumo.url, {"Host": host})):
+                requests.get(url + "/page", headers=dict(headers, **{"X-Forwarded-For": "10.1.2.3"}), timeout=10)
+                assert origin.last("/page")[2].get("X-Forwarded-For") == expected, (mode, url)
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            elb.modify_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"],
+                                                Attributes=[{"Key": "routing.http.xff_header_processing.mode", "Value": "shuffle"}])
+        assert e.value.response["Error"]["Code"] == "ValidationError"
 
         # Over TLS on the same port: the target is told the client used https.
         r = requests.get("https://127.0.0.1:%d/page" % edge_port, headers={"Host": host}, verify=False, timeout=10)

@@ -205,8 +205,17 @@ extension Router {
             default: if keep.contains(name) || !hopByHopHeaders.contains(name) { headers.append(h) }
             }
         }
-        if let client = request.remoteAddress { forwardedFor = forwardedFor.map { $0 + ", " + client } ?? client }
-        headers.append(("X-Forwarded-For", forwardedFor ?? ""))
+        // routing.http.xff_header_processing.mode: the client's address appended (AWS's default), the
+        // header passed as it came, or removed.
+        switch lb.forwardedForMode {
+        case "remove":
+            break
+        case "preserve":
+            if let forwardedFor { headers.append(("X-Forwarded-For", forwardedFor)) }
+        default:
+            if let client = request.remoteAddress { forwardedFor = forwardedFor.map { $0 + ", " + client } ?? client }
+            headers.append(("X-Forwarded-For", forwardedFor ?? ""))
+        }
         headers.append(("X-Forwarded-Proto", request.secure ? "https" : lb.scheme(port)))
         headers.append(("X-Forwarded-Port", String(port)))
         return headers

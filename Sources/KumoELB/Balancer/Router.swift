@@ -39,12 +39,15 @@ public final class Router: Sendable {
         let groupCounters: [String: MetricCounters]
         /// How many of its access log lines the CloudWatch Logs feed took for its next delivery.
         let feedQuota = AccessLogFeed.Quota()
+        /// `routing.http.xff_header_processing.mode`: `append` (the default), `preserve` or `remove`.
+        let forwardedForMode: String
 
         init(
             arn: String, dnsName: String, idleTimeout: Int, listeners: [Int: [Rule]],
             accessLogs: (bucket: String, prefix: String)?, httpsPorts: Set<Int>, securityGroups: [String], subnets: [String],
-            dimension: String, counters: MetricCounters, groupCounters: [String: MetricCounters]
+            dimension: String, counters: MetricCounters, groupCounters: [String: MetricCounters], forwardedForMode: String = "append"
         ) {
+            self.forwardedForMode = forwardedForMode
             (self.arn, self.dnsName, self.idleTimeout, self.listeners, self.accessLogs, self.httpsPorts) = (
                 arn, dnsName, idleTimeout, listeners, accessLogs, httpsPorts
             )
@@ -297,7 +300,8 @@ public final class Router: Sendable {
                     listeners: listeners, accessLogs: accessLogs, httpsPorts: httpsPorts,
                     securityGroups: (shape["SecurityGroups"]?.list ?? []).compactMap(\.string),
                     subnets: (shape["AvailabilityZones"]?.list ?? []).compactMap { $0["SubnetId"]?.string },
-                    dimension: dimension, counters: MetricCounters([("LoadBalancer", dimension)], metrics: metrics), groupCounters: groupCounters)
+                    dimension: dimension, counters: MetricCounters([("LoadBalancer", dimension)], metrics: metrics), groupCounters: groupCounters,
+                    forwardedForMode: attributes["routing.http.xff_header_processing.mode"] ?? "append")
                 s.byHost[dns] = lb.arn
             }
             let targets = try TargetRecord.fetchAll(db)

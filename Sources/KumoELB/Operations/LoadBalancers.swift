@@ -148,6 +148,9 @@ extension ELB {
                 guard values[k] != nil || kind == "targetgroup" || k.hasPrefix("access_logs.") else {
                     throw AWSError.elbValidation("Load balancer attribute key '\(k)' is not recognized")
                 }
+                if kind == "loadbalancer", k == "routing.http.xff_header_processing.mode", !["append", "preserve", "remove"].contains(v) {
+                    throw AWSError.elbValidation("Load balancer attribute value '\(v)' is not valid for key '\(k)': it must be append, preserve or remove")
+                }
                 values[k] = v
             }
             if kind == "targetgroup" { try Self.checkStickiness(values) }
