@@ -18,6 +18,8 @@ public struct RequestContext: Sendable {
     /// The resource on whose behalf a service principal calls (`aws:SourceArn`): the
     /// distribution of a CloudFront origin request. Set only for service identities.
     public var sourceArn: String?
+    /// Whether the request came over TLS (`aws:SecureTransport`).
+    public var secureTransport = false
 
     public init(
         requestId: String = RequestID.make(), accountId: String, region: String, service: String, operation: String,

@@ -59,16 +59,16 @@ extension S3 {
             ? PolicyPrincipal(accountId: nil, arn: nil, service: context.identity?.name)
             : PolicyPrincipal(accountId: context.identity?.accountId, arn: context.identity?.arn, service: nil)
         try authorize(
-            principal: principal, sourceIp: context.sourceAddress, query: call.request.query, bucket, access, action: action, key: key,
-            objectACL: objectACL, sourceArn: context.sourceArn)
+            principal: principal, sourceIp: context.sourceAddress, secure: context.secureTransport, query: call.request.query, bucket, access,
+            action: action, key: key, objectACL: objectACL, sourceArn: context.sourceArn)
     }
 
     func authorize(
-        principal: PolicyPrincipal, sourceIp: String?, query: [(name: String, value: String)], _ bucket: BucketRecord,
+        principal: PolicyPrincipal, sourceIp: String?, secure: Bool, query: [(name: String, value: String)], _ bucket: BucketRecord,
         _ access: BucketAccess, action: String, key: String?, objectACL: String?, sourceArn: String? = nil
     ) throws {
         let resource = "arn:aws:s3:::" + bucket.name + (key.map { "/" + $0 } ?? "")
-        var conditionContext: [String: String] = ["aws:SecureTransport": "false"]
+        var conditionContext: [String: String] = ["aws:SecureTransport": secure ? "true" : "false"]
         if let sourceIp { conditionContext["aws:SourceIp"] = sourceIp }
         if let account = principal.accountId { conditionContext["aws:PrincipalAccount"] = account }
         if let arn = principal.arn { conditionContext["aws:PrincipalArn"] = arn }

@@ -120,7 +120,7 @@ public struct S3Website: Sendable {
         let anonymous = PolicyPrincipal(accountId: nil, arn: nil, service: nil)
         do {
             try s3.authorize(
-                principal: anonymous, sourceIp: request.remoteAddress, query: [], bucket, access, action: "s3:GetObject", key: key,
+                principal: anonymous, sourceIp: request.remoteAddress, secure: request.secure, query: [], bucket, access, action: "s3:GetObject", key: key,
                 objectACL: row?.acl)
         } catch {
             throw Failure(status: 403, code: "AccessDenied", message: "Access Denied")

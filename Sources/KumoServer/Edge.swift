@@ -17,6 +17,8 @@ public struct EdgeRequest: Sendable {
     /// The unread body, for operations that stream their input (see `Edge.streamsBody`).
     public var bodyStream: ByteStream?
     public var remoteAddress: String?
+    /// Whether the client connected with TLS (`https://`).
+    public var secure = false
 
     public init(
         method: String, target: String, headers: [(name: String, value: String)], body: [UInt8] = [],
@@ -146,6 +148,7 @@ public final class Edge: Sendable {
                 service: service, operation: name, identity: identity.identity, sourceAddress: edgeRequest.remoteAddress,
                 endpoint: endpoint(edgeRequest))
             if claim == nil { context.region = configuration.region }
+            context.secureTransport = edgeRequest.secure
             if identity.identity?.kind == .service, claim?.signedHeaders.contains("x-amz-source-arn") == true {
                 context.sourceArn = edgeRequest.header("x-amz-source-arn")
             }
@@ -194,7 +197,7 @@ public final class Edge: Sendable {
 
     /// The base URL the client used, for URLs in responses (queue URLs...).
     func endpoint(_ request: EdgeRequest) -> String {
-        "http://" + (request.header("Host") ?? "\(configuration.host):\(configuration.port)")
+        (request.secure ? "https://" : "http://") + (request.header("Host") ?? "\(configuration.host):\(configuration.port)")
     }
 
     // MARK: resolution

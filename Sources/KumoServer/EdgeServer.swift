@@ -97,10 +97,11 @@ public struct EdgeServer: Service {
             var edgeRequest = EdgeRequest(
                 method: head.method.rawValue, target: head.path ?? "/", headers: headers,
                 remoteAddress: channel.remoteAddress?.ipAddress)
+            edgeRequest.secure = await isSecure(channel)
             if let (route, name) = edge.hostRoute(edgeRequest) {
                 let body = try await request.collectBody(upTo: 1 << 20)
                 var routed = HostRoute.Request(head: head, remoteAddress: edgeRequest.remoteAddress, name: name, body: Array(buffer: body))
-                routed.secure = await isSecure(channel)
+                routed.secure = edgeRequest.secure
                 routed.remotePort = channel.remoteAddress?.port
                 let response = await route.handle(routed)
                 answer = EdgeResponse(response: response, service: route.label, operation: edgeRequest.method)

@@ -191,6 +191,10 @@ def test_the_edge_port_speaks_https_too(kumo, tmp_path):
     s3.create_bucket(Bucket="over-tls")
     s3.put_object(Bucket="over-tls", Key="a.txt", Body=b"sealed")
     assert s3.get_object(Bucket="over-tls", Key="a.txt")["Body"].read() == b"sealed"
+    # URLs in answers use the scheme the client used.
+    sqs = boto3.client("sqs", endpoint_url="https://127.0.0.1:%d" % port, region_name="us-east-1", aws_access_key_id="test",
+                       aws_secret_access_key="test", verify=ca)
+    assert sqs.create_queue(QueueName="over-tls")["QueueUrl"].startswith("https://127.0.0.1:%d/" % port)
 
     # CloudFront: redirect-to-https sends plain viewers to the https URL, which serves them.
     origin = Origin()

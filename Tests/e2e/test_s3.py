@@ -542,3 +542,51 @@ def test_concurrent_overwrites_leave_one_whole_object(kumo, s3, bucket, data_dir
     assert [v["VersionId"] for v in versions] == ["null"]
     files = [f for _, _, fs in os.walk(os.path.join(data_dir, "s3", "objects")) for f in fs]
     assert len(files) == 1, files
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_object_attributes_owners_acls_and_secure_transport(kumo, s3, bucket):
+    # GetObjectAttributes: a single PUT, and a multipart object with its parts.
+    s3.put_object(Bucket=bucket, Key="one.txt", Body=b"hello", ChecksumAlgorithm="SHA256")
+    attrs = s3.get_object_attributes(Bucket=bucket, Key="one.txt", ObjectAttributes=["ETag", "ObjectSize", "Checksum", "StorageClass"])
+    assert attrs["ETag"] == hashlib.md5(b"hello").hexdigest() and attrs["ObjectSize"] == 5 and attrs["StorageClass"] == "STANDARD"
+    assert attrs["Checksum"]["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(b"hello").digest()).decode()
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="parts.bin")["UploadId"]
+    chunks = [b"a" * (5 << 20), b"b" * 10]
+    etags = [s3.upload_part(Bucket=bucket, Key="parts.bin", UploadId=upload, PartNumber=i + 1, Body=c)["ETag"] for i, c in enumerate(chunks)]
+    s3.complete_multipart_upload(Bucket=bucket, Key="parts.bin", UploadId=upload,
+                                 MultipartUpload={"Parts": [{"ETag": t, "PartNumber": i + 1} for i, t in enumerate(etags)]})
+    parts = s3.get_object_attributes(Bucket=bucket, Key="parts.bin", ObjectAttributes=["ObjectParts", "ObjectSize"])
+    assert parts["ObjectSize"] == (5 << 20) + 10 and parts["ObjectParts"]["TotalPartsCount"] == 2
+    assert [p["Size"] for p in parts["ObjectParts"]["Parts"]] == [5 << 20, 10]
+    with pytest.raises(ClientError) as e:
+        s3.get_object_attributes(Bucket=bucket, Key="missing", ObjectAttributes=["ETag"])
+    assert code(e) == "NoSuchKey"
+
+    # FetchOwner: listings name the owner only when asked.
+    plain = s3.list_objects_v2(Bucket=bucket)["Contents"]
+    owned = s3.list_objects_v2(Bucket=bucket, FetchOwner=True)["Contents"]
+    assert "Owner" not in plain[0] and owned[0]["Owner"]["ID"]
+
+    # New buckets enforce bucket ownership: ACLs other than private are refused; the ACL read shows the owner.
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=bucket, Key="pub.txt", Body=b"x", ACL="public-read")
+    assert code(e) == "AccessControlListNotSupported"
+    grants = s3.get_object_acl(Bucket=bucket, Key="one.txt")["Grants"]
+    assert [g["Permission"] for g in grants] == ["FULL_CONTROL"]
+    # With ACLs allowed (ObjectWriter) and the public access block off, public-read opens one object to everyone.
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+    s3.delete_public_access_block(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="pub.txt", Body=b"for all", ACL="public-read")
+    grants = s3.get_object_acl(Bucket=bucket, Key="pub.txt")["Grants"]
+    assert any(g["Grantee"].get("URI") == "http://acs.amazonaws.com/groups/global/AllUsers" and g["Permission"] == "READ" for g in grants)
+    assert requests.get("%s/%s/pub.txt" % (kumo.url, bucket), timeout=10).content == b"for all"
+    assert requests.get("%s/%s/one.txt" % (kumo.url, bucket), timeout=10).status_code == 403
+
+    # aws:SecureTransport: a policy that denies plain HTTP; the same request over TLS passes.
+    policy = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject",'
+              ' "Resource": "arn:aws:s3:::%s/*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}') % bucket
+    s3.put_bucket_policy(Bucket=bucket, Policy=policy)
+    assert requests.get("%s/%s/pub.txt" % (kumo.url, bucket), timeout=10).status_code == 403
+    tls = kumo.url.replace("http://", "https://")
+    assert requests.get("%s/%s/pub.txt" % (tls, bucket), verify=False, timeout=10).content == b"for all"
