@@ -393,6 +393,13 @@ def test_policies_anonymous_access_and_presigned_urls(kumo, s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=bucket, Key="private.txt")  # an explicit Deny binds the owner too
     assert code(e) == "AccessDenied"
+    # StringLike on s3:prefix: anonymous listings of one prefix only.
+    listing = ('{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::%s",'
+               ' "Condition": {"StringLike": {"s3:prefix": "pub*/"}}}]}') % bucket
+    s3.put_bucket_policy(Bucket=bucket, Policy=listing)
+    assert requests.get("%s/%s?list-type=2&prefix=public/" % (kumo.url, bucket)).status_code == 200
+    assert requests.get("%s/%s?list-type=2&prefix=private/" % (kumo.url, bucket)).status_code == 403
+    assert requests.get("%s/%s?list-type=2" % (kumo.url, bucket)).status_code == 403
     s3.delete_bucket_policy(Bucket=bucket)
     # Presigned URLs.
     get_url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "private.txt"}, ExpiresIn=60)
