@@ -285,6 +285,7 @@ def test_target_answers_framed_every_way_reach_the_client(start_kumo):
         target.close()
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_the_edge_relays_a_balancers_requests_and_hands_back_the_rest(start_kumo):
     """On the edge port, requests to the balancer's DNS name go to the same byte relay; one it
     does not forward (a fixed response) goes back to the HTTP handlers, with the rest of the connection."""
