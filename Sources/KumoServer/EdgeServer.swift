@@ -76,11 +76,9 @@ public struct EdgeServer: Service {
         try await server.run()
     }
 
-    /// Whether the connection speaks TLS (the sniffer put a TLS handler in its pipeline).
-    func isSecure(_ channel: any Channel) async -> Bool {
-        guard tls != nil else { return false }
-        if channel.eventLoop.inEventLoop { return (try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil }
-        return (try? await channel.eventLoop.submit { (try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil }.get()) ?? false
+    /// Whether the connection speaks TLS (the sniffer marked it when it put a TLS handler in its pipeline).
+    func isSecure(_ channel: any Channel) -> Bool {
+        tls != nil && SecureConnections.contains(channel)
     }
 
     func respond(_ request: Request, writer: consuming ResponseWriter, channel: any Channel) async {
@@ -97,7 +95,7 @@ public struct EdgeServer: Service {
             var edgeRequest = EdgeRequest(
                 method: head.method.rawValue, target: head.path ?? "/", headers: headers,
                 remoteAddress: channel.remoteAddress?.ipAddress)
-            edgeRequest.secure = await isSecure(channel)
+            edgeRequest.secure = isSecure(channel)
             if let (route, name) = edge.hostRoute(edgeRequest) {
                 let body = try await request.collectBody(upTo: 1 << 20)
                 var routed = HostRoute.Request(head: head, remoteAddress: edgeRequest.remoteAddress, name: name, body: Array(buffer: body))

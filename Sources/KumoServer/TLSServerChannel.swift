@@ -52,6 +52,7 @@ final class TLSSniffer: ChannelInboundHandler, RemovableChannelHandler {
             }
             do {
                 try ctx.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context), position: .after(self))
+                try ctx.pipeline.syncOperations.addHandler(SecureConnections.Mark(), position: .after(self))
             } catch {
                 ctx.fireErrorCaught(error)
                 return
@@ -59,6 +60,29 @@ final class TLSSniffer: ChannelInboundHandler, RemovableChannelHandler {
         }
         ctx.fireChannelRead(data)
         ctx.pipeline.syncOperations.removeHandler(context: ctx, promise: nil)
+    }
+}
+
+/// The edge connections that speak TLS, by channel: a request's handler asks here, from any
+/// thread, instead of looking through the pipeline on the channel's event loop.
+enum SecureConnections {
+    private static let channels = Mutex<Set<ObjectIdentifier>>([])
+
+    static func contains(_ channel: any Channel) -> Bool { channels.withLock { $0.contains(ObjectIdentifier(channel)) } }
+
+    /// In the pipeline of a TLS connection for as long as it is open.
+    final class Mark: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = NIOAny
+
+        func handlerAdded(context: ChannelHandlerContext) {
+            let id = ObjectIdentifier(context.channel)
+            _ = SecureConnections.channels.withLock { $0.insert(id) }
+        }
+
+        func handlerRemoved(context: ChannelHandlerContext) {
+            let id = ObjectIdentifier(context.channel)
+            _ = SecureConnections.channels.withLock { $0.remove(id) }
+        }
     }
 }
 
