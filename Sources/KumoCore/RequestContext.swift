@@ -35,3 +35,9 @@ public struct RequestContext: Sendable {
         self.endpoint = endpoint
     }
 }
+
+/// The signed header in which Kumo's CloudFront tells an S3 origin that the viewer used HTTPS
+/// (only a service identity's signed requests are believed).
+public enum ViewerProtocol {
+    public static let header = "x-kumo-viewer-protocol"
+}

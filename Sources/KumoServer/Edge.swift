@@ -151,6 +151,10 @@ public final class Edge: Sendable {
             context.secureTransport = edgeRequest.secure
             if identity.identity?.kind == .service, claim?.signedHeaders.contains("x-amz-source-arn") == true {
                 context.sourceArn = edgeRequest.header("x-amz-source-arn")
+                // A CloudFront origin request: the viewer's protocol, as CloudFront would have used it.
+                if claim?.signedHeaders.contains(ViewerProtocol.header) == true, edgeRequest.header(ViewerProtocol.header) == "https" {
+                    context.secureTransport = true
+                }
             }
             var input = try wire.parseInput(request, operation: op, model: model)
             provider?.completeInput(&input, request: request, context: context)

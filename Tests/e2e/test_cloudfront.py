@@ -1,6 +1,7 @@
 """CloudFront end to end: the distribution API with boto3 and the aws CLI, and the caching
 edge driven with real HTTP requests (curl and requests) in front of S3 and HTTP origins."""
 import json
+import warnings
 import subprocess
 import threading
 import time
@@ -197,6 +198,18 @@ def test_origin_access_control_private_bucket(kumo):
     # Directly (anonymous) and through a distribution the policy does not name: denied.
     assert requests.get(kumo.url + "/private/secret.txt", timeout=10).status_code == 403
     assert other_viewer.get("/secret.txt").status_code == 403
+    # CloudFront reaches S3 with the viewer's protocol: a policy that refuses plain HTTP refuses an
+    # HTTP viewer and serves an HTTPS one.
+    s3.put_bucket_policy(Bucket="private", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
+         "Resource": "arn:aws:s3:::private/*", "Condition": {"StringEquals": {"AWS:SourceArn": d["ARN"]}}},
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::private/*",
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
+    assert viewer.get("/secret.txt").status_code == 403
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        secure = requests.get(kumo.url.replace("http://", "https://") + "/secret.txt", headers={"Host": d["DomainName"]}, verify=False, timeout=10)
+    assert secure.status_code == 200 and secure.content == b"only via cloudfront"
 
     listed = cf.list_origin_access_controls()["OriginAccessControlList"]
     assert [o["Id"] for o in listed["Items"]] == [oac["Id"]]

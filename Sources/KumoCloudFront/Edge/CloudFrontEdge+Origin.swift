@@ -149,6 +149,9 @@ extension CloudFrontEdge {
         var signed: [(name: String, value: String)] = [("Host", host)]
         if origin.signs, case .s3 = origin.target {
             signed.append(("x-amz-source-arn", plan.arn))
+            // CloudFront reaches an S3 origin with the viewer's protocol (aws:SecureTransport in the
+            // bucket policy); Kumo's own hop is plain HTTP, so the protocol travels in a signed header.
+            if request.secure { signed.append((ViewerProtocol.header, "https")) }
             signed += SigV4.sign(
                 method: request.method, rawPath: rawPath, rawQuery: rawQuery, headers: signed, payload: body,
                 accessKeyId: configuration.signingKeyId, secret: configuration.signingSecret, region: "us-east-1", service: "s3", date: clock.now)
