@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import KumoCore
 import Glibc
 #endif
 import Synchronization
@@ -25,7 +26,7 @@ final class CPUMeter: Sendable {
                 let t = ticks[g.pgid] ?? 0
                 if let p = previous[g.id] {
                     let elapsed = now - p.at
-                    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                    let seconds = elapsed.inSeconds
                     if seconds > 0 {
                         let used = max(0, t - p.ticks) / hertz
                         out.append((g.id, min(100, 100 * used / (seconds * g.vcpus))))

@@ -2,7 +2,6 @@ import KumoProtocols
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import NIOSSL
 
 /// A listener port's fast path, in front of NIO's HTTP/1.1 handlers and `ListenerRelay` (and on
 /// the edge port, in front of `QuickResponder`, for a load balancer's DNS name): a plain
@@ -90,7 +89,7 @@ final class ByteRelay: ChannelInboundHandler, RemovableChannelHandler, TargetOwn
         self.context = context
         pool = TargetPool.pool(for: context.eventLoop)
         remote = (context.channel.remoteAddress?.ipAddress, context.channel.remoteAddress?.port)
-        secure = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil
+        secure = SecureConnections.contains(context.channel)
         inbound = context.channel.allocator.buffer(capacity: 0)
         if context.channel.isActive { watchIdle() }
     }

@@ -1,10 +1,10 @@
+import KumoCore
 import HummingbirdCore
 import HTTPTypes
 public import Logging
 public import NIOCore
 import NIOHTTPTypes
 import NIOPosix
-import NIOSSL
 public import ServiceLifecycle
 import KumoProtocols
 #if canImport(FoundationEssentials)
@@ -134,7 +134,7 @@ public struct EdgeServer: Service {
             logger.debug("response not delivered", metadata: ["error": "\(error)"])
         }
         let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         metrics.requestFinished(service: answer.service, operation: answer.operation, status: status, seconds: seconds)
         logger.debug(
             "\(head.method.rawValue) \(head.path ?? "/") -> \(status)",

@@ -61,7 +61,7 @@ public struct InternalEndpoints: Sendable {
         switch (request.method, path) {
         case ("GET", "/_kumo/health"), ("HEAD", "/_kumo/health"):
             let uptime = ContinuousClock.now - startedAt
-            let seconds = Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18
+            let seconds = uptime.inSeconds
             let services: [(String, JSONValue)] = registry.entries.keys.sorted().map { name in
                 (name, .string(registry.provider(name) == nil ? "not implemented" : "running"))
             }

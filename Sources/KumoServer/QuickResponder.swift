@@ -1,9 +1,9 @@
+import KumoCore
 import HummingbirdCore
 import KumoProtocols
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOSSL
 
 /// The edge port's fast path, in front of Hummingbird's HTTP handlers: a plain request without a
 /// body whose host route has its answer at once (`HostRoute.quick`: a CloudFront cache hit) is
@@ -92,7 +92,7 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
         if route.forward != nil { return .relay }
         guard (head.contentLength ?? 0) == 0, let quick = route.quick else { return .handOn }
         var request = HostRoute.Request(method: head.method, target: head.target, headers: head.headers, remoteAddress: remote?.ipAddress, name: name)
-        if secure == nil { secure = (try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self)) != nil }
+        if secure == nil { secure = SecureConnections.contains(context.channel) }
         request.secure = secure ?? false
         request.remotePort = remote?.port
         guard let response = quick(request) else { return .handOn }
@@ -103,7 +103,7 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
         let elapsed = ContinuousClock.now - started
         metrics.requestFinished(
             service: route.label, operation: head.method, status: response.status,
-            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            seconds: elapsed.inSeconds)
         if closing {
             let context = self.context!
             context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
@@ -275,6 +275,6 @@ final class CountedExchange: ForwardExchange {
         let elapsed = ContinuousClock.now - started
         metrics.requestFinished(
             service: service, operation: operation, status: status,
-            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            seconds: elapsed.inSeconds)
     }
 }

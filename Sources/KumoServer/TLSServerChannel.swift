@@ -12,7 +12,7 @@ struct TLSServerChannel<Base: ServerChildChannel>: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
         channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+            try SecureConnections.addTLS(context, to: channel.pipeline.syncOperations, position: .last)
         }.flatMap { base.setup(channel: channel, logger: logger) }
     }
 
@@ -51,8 +51,7 @@ final class TLSSniffer: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
             do {
-                try ctx.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context), position: .after(self))
-                try ctx.pipeline.syncOperations.addHandler(SecureConnections.Mark(), position: .after(self))
+                try SecureConnections.addTLS(context, to: ctx.pipeline.syncOperations, position: .after(self))
             } catch {
                 ctx.fireErrorCaught(error)
                 return
@@ -63,12 +62,18 @@ final class TLSSniffer: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// The edge connections that speak TLS, by channel: a request's handler asks here, from any
-/// thread, instead of looking through the pipeline on the channel's event loop.
+/// The server connections that speak TLS, by channel: a handler asks here, from any thread,
+/// instead of looking through the pipeline on the channel's event loop.
 enum SecureConnections {
     private static let channels = Mutex<Set<ObjectIdentifier>>([])
 
     static func contains(_ channel: any Channel) -> Bool { channels.withLock { $0.contains(ObjectIdentifier(channel)) } }
+
+    /// Puts a TLS server handler in the pipeline at `position`, and marks the connection as one that speaks TLS.
+    static func addTLS(_ context: NIOSSLContext, to pipeline: ChannelPipeline.SynchronousOperations, position: ChannelPipeline.SynchronousOperations.Position) throws {
+        try pipeline.addHandler(NIOSSLServerHandler(context: context), position: position)
+        try pipeline.addHandler(Mark(), position: position)
+    }
 
     /// In the pipeline of a TLS connection for as long as it is open.
     final class Mark: ChannelInboundHandler, RemovableChannelHandler {

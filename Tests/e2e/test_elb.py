@@ -31,6 +31,22 @@ def setup_app(kumo, count=2, **tg):
     return ec2, elb, ids, lb, group, listener
 
 
+def ip_balancer(kumo, name, groups):
+    """A load balancer and, for each (group name, origins), an ip target group of those origins
+    on 127.0.0.1, health-checked on /healthy."""
+    ec2, elb = kumo.client("ec2"), kumo.client("elbv2")
+    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])
+    lb = elb.create_load_balancer(Name=name, Subnets=[s["SubnetId"] for s in subnets[:2]])["LoadBalancers"][0]
+    made = []
+    for group, origins in groups:
+        g = elb.create_target_group(Name=group, Protocol="HTTP", Port=origins[0].port, VpcId=subnets[0]["VpcId"], TargetType="ip",
+                                    HealthCheckPath="/healthy", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
+                                    HealthyThresholdCount=2)["TargetGroups"][0]
+        elb.register_targets(TargetGroupArn=g["TargetGroupArn"], Targets=[{"Id": "127.0.0.1", "Port": o.port} for o in origins])
+        made.append(g)
+    return elb, lb, made
+
+
 def listener_port(kumo, name):
     listeners = requests.get(kumo.url + "/_kumo/health", timeout=10).json()["listeners"]
     found = [l["address"] for l in listeners if l["name"] == name]
@@ -490,13 +506,7 @@ def test_least_outstanding_requests_sends_new_requests_to_the_idle_target(start_
             o.set("/healthy", b"ok")
             o.set("/slow", b"slow " + name, delay=2)
             o.set("/fast", name)
-        ec2, elb = kumo.client("ec2"), kumo.client("elbv2")
-        subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])
-        lb = elb.create_load_balancer(Name="lor", Subnets=[s["SubnetId"] for s in subnets[:2]])["LoadBalancers"][0]
-        group = elb.create_target_group(Name="lor", Protocol="HTTP", Port=a.port, VpcId=subnets[0]["VpcId"], TargetType="ip",
-                                        HealthCheckPath="/healthy", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
-                                        HealthyThresholdCount=2)["TargetGroups"][0]
-        elb.register_targets(TargetGroupArn=group["TargetGroupArn"], Targets=[{"Id": "127.0.0.1", "Port": a.port}, {"Id": "127.0.0.1", "Port": b.port}])
+        elb, lb, (group,) = ip_balancer(kumo, "lor", [("lor", [a, b])])
         elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
                             DefaultActions=[{"Type": "forward", "TargetGroupArn": group["TargetGroupArn"]}])
         elb.modify_target_group_attributes(TargetGroupArn=group["TargetGroupArn"],
@@ -541,16 +551,7 @@ def test_target_group_stickiness_holds_a_client_to_its_weighted_group(start_kumo
         for o, name in ((a, b"a"), (b, b"b")):
             o.set("/healthy", b"ok")
             o.set("/", name)
-        ec2, elb = kumo.client("ec2"), kumo.client("elbv2")
-        subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])
-        lb = elb.create_load_balancer(Name="tgs", Subnets=[s["SubnetId"] for s in subnets[:2]])["LoadBalancers"][0]
-        groups = []
-        for o, name in ((a, "tgs-a"), (b, "tgs-b")):
-            g = elb.create_target_group(Name=name, Protocol="HTTP", Port=o.port, VpcId=subnets[0]["VpcId"], TargetType="ip",
-                                        HealthCheckPath="/healthy", HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2,
-                                        HealthyThresholdCount=2)["TargetGroups"][0]
-            elb.register_targets(TargetGroupArn=g["TargetGroupArn"], Targets=[{"Id": "127.0.0.1", "Port": o.port}])
-            groups.append(g)
+        elb, lb, groups = ip_balancer(kumo, "tgs", [("tgs-a", [a]), ("tgs-b", [b])])
         forward = {"TargetGroups": [{"TargetGroupArn": g["TargetGroupArn"], "Weight": 1} for g in groups]}
         # Enabled without a duration, or with one out of range: refused.
         for bad in ({"Enabled": True}, {"Enabled": True, "DurationSeconds": 604801}):

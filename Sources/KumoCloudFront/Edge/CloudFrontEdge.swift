@@ -209,7 +209,7 @@ public final class CloudFrontEdge: Sendable {
             let elapsed = ContinuousClock.now - viewing.started
             let line = StandardLogs.line(
                 plan, request: request, response: response, pop: viewing.pop, requestId: viewing.requestId,
-                seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, at: clock.now,
+                seconds: elapsed.inSeconds, at: clock.now,
                 domainName: "\(plan.id.lowercased()).cloudfront.\(hostSuffix)", cookies: logging.cookies)
             standardLogs.append(line, to: .init(bucket: logging.bucket, prefix: logging.prefix, source: plan.id))
         }

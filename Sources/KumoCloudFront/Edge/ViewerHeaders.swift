@@ -35,7 +35,7 @@ struct ViewerHeaders {
         var headers = object.headers + identity(xCache: xCache)
         if xCache == "Hit" || xCache == "RefreshHit" || (xCache == "Error" && object.age(at: now) > .zero) {
             let age = object.age(at: now)
-            let seconds = (Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18) / timeScale
+            let seconds = age.inSeconds / timeScale
             headers.append(("Age", String(Int(seconds))))
         }
         if object.status == 200 {

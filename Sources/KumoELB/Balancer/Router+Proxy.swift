@@ -77,7 +77,7 @@ extension Router {
         let elapsed = ContinuousClock.now - started
         let entry = AccessLogEntry(
             request: request, status: status, sent: sent, location: location, lb: lb, port: port, action: action, priority: priority,
-            trace: trace, received: received, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            trace: trace, received: received, seconds: elapsed.inSeconds)
         if let logs = lb.accessLogs { accessLogs.append(entry.line, to: .init(bucket: logs.bucket, prefix: logs.prefix, source: lb.arn)) }
         if fed { logFeed?.append(entry, balancer: lb.arn) }
     }
@@ -307,9 +307,14 @@ extension Router {
             let setsIt = answer.contains { $0.name.caseInsensitiveEquals("Set-Cookie") && $0.value.split(separator: "=", maxSplits: 1).first?.trimmingSpaces == app }
             return setsIt ? [("Set-Cookie", "AWSALBAPP-0=\(value); Expires=\(expires); Path=/")] : []
         }
-        return [
-            ("Set-Cookie", "AWSALB=\(value); Expires=\(expires); Path=/"),
-            ("Set-Cookie", "AWSALBCORS=\(value); Expires=\(expires); Path=/; SameSite=None"),
+        return Self.cookiePair("AWSALB", value: value, expires: expires)
+    }
+
+    /// A balancer cookie and its `CORS` twin (sent on cross-site requests too).
+    static func cookiePair(_ name: String, value: String, expires: String) -> [(String, String)] {
+        [
+            ("Set-Cookie", "\(name)=\(value); Expires=\(expires); Path=/"),
+            ("Set-Cookie", "\(name)CORS=\(value); Expires=\(expires); Path=/; SameSite=None"),
         ]
     }
 
@@ -321,12 +326,8 @@ extension Router {
 
     /// The cookies that hold the client to the target group it was sent to, for `seconds`.
     func groupCookies(group: String, seconds: Int) -> [(name: String, value: String)] {
-        let value = Data(group.utf8).base64EncodedString()
         let expires = Timestamp.httpDate(clock.now.addingTimeInterval(Double(seconds)))
-        return [
-            ("Set-Cookie", "AWSALBTG=\(value); Expires=\(expires); Path=/"),
-            ("Set-Cookie", "AWSALBTGCORS=\(value); Expires=\(expires); Path=/; SameSite=None"),
-        ]
+        return Self.cookiePair("AWSALBTG", value: Data(group.utf8).base64EncodedString(), expires: expires).map { (name: $0.0, value: $0.1) }
     }
 
     static func cookie(_ name: String, in request: HostRoute.Request) -> String? {

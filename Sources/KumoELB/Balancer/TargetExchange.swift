@@ -95,7 +95,7 @@ final class TargetExchange: ForwardExchange, @unchecked Sendable {
 
     func answered(status: Int, headers: () -> [(name: String, value: String)]) -> [(name: String, value: String)] {
         let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         trace.target = target.id + ":" + String(target.port)
         trace.targetStatus = status
         trace.targetSeconds = seconds
