@@ -4,6 +4,7 @@ import KumoCore
 import KumoProtocols
 import NIOCore
 import NIOPosix
+import Synchronization
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -27,6 +28,14 @@ final class BlobStore: Sendable {
     let root: String
     let syncWrites: Bool
     static let chunkSize = 1 << 20
+
+    /// Small files of replaced objects, kept under `tmp/` to be written over by the next small
+    /// write (see `retire`): their inode and blocks are reused instead of freed and allocated again.
+    private let spares = Mutex<[(path: String, size: Int)]>([])
+    static let maxSpares = 64
+    /// Blobs open for reading, by name, with how many times: a replaced file someone still reads
+    /// is never written over.
+    private let reading = Mutex<[String: Int]>([:])
 
     var objectsDirectory: String { root + "/objects" }
     var tmpDirectory: String { root + "/tmp" }
@@ -67,6 +76,9 @@ final class BlobStore: Sendable {
     /// Writes a stream to a new blob, computing its MD5 and the given checksums on the way.
     /// The file is created on the first flush, so a small object costs one trip to the I/O threads.
     func write(_ stream: ByteStream, checksums algorithms: [ChecksumAlgorithm], maxSize: Int64) async throws -> Written {
+        if !syncWrites, let whole = stream.buffered, whole.readableBytes <= Self.inlineWriteLimit, Int64(whole.readableBytes) <= maxSize {
+            return try writeNow(whole, checksums: algorithms)
+        }
         let name = Self.newName()
         let tmp = tmpDirectory + "/" + name
         let file = TempFile(path: tmp)
@@ -108,6 +120,80 @@ final class BlobStore: Sendable {
         var sums: [ChecksumAlgorithm: String] = [:]
         for h in hashers { sums[h.algorithm] = h.base64() }
         return Written(name: name, size: size, md5: Array(md5.finalize()), checksums: sums)
+    }
+
+    /// The largest body `write` writes on the calling thread (an event loop) when it is already in
+    /// memory and writes are not fsynced: creating, writing and renaming a small file takes a few
+    /// system calls, fewer than the hop to NIO's I/O threads and back (as a small GET's read does).
+    static let inlineWriteLimit = 64 << 10
+
+    /// `write` of bytes in memory, on the calling thread.
+    func writeNow(_ bytes: ByteBuffer, checksums algorithms: [ChecksumAlgorithm]) throws -> Written {
+        let name = Self.newName()
+        var md5 = Insecure.MD5()
+        var hashers = algorithms.map { ChecksumHasher($0) }
+        bytes.withUnsafeReadableBytes { raw in
+            md5.update(bufferPointer: raw)
+            for i in hashers.indices { hashers[i].update(raw) }
+        }
+        let spare = spares.withLock { $0.popLast() }
+        if let spare, overwrite(spare, with: bytes, renameTo: path(name)) {
+            // Written over a spare file.
+        } else {
+            if let spare { unlink(spare.path) }
+            let file = TempFile(path: tmpDirectory + "/" + name)
+            do {
+                try file.append(bytes)
+                try file.finish(sync: syncWrites, renameTo: path(name))
+            } catch {
+                file.discard()
+                throw error
+            }
+        }
+        var sums: [ChecksumAlgorithm: String] = [:]
+        for h in hashers { sums[h.algorithm] = h.base64() }
+        return Written(name: name, size: Int64(bytes.readableBytes), md5: Array(md5.finalize()), checksums: sums)
+    }
+
+    /// Writes `bytes` over a spare file from its start, cuts what is left of its old bytes, and
+    /// renames it into place; false when any step failed (the caller removes the spare).
+    private func overwrite(_ spare: (path: String, size: Int), with bytes: ByteBuffer, renameTo final: String) -> Bool {
+        let fd = Glibc.open(spare.path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { Glibc.close(fd) }
+        do { try Self.writeAll(fd, bytes) } catch { return false }
+        if spare.size > bytes.readableBytes, ftruncate(fd, off_t(bytes.readableBytes)) != 0 { return false }
+        return (try? Self.placeFile(final) { Glibc.rename(spare.path, final) == 0 ? 0 : errno }) != nil
+    }
+
+    /// Takes the files of blobs no row refers to any more (an overwritten object), on the
+    /// calling thread (the database writer's, after its commit). A small one becomes a spare for
+    /// the next small write, unless it is open for reading or has another name (a copy made with
+    /// a hard link); the rest are removed. Creating and deleting a file per PUT costs the file
+    /// system an inode allocated and freed (on ext4 also a scan past recently freed inodes).
+    func retire(_ names: [String]) {
+        for name in names {
+            let from = path(name)
+            guard !syncWrites, spares.withLock({ $0.count }) < Self.maxSpares else {
+                unlink(from)
+                continue
+            }
+            let spare = tmpDirectory + "/spare-" + name
+            guard Glibc.rename(from, spare) == 0 else {
+                unlink(from)
+                continue
+            }
+            // Checked after the rename: a reader that opens the blob from now on finds no file,
+            // and one that opened it before is counted in `reading` (it counts before it opens).
+            var info = stat()
+            guard stat(spare, &info) == 0, info.st_nlink == 1, info.st_size <= Self.inlineWriteLimit,
+                reading.withLock({ $0[name] == nil })
+            else {
+                unlink(spare)
+                continue
+            }
+            spares.withLock { $0.append((spare, Int(info.st_size))) }
+        }
     }
 
     /// A file being written under `tmp/`; used from one task at a time (the writer's).
@@ -195,38 +281,54 @@ final class BlobStore: Sendable {
         return try await write(stream(blob, offset: offset, length: length, first: first), checksums: checksums, maxSize: .max)
     }
 
-    /// An open blob; the file stays readable after an overwrite unlinks it.
+    /// An open blob; the file stays readable after an overwrite unlinks it (and is not reused as
+    /// a spare while it is open).
     final class OpenBlob: Sendable {
         let fd: Int32
-        init(fd: Int32) { self.fd = fd }
-        deinit { Glibc.close(fd) }
+        let name: String
+        let store: BlobStore
+        init(fd: Int32, name: String, store: BlobStore) {
+            self.fd = fd
+            self.name = name
+            self.store = store
+        }
+        deinit {
+            Glibc.close(fd)
+            store.closed(name)
+        }
+    }
+
+    /// Opens a blob for reading, counted in `reading` from before the file is opened; nil when the
+    /// file is gone (an overwrite committed in between).
+    func openForReading(_ name: String) throws -> OpenBlob? {
+        reading.withLock { $0[name, default: 0] += 1 }
+        let p = path(name)
+        let fd = Glibc.open(p, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            let failure = errno
+            closed(name)
+            if failure == ENOENT { return nil }
+            errno = failure
+            throw Self.posixError("open", p)
+        }
+        return OpenBlob(fd: fd, name: name, store: self)
+    }
+
+    func closed(_ name: String) {
+        reading.withLock { counts in
+            if let n = counts[name], n > 1 { counts[name] = n - 1 } else { counts[name] = nil }
+        }
     }
 
     /// Opens a blob and reads its first chunk from `offset` in the same trip to the I/O
     /// threads; nil when the file is gone (an overwrite committed in between).
     func open(_ name: String, preload offset: Int64 = 0, length: Int64 = 0) async throws -> (OpenBlob, ByteBuffer)? {
-        let p = path(name)
-        let want = Int(min(Int64(Self.chunkSize), length))
-        return try await Self.io { () throws -> (OpenBlob, ByteBuffer)? in
-            let fd = Glibc.open(p, O_RDONLY | O_CLOEXEC)
-            if fd < 0 {
-                if errno == ENOENT { return nil }
-                throw Self.posixError("open", p)
-            }
-            let blob = OpenBlob(fd: fd)
-            return (blob, try Self.read(blob, at: offset, count: want))
-        }
+        try await Self.io { try self.openNow(name, preload: offset, length: length) }
     }
 
-    /// `open` for callers already on a thread that may block (the database's).
+    /// `open` on the calling thread.
     func openNow(_ name: String, preload offset: Int64, length: Int64) throws -> (OpenBlob, ByteBuffer)? {
-        let p = path(name)
-        let fd = Glibc.open(p, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw Self.posixError("open", p)
-        }
-        let blob = OpenBlob(fd: fd)
+        guard let blob = try openForReading(name) else { return nil }
         return (blob, try Self.read(blob, at: offset, count: Int(min(Int64(Self.chunkSize), length))))
     }
 

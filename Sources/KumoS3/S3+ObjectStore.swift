@@ -24,12 +24,46 @@ struct WriteConditions: Sendable {
     }
 
     func check(current: ObjectRecord?, key: String) throws {
-        let live = current.flatMap { $0.isDeleteMarker ? nil : $0 }
-        if ifNoneMatch == "*", live != nil { throw AWSError.preconditionFailed("If-None-Match") }
+        try check(liveETag: current.flatMap { $0.isDeleteMarker ? nil : $0.etag }, key: key)
+    }
+
+    /// `liveETag`: the ETag of the key's latest version, nil when there is none or it is a delete marker.
+    func check(liveETag: String?, key: String) throws {
+        if ifNoneMatch == "*", liveETag != nil { throw AWSError.preconditionFailed("If-None-Match") }
         if let ifMatch {
-            guard let live else { throw AWSError.noSuchKey(key) }
-            if !S3.etagMatches(ifMatch, live.etag) { throw AWSError.preconditionFailed("If-Match") }
+            guard let liveETag else { throw AWSError.noSuchKey(key) }
+            if !S3.etagMatches(ifMatch, liveETag) { throw AWSError.preconditionFailed("If-Match") }
         }
+    }
+}
+
+/// What a write needs of a version it replaces or demotes: the columns of `s3_objects` that are
+/// not maps, so no JSON is parsed on the writer's thread.
+struct ObjectVersionHead: Sendable {
+    var id: Int64
+    var versionId: String
+    var isLatest: Bool
+    var isDeleteMarker: Bool
+    var etag: String
+    var blob: String?
+
+    static let columns = "id, versionId, isLatest, isDeleteMarker, etag, blob"
+
+    init(row: Row) {
+        id = row[0]
+        versionId = row[1]
+        isLatest = row[2]
+        isDeleteMarker = row[3]
+        etag = row[4]
+        blob = row[5]
+    }
+
+    /// The latest version of a key (possibly a delete marker), or its `null` version.
+    static func fetch(_ db: Database, bucket: String, key: String, nullVersion: Bool) throws -> ObjectVersionHead? {
+        let statement = nullVersion
+            ? try db.cachedStatement(sql: "SELECT \(columns) FROM s3_objects WHERE bucket = ? AND key = ? AND versionId = 'null'")
+            : try db.cachedStatement(sql: "SELECT \(columns) FROM s3_objects WHERE bucket = ? AND isLatest = 1 AND key = ?")
+        return try Row.fetchOne(statement, arguments: [bucket, key]).map(ObjectVersionHead.init)
     }
 }
 
@@ -76,23 +110,25 @@ extension S3 {
         _ record: ObjectRecord, conditions: WriteConditions?,
         alsoInTransaction: (@Sendable (Database) throws -> [String])? = nil
     ) async throws -> ObjectRecord {
-        let (stored, _) = try await store.write { db -> (ObjectRecord, [String]) in
+        let blobs = self.blobs
+        let (stored, _) = try await store.write({ db -> (ObjectRecord, [String]) in
             var record = record
-            guard let bucket = try BucketRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM s3_buckets WHERE name = ?"), arguments: [record.bucket])
+            guard let bucket = try Row.fetchOne(db.cachedStatement(sql: "SELECT versioning FROM s3_buckets WHERE name = ?"), arguments: [record.bucket])
             else { throw AWSError.noSuchBucket(record.bucket) }
-            let current = try Self.fetchObject(db, bucket: record.bucket, key: record.key, versionId: nil)
-            try conditions?.check(current: current, key: record.key)
+            let versioning: String? = bucket[0]
+            let current = try ObjectVersionHead.fetch(db, bucket: record.bucket, key: record.key, nullVersion: false)
+            try conditions?.check(liveETag: current.flatMap { $0.isDeleteMarker ? nil : $0.etag }, key: record.key)
             var orphaned: [String] = try alsoInTransaction?(db) ?? []
             var latestRemains = current != nil
-            if bucket.versioning == "Enabled" {
+            if versioning == "Enabled" {
                 record.versionId = Self.newVersionId()
             } else {
                 record.versionId = "null"
                 // The null version is replaced; often it is the latest, already read.
-                let null = current?.versionId == "null" ? current : try Self.fetchObject(db, bucket: record.bucket, key: record.key, versionId: "null")
-                if let null, let id = null.id {
+                let null = current?.versionId == "null" ? current : try ObjectVersionHead.fetch(db, bucket: record.bucket, key: record.key, nullVersion: true)
+                if let null {
                     if let blob = null.blob { orphaned.append(blob) }
-                    try db.cachedStatement(sql: "DELETE FROM s3_objects WHERE id = ?").execute(arguments: [id])
+                    try db.cachedStatement(sql: "DELETE FROM s3_objects WHERE id = ?").execute(arguments: [null.id])
                     if null.isLatest { latestRemains = false }
                 }
             }
@@ -101,10 +137,9 @@ extension S3 {
                     .execute(arguments: [record.bucket, record.key])
             }
             record.isLatest = true
-            try record.insert(db)
-            blobs.removeAfterCommit(orphaned, in: db)
+            try record.insertRow(db)
             return (record, orphaned)
-        }
+        }, afterCommit: { _, orphaned in blobs.retire(orphaned) })
         return stored
     }
 

@@ -247,6 +247,22 @@ extension ObjectRecord {
         container["storageClass"] = storageClass
     }
 
+    /// Inserts the row with a cached statement (GRDB's `insert` builds its statement and a
+    /// container of the values for every call) and takes the new id.
+    mutating func insertRow(_ db: Database) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO s3_objects (bucket, key, versionId, isLatest, isDeleteMarker, size, etag, lastModified, blob, headers,
+              metadata, checksums, checksumType, partsCount, partSizes, tags, acl, storageClass)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """
+        ).execute(arguments: [
+            bucket, key, versionId, isLatest, isDeleteMarker, size, etag, lastModified.stored, blob, Self.text(headers),
+            Self.text(metadata), Self.text(checksums), checksumType, partsCount,
+            partSizes.map { JSONValue.array($0.map { .number(String($0)) }).serialized() }, Self.text(tags), acl, storageClass,
+        ])
+        id = db.lastInsertedRowID
+    }
+
     static func map(_ text: String?) -> [String: String] {
         guard let text, let pairs = try? JSONValue.parse(text).object else { return [:] }
         var out: [String: String] = [:]

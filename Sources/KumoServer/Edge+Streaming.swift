@@ -7,6 +7,9 @@ extension Edge {
     public struct Preamble: Sendable {
         let query: [(name: String, value: String)]
         let claim: Result<SigV4.Claim?, AWSError>
+        /// The rest operation `streamsBody` matched (for the service and path `handle` resolves
+        /// again the same way), so the request is matched against the routes once.
+        var matchedRoute: RestMatch?
     }
 
     public func preamble(_ request: EdgeRequest) -> Preamble {
@@ -17,16 +20,19 @@ extension Edge {
     /// Whether the operation a request addresses takes its body as a stream (S3
     /// PutObject, UploadPart): then the edge must not read the body before
     /// dispatching, so a 5 GiB upload never sits in memory.
-    public func streamsBody(_ request: EdgeRequest, preamble: Preamble) -> Bool {
+    public func streamsBody(_ request: EdgeRequest, preamble: inout Preamble) -> Bool {
         guard request.method == "PUT" || request.method == "POST" else { return false }
         let query = preamble.query
         let claim = try? preamble.claim.get()
         guard let (service, bucket) = resolveService(request, query: query, claim: claim),
-            let model = try? registry.model(service)
+            let model = try? registry.model(service),
+            model.metadata.protocols.contains(.restXML) || model.metadata.protocols.contains(.restJSON)
         else { return false }
         var path = request.rawPath
         if let bucket { path = "/" + bucket + (path == "/" ? "" : path) }
-        return model.streamingInputOperation(method: request.method, path: path, query: query, headers: request.headers) != nil
+        guard let matched = model.matchRoute(method: request.method, path: path, query: query, headers: request.headers) else { return false }
+        preamble.matchedRoute = matched
+        return model.streamsInput(matched.operation)
     }
 
     /// The body as the operation must see it: `aws-chunked` framing removed (chunk

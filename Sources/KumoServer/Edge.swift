@@ -122,7 +122,11 @@ public final class Edge: Sendable {
         if let bucket { path = "/" + bucket + (path == "/" ? "" : path) }
         var request = ProtocolRequest(
             method: edgeRequest.method, path: path, query: query, headers: edgeRequest.headers, body: edgeRequest.body)
+        request.matchedRoute = preamble.matchedRoute
         let wire = WireProtocols.make(detectProtocol(model: model, request: request))
+        if request.matchedRoute == nil, wire.name == .restXML || wire.name == .restJSON {
+            request.matchedRoute = model.matchRoute(method: request.method, path: request.path, query: query, headers: request.headers)
+        }
         var operationName = "-"
         var operation: ServiceModel.Operation?
         do {

@@ -81,6 +81,9 @@ public struct EdgeServer: Service {
         tls != nil && SecureConnections.contains(channel)
     }
 
+    /// The largest body of a streaming operation (S3 PutObject, UploadPart) read whole before dispatch.
+    static let smallStreamedBody: Int64 = 64 << 10
+
     func respond(_ request: Request, writer: consuming ResponseWriter, channel: any Channel) async {
         let start = ContinuousClock.now
         metrics.requestStarted()
@@ -104,12 +107,18 @@ public struct EdgeServer: Service {
                 let response = await route.handle(routed)
                 answer = EdgeResponse(response: response, service: route.label, operation: edgeRequest.method)
             } else {
-                let preamble = edge.preamble(edgeRequest)
-                if edge.streamsBody(edgeRequest, preamble: preamble) {
+                var preamble = edge.preamble(edgeRequest)
+                if edge.streamsBody(edgeRequest, preamble: &preamble) {
                     let body = request.body
                     let length = head.headerFields[.contentLength].flatMap { Int64($0) }
-                    edgeRequest.bodyStream = ByteStream(length: length) { sink in
-                        for try await buffer in body { try await sink(buffer) }
+                    if let length, length <= Self.smallStreamedBody {
+                        // Small enough to hold: read whole, so the operation gets it in one piece
+                        // (an S3 object this small is written without a trip to the I/O threads).
+                        edgeRequest.bodyStream = ByteStream(buffer: try await request.collectBody(upTo: Int(length)))
+                    } else {
+                        edgeRequest.bodyStream = ByteStream(length: length) { sink in
+                            for try await buffer in body { try await sink(buffer) }
+                        }
                     }
                 } else {
                     edgeRequest.body = Array(buffer: try await request.collectBody(upTo: edge.configuration.maxBodySize))

@@ -105,6 +105,24 @@ public final class Store: Sendable {
         try await database.write(body)
     }
 
+    /// A write whose transaction, once committed, is followed by `afterCommit` with what the body
+    /// returned, on the writer's thread in the same trip (removing files the transaction no longer
+    /// refers to). Nothing runs after a rollback. Unlike GRDB's `afterNextTransaction`, no
+    /// transaction observer is registered, so the statements of the transaction are not observed.
+    public func write<T: Sendable>(
+        _ body: @Sendable (Database) throws -> T, afterCommit: @Sendable (T) -> Void
+    ) async throws -> T {
+        try await database.writeWithoutTransaction { db in
+            var value: T?
+            try db.inTransaction {
+                value = try body(db)
+                return .commit
+            }
+            afterCommit(value!)
+            return value!
+        }
+    }
+
     /// Deletes every row of the given tables in one transaction.
     public func clear(tables: [String]) async throws {
         try await database.write { db in

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A service's API as published in botocore's `service-2.json`.
 ///
 /// Everything the wire protocols do — where a member lives, what it is called
@@ -7,6 +9,8 @@ public final class ServiceModel: Sendable {
     public let operations: [String: Operation]
     public let shapes: [String: Shape]
     let restRoutes: [RestRoute]
+    /// Rest input plans, made on an operation's first request.
+    let restInputPlans = Mutex<[String: RestInputPlan]>([:])
 
     public struct Metadata: Sendable {
         public var apiVersion: String
@@ -81,6 +85,14 @@ public final class ServiceModel: Sendable {
     }
 
     public func shape(_ ref: MemberRef) -> Shape { shape(ref.shape) }
+
+    /// The input plan of a rest operation (see `RestInputPlan`).
+    func restInputPlan(_ operation: Operation, input: MemberRef) -> RestInputPlan {
+        if let plan = restInputPlans.withLock({ $0[operation.name] }) { return plan }
+        let plan = RestInputPlan(shape: shape(input), model: self)
+        restInputPlans.withLock { $0[operation.name] = plan }
+        return plan
+    }
 }
 
 extension ServiceModel.Operation {

@@ -11,6 +11,9 @@ public struct ProtocolRequest: Sendable {
     public var body: [UInt8]
     /// The body of an operation whose input streams (S3 PutObject, UploadPart), not read yet.
     public var bodyStream: ByteStream?
+    /// The rest operation this request addresses and its URI labels, when already matched (the
+    /// edge matched it to see whether the body streams); nil: not matched yet.
+    public var matchedRoute: RestMatch?
 
     public init(
         method: String, path: String, query: [(name: String, value: String)] = [],

@@ -14,7 +14,8 @@ struct RestProtocol: WireProtocol {
     var name: WireProtocolName { format == .xml ? .restXML : .restJSON }
 
     func operationName(for request: ProtocolRequest, model: ServiceModel) throws(AWSError) -> String? {
-        model.matchRoute(method: request.method, path: request.path, query: request.query, headers: request.headers)?.operation
+        if let matched = request.matchedRoute { return matched.operation }
+        return model.matchRoute(method: request.method, path: request.path, query: request.query, headers: request.headers)?.operation
     }
 
     // MARK: input
@@ -23,38 +24,46 @@ struct RestProtocol: WireProtocol {
         -> ShapeValue
     {
         guard let inputRef = operation.input else { return .empty }
-        let shape = model.shape(inputRef)
-        let labels =
-            model.route(for: operation.name)?.match(
-                method: request.method, path: RestRoute.split(request.path), query: request.query) ?? [:]
+        let plan = model.restInputPlan(operation, input: inputRef)
+        let shape = plan.shape
         var out: [String: ShapeValue] = [:]
-        let boundQueryNames = Set(shape.members.compactMap { $0.ref.location == "querystring" ? ($0.ref.locationName ?? $0.name) : nil })
-        for (name, ref) in shape.members {
-            let target = model.shape(ref)
-            switch ref.location {
-            case "uri":
-                if let v = labels[ref.locationName ?? name] {
-                    out[name] = try ScalarText.parse(v, shape: target, timestampFormat: tsFormat(ref, model, .iso8601), where: name)
+        if !plan.uri.isEmpty {
+            let labels =
+                request.matchedRoute.flatMap { $0.operation == operation.name ? $0.labels : nil }
+                ?? model.route(for: operation.name)?.match(method: request.method, path: RestRoute.split(request.path), query: request.query)
+                ?? [:]
+            for b in plan.uri {
+                if let v = labels[b.wireName] {
+                    out[b.member] = try ScalarText.parse(v, shape: b.target, timestampFormat: tsFormat(b.ref, model, .iso8601), where: b.member)
                 }
-            case "querystring":
-                if let v = try queryValue(request, name: ref.locationName ?? name, ref: ref, target: target, model: model, bound: boundQueryNames) {
-                    out[name] = v
-                }
-            case "header":
-                if let v = try headerValue(request, name: ref.locationName ?? name, ref: ref, target: target, model: model) {
-                    out[name] = v
-                }
-            case "headers":
-                let prefix = (ref.locationName ?? "").lowercased()
-                var map: [String: ShapeValue] = [:]
-                for h in request.headers where h.name.lowercased().hasPrefix(prefix) {
-                    map[String(h.name.lowercased().dropFirst(prefix.count))] = .string(h.value)
-                }
-                if !map.isEmpty { out[name] = .map(map) }
-            default:
-                break
             }
         }
+        for b in plan.query {
+            if let v = try queryValue(request, name: b.wireName, ref: b.ref, target: b.target, model: model, bound: plan.boundQueryNames) {
+                out[b.member] = v
+            }
+        }
+        // One pass over the request's headers: each is looked up among the bound ones; repeated
+        // headers are joined with commas, in order, as HTTP allows.
+        var headerValues: [String: (binding: RestInputPlan.Binding, value: String)] = [:]
+        var prefixed: [String: [String: ShapeValue]] = [:]
+        for h in request.headers {
+            let lower = h.name.asciiLowercased
+            if let b = plan.headers[lower] {
+                if let seen = headerValues[b.member] {
+                    headerValues[b.member] = (b, seen.value + "," + h.value)
+                } else {
+                    headerValues[b.member] = (b, h.value)
+                }
+            }
+            for (prefix, member) in plan.prefixHeaders where lower.hasPrefix(prefix) {
+                prefixed[member, default: [:]][String(lower.dropFirst(prefix.count))] = .string(h.value)
+            }
+        }
+        for (member, found) in headerValues {
+            out[member] = try headerValue(found.value, name: found.binding.wireName, ref: found.binding.ref, target: found.binding.target, model: model)
+        }
+        for (member, map) in prefixed { out[member] = .map(map) }
         if let payloadName = shape.payload, let payloadRef = shape.member(named: payloadName) {
             let target = model.shape(payloadRef)
             switch target.type {
@@ -83,7 +92,7 @@ struct RestProtocol: WireProtocol {
                         String(decoding: request.body, as: UTF8.self), shape: target, timestampFormat: .iso8601, where: payloadName)
                 }
             }
-        } else if shape.members.contains(where: { $0.ref.location == nil }), !isBlank(request.body) {
+        } else if plan.hasBodyMembers, !isBlank(request.body) {
             if case .structure(let body) = try decodeBody(request.body, shape: shape, model: model, isPayload: false) {
                 out.merge(body) { a, _ in a }
             }
@@ -130,12 +139,10 @@ struct RestProtocol: WireProtocol {
         }
     }
 
-    func headerValue(_ request: ProtocolRequest, name: String, ref: MemberRef, target: Shape, model: ServiceModel)
-        throws(AWSError) -> ShapeValue?
+    /// A header member's value from the header's text (repeated headers joined with commas).
+    func headerValue(_ joined: String, name: String, ref: MemberRef, target: Shape, model: ServiceModel)
+        throws(AWSError) -> ShapeValue
     {
-        let values = request.headers.filter { $0.name.caseInsensitiveEquals(name) }.map(\.value)
-        guard !values.isEmpty else { return nil }
-        let joined = values.joined(separator: ",")
         if ref.jsonValue {
             guard let data = Data(base64Encoded: joined), let json = try? JSONValue.parse(Array(data)) else {
                 throw AWSError.serialization("Header \(name) is not base64-encoded JSON")
@@ -365,14 +372,15 @@ struct RestProtocol: WireProtocol {
         guard let outRef = operation.output else { return .empty }
         let shape = model.shape(outRef)
         var out: [String: ShapeValue] = [:]
-        let asRequest = ProtocolRequest(method: "GET", path: "/", headers: response.headers, body: response.body)
         for (name, ref) in shape.members {
             let target = model.shape(ref)
             switch ref.location {
             case "statusCode": out[name] = .integer(Int64(response.status))
             case "header":
-                if let v = try headerValue(asRequest, name: ref.locationName ?? name, ref: ref, target: target, model: model) {
-                    out[name] = v
+                let wireName = ref.locationName ?? name
+                let values = response.headers.filter { $0.name.caseInsensitiveEquals(wireName) }.map(\.value)
+                if !values.isEmpty {
+                    out[name] = try headerValue(values.joined(separator: ","), name: wireName, ref: ref, target: target, model: model)
                 }
             case "headers":
                 let prefix = (ref.locationName ?? "").lowercased()

@@ -46,6 +46,8 @@ final class RestRoute: Sendable {
                 }
                 return (String(item), nil)
             } : []
+        specificity = Self.specificity(
+            queryLiterals: queryLiterals.count, required: requiredHeaders.count + requiredQuery.count, deprecated: deprecated, segments: segments)
     }
 
     /// Path segments without the leading slash; `/` is no segments, a trailing slash leaves a final empty one.
@@ -57,8 +59,10 @@ final class RestRoute: Sendable {
     }
 
     /// Higher is more specific: required query parameters first, then literal path text.
-    var specificity: Int {
-        var score = queryLiterals.count * 10_000 + (requiredHeaders.count + requiredQuery.count) * 1_000 - (deprecated ? 1 : 0)
+    let specificity: Int
+
+    static func specificity(queryLiterals: Int, required: Int, deprecated: Bool, segments: [Segment]) -> Int {
+        var score = queryLiterals * 10_000 + required * 1_000 - (deprecated ? 1 : 0)
         for s in segments {
             switch s {
             case .literal(let l): score += 100 + l.count
@@ -114,18 +118,25 @@ final class RestRoute: Sendable {
     }
 }
 
+/// A rest operation matched by a request, with the request's URI labels.
+public struct RestMatch: Sendable {
+    public var operation: String
+    public var labels: [String: String]
+}
+
 extension ServiceModel {
     /// The rest operation a request addresses, with its URI labels.
-    func matchRoute(
+    public func matchRoute(
         method: String, path: String, query: [(name: String, value: String)], headers: [(name: String, value: String)]? = nil
-    ) -> (operation: String, labels: [String: String])? {
+    ) -> RestMatch? {
         let segments = RestRoute.split(path)
         var best: (RestRoute, [String: String])?
-        for route in restRoutes {
+        for route in restRoutes where route.method == method {
+            if let best, route.specificity <= best.0.specificity { continue }
             guard let labels = route.match(method: method, path: segments, query: query, headers: headers) else { continue }
-            if best == nil || route.specificity > best!.0.specificity { best = (route, labels) }
+            best = (route, labels)
         }
-        return best.map { ($0.0.operation, $0.1) }
+        return best.map { RestMatch(operation: $0.0.operation, labels: $0.1) }
     }
 
     func route(for operation: String) -> RestRoute? { restRoutes.first { $0.operation == operation } }
@@ -137,12 +148,17 @@ extension ServiceModel {
         method: String, path: String, query: [(name: String, value: String)], headers: [(name: String, value: String)]
     ) -> String? {
         guard metadata.protocols.contains(.restXML) || metadata.protocols.contains(.restJSON),
-            let name = matchRoute(method: method, path: path, query: query, headers: headers)?.operation,
-            let inputRef = operations[name]?.input
+            let matched = matchRoute(method: method, path: path, query: query, headers: headers)
         else { return nil }
+        return streamsInput(matched.operation) ? matched.operation : nil
+    }
+
+    /// Whether the operation's input payload is a streaming blob.
+    public func streamsInput(_ name: String) -> Bool {
+        guard let inputRef = operations[name]?.input else { return false }
         let input = shape(inputRef)
-        guard let payload = input.payload, let ref = input.member(named: payload) else { return nil }
+        guard let payload = input.payload, let ref = input.member(named: payload) else { return false }
         let target = shape(ref)
-        return target.type == .blob && (ref.streaming || target.streaming) ? name : nil
+        return target.type == .blob && (ref.streaming || target.streaming)
     }
 }
