@@ -111,7 +111,7 @@ extension S3 {
         alsoInTransaction: (@Sendable (Database) throws -> [String])? = nil
     ) async throws -> ObjectRecord {
         let blobs = self.blobs
-        let (stored, _) = try await store.write({ db -> (ObjectRecord, [String]) in
+        let write: @Sendable (Database) throws -> (ObjectRecord, [String]) = { db in
             var record = record
             guard let bucket = try Row.fetchOne(db.cachedStatement(sql: "SELECT versioning FROM s3_buckets WHERE name = ?"), arguments: [record.bucket])
             else { throw AWSError.noSuchBucket(record.bucket) }
@@ -124,8 +124,18 @@ extension S3 {
                 record.versionId = Self.newVersionId()
             } else {
                 record.versionId = "null"
-                // The null version is replaced; often it is the latest, already read.
-                let null = current?.versionId == "null" ? current : try ObjectVersionHead.fetch(db, bucket: record.bucket, key: record.key, nullVersion: true)
+                // The null version is replaced; often it is the latest, already read. Then its row
+                // is rewritten in place: the latest version has the highest id of its key, so the
+                // order of versions stays, and no indexed column changes (one page written, not
+                // a row deleted and one inserted in the table and both indexes).
+                if let current, current.versionId == "null" {
+                    if let blob = current.blob { orphaned.append(blob) }
+                    record.id = current.id
+                    record.isLatest = true
+                    try record.updateRow(db)
+                    return (record, orphaned)
+                }
+                let null = try ObjectVersionHead.fetch(db, bucket: record.bucket, key: record.key, nullVersion: true)
                 if let null {
                     if let blob = null.blob { orphaned.append(blob) }
                     try db.cachedStatement(sql: "DELETE FROM s3_objects WHERE id = ?").execute(arguments: [null.id])
@@ -139,8 +149,11 @@ extension S3 {
             record.isLatest = true
             try record.insertRow(db)
             return (record, orphaned)
-        }, afterCommit: { _, orphaned in blobs.retire(orphaned) })
-        return stored
+        }
+        let retire: @Sendable ((ObjectRecord, [String])) -> Void = { blobs.retire($0.1) }
+        // A short transaction: on this thread when the writer is idle (see `Store.writeNowIfIdle`).
+        if let (stored, _) = try store.writeNowIfIdle(write, afterCommit: retire) { return stored }
+        return try await store.write(write, afterCommit: retire).0
     }
 
     /// Removes one version; when it was the latest, the next newest becomes latest.

@@ -263,6 +263,21 @@ extension ObjectRecord {
         id = db.lastInsertedRowID
     }
 
+    /// Rewrites the row `id` names with every column but the ones that identify it (bucket, key,
+    /// version id), which the indexes hold.
+    func updateRow(_ db: Database) throws {
+        try db.cachedStatement(sql: """
+            UPDATE s3_objects SET isLatest = ?, isDeleteMarker = ?, size = ?, etag = ?, lastModified = ?, blob = ?, headers = ?,
+              metadata = ?, checksums = ?, checksumType = ?, partsCount = ?, partSizes = ?, tags = ?, acl = ?, storageClass = ?
+            WHERE id = ?
+            """
+        ).execute(arguments: [
+            isLatest, isDeleteMarker, size, etag, lastModified.stored, blob, Self.text(headers),
+            Self.text(metadata), Self.text(checksums), checksumType, partsCount,
+            partSizes.map { JSONValue.array($0.map { .number(String($0)) }).serialized() }, Self.text(tags), acl, storageClass, id,
+        ])
+    }
+
     static func map(_ text: String?) -> [String: String] {
         guard let text, let pairs = try? JSONValue.parse(text).object else { return [:] }
         var out: [String: String] = [:]

@@ -1,5 +1,6 @@
 public import GRDB
 import Logging
+import Synchronization
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -30,6 +31,8 @@ public final class Store: Sendable {
 
     public let database: DatabasePool
     public let directory: String
+    /// Writes handed to the writer or running on it, not finished yet (see `writeNowIfIdle`).
+    private let writesQueued = Atomic<Int>(0)
     public var blobDirectory: String { directory + "/blobs" }
 
     /// Opens (and creates) the store. A new database whose migrations are exactly those `baseline`
@@ -102,7 +105,9 @@ public final class Store: Sendable {
     }
 
     public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
-        try await database.write(body)
+        writesQueued.add(1, ordering: .relaxed)
+        defer { writesQueued.subtract(1, ordering: .relaxed) }
+        return try await database.write(body)
     }
 
     /// A write whose transaction, once committed, is followed by `afterCommit` with what the body
@@ -112,20 +117,38 @@ public final class Store: Sendable {
     public func write<T: Sendable>(
         _ body: @Sendable (Database) throws -> T, afterCommit: @Sendable (T) -> Void
     ) async throws -> T {
-        try await database.writeWithoutTransaction { db in
-            var value: T?
-            try db.inTransaction {
-                value = try body(db)
-                return .commit
-            }
-            afterCommit(value!)
-            return value!
+        writesQueued.add(1, ordering: .relaxed)
+        defer { writesQueued.subtract(1, ordering: .relaxed) }
+        return try await database.writeWithoutTransaction { db in try Self.transaction(db, body, afterCommit: afterCommit) }
+    }
+
+    /// `write(_:afterCommit:)` on the calling thread when no other write is queued or running;
+    /// nil (nothing done) when one is, and the caller then awaits `write`. For short transactions
+    /// asked for on an event loop (a small object's row): the writer is a serial dispatch queue,
+    /// which runs a block given synchronously on the caller's thread when it is idle, so the write
+    /// takes no trip to another thread and back — the trip wakes two threads and costs more than
+    /// a small transaction. A caller never waits here for another write: waiting for the queue
+    /// parks the thread, which cost more than the trip (measured: 1 KiB PUTs at 64 connections,
+    /// 7.5k/s when the second of two loops takes the trip, 4.7–5.8k/s when it waits).
+    public func writeNowIfIdle<T>(_ body: (Database) throws -> T, afterCommit: (T) -> Void) throws -> T? {
+        guard writesQueued.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged else { return nil }
+        defer { writesQueued.subtract(1, ordering: .releasing) }
+        return try database.writeWithoutTransaction { db in try Self.transaction(db, body, afterCommit: afterCommit) }
+    }
+
+    private static func transaction<T>(_ db: Database, _ body: (Database) throws -> T, afterCommit: (T) -> Void) throws -> T {
+        var value: T?
+        try db.inTransaction {
+            value = try body(db)
+            return .commit
         }
+        afterCommit(value!)
+        return value!
     }
 
     /// Deletes every row of the given tables in one transaction.
     public func clear(tables: [String]) async throws {
-        try await database.write { db in
+        try await write { db in
             for t in tables { try db.execute(sql: "DELETE FROM \(t)") }
         }
     }
