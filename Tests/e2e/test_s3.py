@@ -324,6 +324,14 @@ def test_versioning(s3, bucket):
     s3.put_object(Bucket=bucket, Key="k", Body=b"s2")
     ids = [v["VersionId"] for v in s3.list_object_versions(Bucket=bucket)["Versions"]]
     assert ids == ["null", v1]  # the suspended write replaced the old null version
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"s2"
+    s3.delete_object(Bucket=bucket, Key="k")  # suspended: a null delete marker replaces the null version
+    s3.put_object(Bucket=bucket, Key="k", Body=b"s3")  # and a write replaces the null delete marker
+    versions = s3.list_object_versions(Bucket=bucket)
+    assert [v["VersionId"] for v in versions["Versions"]] == ["null", v1] and versions.get("DeleteMarkers", []) == []
+    assert versions["Versions"][0]["IsLatest"] and not versions["Versions"][1]["IsLatest"]
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"s3"
+    assert s3.get_object(Bucket=bucket, Key="k", VersionId=v1)["Body"].read() != b"s3"
 
 
 def test_tagging_and_bucket_configs(s3, bucket):
