@@ -63,7 +63,11 @@ struct ObjectVersionHead: Sendable {
         let statement = nullVersion
             ? try db.cachedStatement(sql: "SELECT \(columns) FROM s3_objects WHERE bucket = ? AND key = ? AND versionId = 'null'")
             : try db.cachedStatement(sql: "SELECT \(columns) FROM s3_objects WHERE bucket = ? AND isLatest = 1 AND key = ?")
-        return try Row.fetchOne(statement, arguments: [bucket, key]).map(ObjectVersionHead.init)
+        // Read from the cursor's row, without the copy `fetchOne` makes (the row is the cursor's
+        // statement: valid while the cursor lives).
+        let cursor = try Row.fetchCursor(statement, arguments: [bucket, key])
+        guard let row = try cursor.next() else { return nil }
+        return withExtendedLifetime(cursor) { ObjectVersionHead(row: row) }
     }
 }
 
@@ -113,9 +117,9 @@ extension S3 {
         let blobs = self.blobs
         let write: @Sendable (Database) throws -> (ObjectRecord, [String]) = { db in
             var record = record
-            guard let bucket = try Row.fetchOne(db.cachedStatement(sql: "SELECT versioning FROM s3_buckets WHERE name = ?"), arguments: [record.bucket])
-            else { throw AWSError.noSuchBucket(record.bucket) }
-            let versioning: String? = bucket[0]
+            let buckets = try Row.fetchCursor(db.cachedStatement(sql: "SELECT versioning FROM s3_buckets WHERE name = ?"), arguments: [record.bucket])
+            guard let bucket = try buckets.next() else { throw AWSError.noSuchBucket(record.bucket) }
+            let versioning: String? = withExtendedLifetime(buckets) { bucket[0] }
             let current = try ObjectVersionHead.fetch(db, bucket: record.bucket, key: record.key, nullVersion: false)
             try conditions?.check(liveETag: current.flatMap { $0.isDeleteMarker ? nil : $0.etag }, key: record.key)
             var orphaned: [String] = try alsoInTransaction?(db) ?? []

@@ -285,7 +285,5 @@ extension ObjectRecord {
         return out
     }
 
-    static func text(_ map: [String: String]) -> String {
-        JSONValue.object(map.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }).serialized()
-    }
+    static func text(_ map: [String: String]) -> String { JSONValue.text(sortedMap: map) }
 }

@@ -9,9 +9,11 @@ import NIOHTTP1
 /// body whose host route has its answer at once (`HostRoute.quick`: a CloudFront cache hit) is
 /// read and answered as bytes on the connection's event loop, with no HTTP objects, task or
 /// async channel in between; one to a route that forwards (`HostRoute.forward`: a load
-/// balancer's DNS name) goes to a `ByteRelay` put in front. The first request that is anything
-/// else (an API call, a miss) is handed, with everything after it, to Hummingbird's handlers,
-/// and this handler leaves the pipeline. While it serves, it keeps the connection's idle timeout itself.
+/// balancer's DNS name) goes to a `ByteRelay` put in front; an AWS API call with a small body
+/// (`QuickResponder+Calls.swift`) is read here, run by `Edge` in a task, and its answer written
+/// as bytes. The first request that is anything else (a large upload, a miss, a website page) is
+/// handed, with everything after it, to Hummingbird's handlers, and this handler leaves the
+/// pipeline. While it serves, it keeps the connection's idle timeout itself.
 final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -22,22 +24,28 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
     /// Hummingbird's idle timeout, whose handler waits outside the pipeline until the hand-over.
     let idleTimeout: TimeAmount
     let logger: Logger
-    private var context: ChannelHandlerContext!
-    private var inbound = ByteBuffer()
+    /// Where API calls go to be run, as child tasks of the connection's task (`QuickChannel.handle`),
+    /// so they see Kumo's shutdown as Hummingbird's handlers do (a long poll then ends at once).
+    let calls: AsyncStream<@Sendable () async -> Void>.Continuation
+    var context: ChannelHandlerContext!
+    var inbound = ByteBuffer()
     /// Whether the connection speaks TLS: known once its first bytes are here (the TLS handler
     /// goes in front once the handshake is seen).
-    private var secure: Bool?
-    private var closing = false
-    private var lastActive = NIODeadline.now()
+    var secure: Bool?
+    var closing = false
+    var lastActive = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
     /// A byte relay is in front: what comes next is what it handed back.
     private var relayed = false
+    /// An API call is being answered: requests that come meanwhile wait in `inbound`.
+    var answering = false
 
-    init(edge: Edge, metrics: EdgeMetrics, idleTimeout: TimeAmount, logger: Logger) {
+    init(edge: Edge, metrics: EdgeMetrics, idleTimeout: TimeAmount, logger: Logger, calls: AsyncStream<@Sendable () async -> Void>.Continuation) {
         self.edge = edge
         self.metrics = metrics
         self.idleTimeout = idleTimeout
         self.logger = logger
+        self.calls = calls
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -58,6 +66,12 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
         let handedBack = relayed
         relayed = false
         if idleCheck == nil { watchIdle() }
+        if !answering { process(handedBack: handedBack) }
+    }
+
+    /// Answers the requests read so far, in order, until one must wait (for the rest of its
+    /// body, or for the answer of an API call in a task) or goes elsewhere.
+    func process(handedBack: Bool = false) {
         var answered = false
         while inbound.readableBytes > 0, !closing {
             guard case .complete(let length) = HTTPHeadBytes.end(of: inbound) else {
@@ -68,18 +82,23 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
             case .answered: answered = true
             case .handOn: return handOn(flushing: answered)
             case .relay: return handedBack ? handOn(flushing: answered) : relay(flushing: answered)
+            case .waiting:
+                if answered { context.flush() }
+                return
             }
         }
         if answered { context.flush() }
     }
 
-    private enum Outcome {
+    enum Outcome {
         /// Answered here.
         case answered
         /// For Hummingbird's handlers.
         case handOn
         /// For a load balancer: a byte relay in front takes it.
         case relay
+        /// An API call: its body is not all here yet, or a task is answering it.
+        case waiting
     }
 
     /// Answers the request whose head is the first `length` bytes, when its route has the answer at once.
@@ -88,7 +107,7 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
         guard let head = HTTPHeadBytes.request(inbound.getSlice(at: inbound.readerIndex, length: length)!) else { return .handOn }
         let remote = context.channel.remoteAddress
         let probe = EdgeRequest(method: head.method, target: head.target, headers: head.headers, remoteAddress: remote?.ipAddress)
-        guard let (route, name) = edge.hostRoute(probe) else { return .handOn }
+        guard let (route, name) = edge.hostRoute(probe) else { return call(head, headLength: length) }
         if route.forward != nil { return .relay }
         guard (head.contentLength ?? 0) == 0, let quick = route.quick else { return .handOn }
         var request = HostRoute.Request(method: head.method, target: head.target, headers: head.headers, remoteAddress: remote?.ipAddress, name: name)
@@ -99,7 +118,11 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
         metrics.requestStarted()
         inbound.moveReaderIndex(forwardBy: length)
         if !head.keepAlive { closing = true }
-        write(response, method: head.method)
+        if write(response, method: head.method) != nil {
+            // Quick answers are whole; a streamed one cannot be written here.
+            logger.error("a quick answer came with a streamed body")
+            closing = true
+        }
         let elapsed = ContinuousClock.now - started
         metrics.requestFinished(
             service: route.label, operation: head.method, status: response.status,
@@ -142,22 +165,20 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// The response as `EdgeServer.write` makes it: its headers, today's Date, a Content-Length,
-    /// and no body for HEAD, 204 and 304.
-    private func write(_ response: ProtocolResponse, method: String) {
-        let body: ByteBuffer
+    /// and no body for HEAD, 204 and 304. A body that streams (not in memory) is returned, for the
+    /// caller to write after the head; one of unknown length (an event stream) goes in chunks
+    /// (`Transfer-Encoding: chunked`, see `chunk`).
+    func write(_ response: ProtocolResponse, method: String) -> ByteStream? {
+        let withBody = method != "HEAD" && response.status != 204 && response.status != 304
+        var body: ByteBuffer?
+        var rest: ByteStream?
         if let stream = response.bodyStream {
-            guard let buffered = stream.buffered else {
-                // Quick answers are whole; a streamed one cannot be written here.
-                logger.error("a quick answer came with a streamed body")
-                closing = true
-                context.close(promise: nil)
-                return
-            }
-            body = buffered
+            if let buffered = stream.buffered { body = buffered } else { rest = stream }
         } else {
             body = ByteBuffer(bytes: response.body)
         }
-        var out = context.channel.allocator.buffer(capacity: 512 + body.readableBytes)
+        let length = body?.readableBytes ?? rest?.length.map { Int($0) }
+        var out = context.channel.allocator.buffer(capacity: 512 + (body?.readableBytes ?? 0))
         out.writeStaticString("HTTP/1.1 ")
         out.writeString(String(response.status))
         out.writeStaticString(" ")
@@ -174,18 +195,18 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
         out.writeStaticString("Date: ")
         out.writeString(Timestamp.httpDateNow())
         out.writeStaticString("\r\n")
-        if !hasLength {
+        if !hasLength, let length {
             out.writeStaticString("Content-Length: ")
-            out.writeString(String(body.readableBytes))
+            out.writeString(String(length))
             out.writeStaticString("\r\n")
+        } else if !hasLength, withBody {
+            out.writeStaticString("Transfer-Encoding: chunked\r\n")
         }
         if closing { out.writeStaticString("Connection: close\r\n") }
         out.writeStaticString("\r\n")
-        if method != "HEAD", response.status != 204, response.status != 304 {
-            var body = body
-            out.writeBuffer(&body)
-        }
+        if withBody, var body { out.writeBuffer(&body) }
         context.write(wrapOutboundOut(out), promise: nil)
+        return withBody ? rest : nil
     }
 
     /// Hummingbird takes the connection from here: its idle handler goes back in, and what is
@@ -210,11 +231,13 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// Kumo is shutting down: nothing is ever half-answered here, so the connection closes now
-    /// (once what was written is out).
+    /// Kumo is shutting down: the connection closes once what was written is out (after the
+    /// answer of an API call in progress).
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard event is ChannelShouldQuiesceEvent else { return context.fireUserInboundEventTriggered(event) }
         closing = true
+        // An API call being answered closes the connection once its answer is written.
+        if answering { return }
         context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
@@ -230,20 +253,36 @@ struct QuickChannel<Base: ServerChildChannel>: ServerChildChannel {
     let metrics: EdgeMetrics
     let idleTimeout: TimeAmount
 
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
-        channel.eventLoop.makeCompletedFuture {
+    struct Value: ServerChildChannelValue {
+        let base: Base.Value
+        /// The API calls the quick responder takes, run as child tasks of the connection's task.
+        let calls: AsyncStream<@Sendable () async -> Void>
+        var channel: any Channel { base.channel }
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        let (calls, callSink) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
+        return channel.eventLoop.makeCompletedFuture {
             // First in the pipeline, in front of TLS too (see TurnEndFlush).
             try channel.pipeline.syncOperations.addHandler(TurnEndFlush(), position: .first)
-            try channel.pipeline.syncOperations.addHandler(QuickResponder(edge: edge, metrics: metrics, idleTimeout: idleTimeout, logger: logger))
+            try channel.pipeline.syncOperations.addHandler(
+                QuickResponder(edge: edge, metrics: metrics, idleTimeout: idleTimeout, logger: logger, calls: callSink))
         }.flatMap { base.setup(channel: channel, logger: logger) }
             .flatMapThrowing { value in
                 let pipeline = channel.pipeline.syncOperations
                 pipeline.removeHandler(try pipeline.handler(type: HTTPConnectionStateHandler.self), promise: nil)
-                return value
+                // The connection's end ends the calls (none comes after it).
+                channel.closeFuture.whenComplete { _ in callSink.finish() }
+                return Value(base: value, calls: calls)
             }
     }
 
-    func handle(value: Base.Value, logger: Logger) async { await base.handle(value: value, logger: logger) }
+    func handle(value: Value, logger: Logger) async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await base.handle(value: value.base, logger: logger) }
+            for await call in value.calls { group.addTask { await call() } }
+        }
+    }
 }
 
 /// An exchange the edge relays, counted in the edge's metrics (`/_kumo/metrics`) when it ends.

@@ -136,14 +136,20 @@ public final class Store: Sendable {
         return try database.writeWithoutTransaction { db in try Self.transaction(db, body, afterCommit: afterCommit) }
     }
 
+    /// A transaction begun and committed with cached statements (GRDB's `inTransaction` prepares
+    /// both from their SQL text every time), rolled back when the body or the commit fails.
     private static func transaction<T>(_ db: Database, _ body: (Database) throws -> T, afterCommit: (T) -> Void) throws -> T {
-        var value: T?
-        try db.inTransaction {
+        try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+        let value: T
+        do {
             value = try body(db)
-            return .commit
+            try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+        } catch {
+            if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
+            throw error
         }
-        afterCommit(value!)
-        return value!
+        afterCommit(value)
+        return value
     }
 
     /// Deletes every row of the given tables in one transaction.

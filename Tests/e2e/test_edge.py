@@ -3,6 +3,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 
 import botocore.exceptions
 import cbor2
@@ -83,6 +84,71 @@ def test_bad_input_gets_a_clear_error_and_the_server_keeps_serving(kumo):
     r = requests.get(kumo.url + "/", headers={"X-Big": "a" * 70000}, timeout=10)
     assert r.status_code in (400, 431)
     assert kumo.client("sts").get_caller_identity()["Account"] == "000000000000"
+
+
+def read_responses(s, count):
+    """Reads `count` HTTP/1.1 responses framed by Content-Length or chunks; returns (status, headers, body) each."""
+    data, out = b"", []
+    while len(out) < count:
+        while b"\r\n\r\n" not in data:
+            more = s.recv(65536)
+            assert more, "connection closed early"
+            data += more
+        head, data = data.split(b"\r\n\r\n", 1)
+        lines = head.decode().split("\r\n")
+        headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:])}
+        if "content-length" in headers:
+            n = int(headers["content-length"])
+            while len(data) < n:
+                data += s.recv(65536)
+            body, data = data[:n], data[n:]
+        else:
+            assert headers.get("transfer-encoding") == "chunked"
+            body = b""
+            while True:
+                while b"\r\n" not in data:
+                    data += s.recv(65536)
+                size, data = data.split(b"\r\n", 1)
+                n = int(size, 16)
+                while len(data) < n + 2:
+                    data += s.recv(65536)
+                body, data = body + data[:n], data[n + 2:]
+                if n == 0:
+                    break
+        out.append((int(lines[0].split()[1]), headers, body))
+    return out, data
+
+
+def test_pipelined_api_calls_are_answered_in_order(kumo):
+    # API calls with small bodies are read and answered on the edge's byte path: pipelined ones
+    # wait for the one before, a body split across writes is waited for, Connection: close ends it.
+    s3 = kumo.client("s3")
+    s3.create_bucket(Bucket="pipelined")
+    s3.delete_public_access_block(Bucket="pipelined")
+    s3.put_bucket_policy(Bucket="pipelined", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::pipelined/*"}]}))
+    with socket.create_connection(("127.0.0.1", kumo.port), timeout=10) as s:
+        s.sendall(b"PUT /pipelined/a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nfirst"
+                  b"GET /pipelined/a HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /missing-bucket-b/k HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"PUT /pipelined/b HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nsec")
+        time.sleep(0.2)
+        s.sendall(b"ond"
+                  b"HEAD /pipelined/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answers, rest = read_responses(s, 4)
+        assert [status for status, _, _ in answers] == [200, 200, 404, 200]
+        assert answers[1][2] == b"first" and b"NoSuchBucket" in answers[2][2]
+        # The HEAD: its headers, no body, then the connection closes.
+        s.settimeout(10)
+        data = rest
+        while True:
+            more = s.recv(65536)
+            if not more:
+                break
+            data += more
+        head = data.decode()
+        assert head.startswith("HTTP/1.1 200") and "Content-Length: 6" in head and head.endswith("\r\n\r\n")
+    assert s3.get_object(Bucket="pipelined", Key="b")["Body"].read() == b"second"
 
 
 def test_health_metrics_and_reset_endpoints(kumo):

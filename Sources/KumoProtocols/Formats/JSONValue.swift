@@ -259,6 +259,21 @@ extension JSONValue {
         }
     }
 
+    /// A string map as compact JSON text, keys in order: what `JSONValue.object` of the sorted pairs
+    /// serializes to, without building it (stored maps of rows written on every S3 PUT).
+    public static func text(sortedMap map: [String: String]) -> String {
+        if map.isEmpty { return "{}" }
+        var out = "{"
+        for (n, key) in map.keys.sorted().enumerated() {
+            if n > 0 { out += "," }
+            writeString(key, to: &out)
+            out += ":"
+            writeString(map[key]!, to: &out)
+        }
+        out += "}"
+        return out
+    }
+
     /// A JSON string: runs of bytes that need no escape are appended whole (escapes are all ASCII,
     /// so the runs end on character boundaries).
     static func writeString(_ s: String, to out: inout String) {
