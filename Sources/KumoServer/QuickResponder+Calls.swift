@@ -21,7 +21,10 @@ extension QuickResponder {
         // The whole body first: until it is here, the request waits unread.
         guard inbound.readableBytes >= headLength + bodyLength else { return .waiting }
         inbound.moveReaderIndex(forwardBy: headLength)
-        let body = inbound.readSlice(length: bodyLength)!
+        // A copy: a slice would keep the connection's whole read buffer alive with it.
+        var body = context.channel.allocator.buffer(capacity: bodyLength)
+        var slice = inbound.readSlice(length: bodyLength)!
+        body.writeBuffer(&slice)
         let remote = context.channel.remoteAddress
         var request = EdgeRequest(method: head.method, target: head.target, headers: head.headers, remoteAddress: remote?.ipAddress)
         if secure == nil { secure = SecureConnections.contains(context.channel) }

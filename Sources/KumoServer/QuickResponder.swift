@@ -59,6 +59,13 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
         var bytes = unwrapInboundIn(data)
+        // Bytes already read are dropped, or the buffer would grow by every request the
+        // connection carries.
+        if inbound.readableBytes == 0 {
+            inbound.clear()
+        } else if inbound.readerIndex >= 16 << 10 {
+            inbound.discardReadBytes()
+        }
         inbound.writeBuffer(&bytes)
         lastActive = .now()
         // Back from a byte relay that was in front: the idle watch is ours again, and the request

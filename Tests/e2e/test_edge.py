@@ -151,6 +151,37 @@ def test_pipelined_api_calls_are_answered_in_order(kumo):
     assert s3.get_object(Bucket="pipelined", Key="b")["Body"].read() == b"second"
 
 
+def test_a_long_connection_does_not_grow_memory(kumo):
+    # Every request a keep-alive connection carried used to stay in its read buffer.
+    def rss():
+        return int(next(l for l in open("/proc/%d/status" % kumo.proc.pid) if l.startswith("VmRSS")).split()[1]) // 1024
+    padding = b"X-Padding: " + b"p" * 4000 + b"\r\n"
+    request = b"GET /no-such-bucket-here/k HTTP/1.1\r\nHost: x\r\n" + padding + b"\r\n"
+    with socket.create_connection(("127.0.0.1", kumo.port), timeout=10) as s:
+        s.sendall(request)
+        read_responses(s, 1)  # what a first request costs is in `before`
+        before = rss()
+        rest = b""
+        for _ in range(100):
+            s.sendall(request * 100)  # 100 × 100 requests of 4 KiB: 40 MiB through one connection
+            answers, rest = read_responses_after(s, rest, 100)
+            assert all(status == 404 for status, _, _ in answers)
+        assert rss() - before < 20, (before, rss())
+
+
+def read_responses_after(s, data, count):
+    class Buffered:
+        def __init__(self, s, data):
+            self.s, self.data = s, data
+
+        def recv(self, n):
+            if self.data:
+                out, self.data = self.data, b""
+                return out
+            return self.s.recv(n)
+    return read_responses(Buffered(s, data), count)
+
+
 def test_health_metrics_and_reset_endpoints(kumo):
     kumo.client("sts").get_caller_identity()
     health = requests.get(kumo.url + "/_kumo/health", timeout=10).json()
