@@ -38,8 +38,13 @@ extension Edge {
     /// The body as the operation must see it: `aws-chunked` framing removed (chunk
     /// signatures verified when `signing` is given) and a signed SHA-256 checked.
     func decodedStream(_ stream: ByteStream, request: EdgeRequest, signing: AWSChunkedDecoder.Signing?) throws -> ByteStream {
-        let declared = request.header("x-amz-content-sha256") ?? ""
-        let encoding = (request.header("Content-Encoding") ?? "").lowercased()
+        guard let declared = request.header("x-amz-content-sha256") else {
+            // Nothing declared (a presigned URL's body): only a Content-Encoding can frame it.
+            guard let encoding = request.header("Content-Encoding"), encoding.asciiLowercased.utf8Contains("aws-chunked") else { return stream }
+            let decodedLength = request.header("x-amz-decoded-content-length").flatMap { Int64($0) }
+            return stream.awsChunkDecoded(signing: nil, trailerSigned: false, decodedLength: decodedLength)
+        }
+        let encoding = (request.header("Content-Encoding") ?? "").asciiLowercased
         let decodedLength = request.header("x-amz-decoded-content-length").flatMap { Int64($0) }
         switch declared {
         case "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER":
@@ -50,7 +55,7 @@ extension Edge {
         case "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD", "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER":
             throw AWSError(code: "NotImplemented", message: "SigV4a (ECDSA) streaming signatures are not supported by Kumo.", status: 501)
         default:
-            if encoding.contains("aws-chunked") {
+            if encoding.utf8Contains("aws-chunked") {
                 return stream.awsChunkDecoded(signing: nil, trailerSigned: false, decodedLength: decodedLength)
             }
             if signing != nil, declared.count == 64, declared.allSatisfy(\.isHexDigit) {
@@ -58,5 +63,18 @@ extension Edge {
             }
             return stream
         }
+    }
+}
+
+extension String {
+    /// Whether `needle` occurs in the text, compared as bytes.
+    func utf8Contains(_ needle: String) -> Bool {
+        let hay = Array(utf8), pin = Array(needle.utf8)
+        guard pin.count <= hay.count else { return false }
+        if pin.isEmpty { return true }
+        for start in 0...(hay.count - pin.count) where hay[start] == pin[0] {
+            if hay[start..<(start + pin.count)].elementsEqual(pin) { return true }
+        }
+        return false
     }
 }

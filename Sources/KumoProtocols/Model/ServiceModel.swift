@@ -9,6 +9,9 @@ public final class ServiceModel: Sendable {
     public let operations: [String: Operation]
     public let shapes: [String: Shape]
     let restRoutes: [RestRoute]
+    /// The routes of each method, most specific first (ties in operation-name order): the first
+    /// that matches a request is the one it addresses.
+    let restRoutesByMethod: [String: [RestRoute]]
     /// Rest input plans, made on an operation's first request.
     let restInputPlans = Mutex<[String: RestInputPlan]>([:])
 
@@ -72,6 +75,12 @@ public final class ServiceModel: Sendable {
             }
             return RestRoute(op, requiredHeaders: headers, requiredQuery: query, deprecated: op.deprecated)
         }.sorted { $0.operation < $1.operation }
+        restRoutesByMethod = Dictionary(grouping: restRoutes, by: \.method).mapValues { routes in
+            // A stable order: equal specificity keeps the operation-name order.
+            routes.enumerated().sorted { a, b in
+                a.element.specificity != b.element.specificity ? a.element.specificity > b.element.specificity : a.offset < b.offset
+            }.map(\.element)
+        }
     }
 
     /// Loads a model from its JSON text.

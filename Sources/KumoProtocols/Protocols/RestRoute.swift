@@ -130,13 +130,12 @@ extension ServiceModel {
         method: String, path: String, query: [(name: String, value: String)], headers: [(name: String, value: String)]? = nil
     ) -> RestMatch? {
         let segments = RestRoute.split(path)
-        var best: (RestRoute, [String: String])?
-        for route in restRoutes where route.method == method {
-            if let best, route.specificity <= best.0.specificity { continue }
-            guard let labels = route.match(method: method, path: segments, query: query, headers: headers) else { continue }
-            best = (route, labels)
+        for route in restRoutesByMethod[method] ?? [] {
+            if let labels = route.match(method: method, path: segments, query: query, headers: headers) {
+                return RestMatch(operation: route.operation, labels: labels)
+            }
         }
-        return best.map { RestMatch(operation: $0.0.operation, labels: $0.1) }
+        return nil
     }
 
     func route(for operation: String) -> RestRoute? { restRoutes.first { $0.operation == operation } }
