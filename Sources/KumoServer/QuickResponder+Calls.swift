@@ -80,6 +80,11 @@ extension QuickResponder {
                 metadata: ["service": "\(answer.service)", "operation": "\(answer.operation)", "ms": "\(Int(elapsed.inSeconds * 1000))"])
             lastActive = .now()
             answering = false
+            if readsHeld {
+                readsHeld = false
+                context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+                context.read()
+            }
             if closing {
                 let context = self.context!
                 context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }

@@ -39,6 +39,10 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
     private var relayed = false
     /// An API call is being answered: requests that come meanwhile wait in `inbound`.
     var answering = false
+    /// Reading stopped while a call is answered (see `pipelinedLimit`).
+    var readsHeld = false
+    /// How much may wait unread behind a call being answered before the connection is not read further.
+    static let pipelinedLimit = 1 << 20
 
     init(edge: Edge, metrics: EdgeMetrics, idleTimeout: TimeAmount, logger: Logger, calls: AsyncStream<@Sendable () async -> Void>.Continuation) {
         self.edge = edge
@@ -67,6 +71,12 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
             inbound.discardReadBytes()
         }
         inbound.writeBuffer(&bytes)
+        // A client pipelining far ahead of an API call being answered is not read further until
+        // the answer is out (as Hummingbird's handlers hold their reads).
+        if answering, inbound.readableBytes > Self.pipelinedLimit, !readsHeld {
+            readsHeld = true
+            context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        }
         lastActive = .now()
         // Back from a byte relay that was in front: the idle watch is ours again, and the request
         // the relay handed back (one it does not forward: a redirect, a 503) goes to Hummingbird.

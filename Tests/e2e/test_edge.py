@@ -151,6 +151,21 @@ def test_pipelined_api_calls_are_answered_in_order(kumo):
     assert s3.get_object(Bucket="pipelined", Key="b")["Body"].read() == b"second"
 
 
+def test_a_client_far_ahead_is_read_again_after_each_answer(kumo):
+    # 2,000 pipelined calls of 1 KiB sent at once (2 MiB): kumo stops reading while one is answered
+    # when more than 1 MiB waits behind it, and reads again after; every call is answered, in order.
+    import threading
+    requests_ = b"".join(b"GET /no-such-bucket-%d/k HTTP/1.1\r\nHost: x\r\nX-Padding: %s\r\n\r\n" % (i, b"p" * 960)
+                         for i in range(2000))
+    with socket.create_connection(("127.0.0.1", kumo.port), timeout=20) as s:
+        sender = threading.Thread(target=s.sendall, args=(requests_,))
+        sender.start()
+        answers, _ = read_responses(s, 2000)
+        sender.join(timeout=20)
+    assert [status for status, _, _ in answers] == [404] * 2000
+    assert all(b"no-such-bucket-%d" % i in body for i, (_, _, body) in enumerate(answers))
+
+
 def test_a_long_connection_does_not_grow_memory(kumo):
     # Every request a keep-alive connection carried used to stay in its read buffer.
     def rss():
