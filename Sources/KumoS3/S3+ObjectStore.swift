@@ -63,12 +63,17 @@ struct ObjectVersionHead: Sendable {
         let statement = nullVersion
             ? try db.cachedStatement(sql: "SELECT \(columns) FROM s3_objects WHERE bucket = ? AND key = ? AND versionId = 'null'")
             : try db.cachedStatement(sql: "SELECT \(columns) FROM s3_objects WHERE bucket = ? AND isLatest = 1 AND key = ?")
-        // Read from the cursor's row, without the copy `fetchOne` makes (the row is the cursor's
-        // statement: valid while the cursor lives).
-        let cursor = try Row.fetchCursor(statement, arguments: [bucket, key])
-        guard let row = try cursor.next() else { return nil }
-        return withExtendedLifetime(cursor) { ObjectVersionHead(row: row) }
+        return try firstRow(statement, [bucket, key], ObjectVersionHead.init)
     }
+}
+
+/// What `read` makes of the first row of a query, or nil when there is none: read from the
+/// cursor's row, without the copy `fetchOne` makes (that row is the statement's, valid while the
+/// cursor lives).
+func firstRow<T>(_ statement: Statement, _ arguments: StatementArguments, _ read: (Row) throws -> T) throws -> T? {
+    let cursor = try Row.fetchCursor(statement, arguments: arguments)
+    guard let row = try cursor.next() else { return nil }
+    return try withExtendedLifetime(cursor) { try read(row) }
 }
 
 extension S3 {
@@ -117,9 +122,11 @@ extension S3 {
         let blobs = self.blobs
         let write: @Sendable (Database) throws -> (ObjectRecord, [String]) = { db in
             var record = record
-            let buckets = try Row.fetchCursor(db.cachedStatement(sql: "SELECT versioning FROM s3_buckets WHERE name = ?"), arguments: [record.bucket])
-            guard let bucket = try buckets.next() else { throw AWSError.noSuchBucket(record.bucket) }
-            let versioning: String? = withExtendedLifetime(buckets) { bucket[0] }
+            // The bucket's versioning state (nil: never enabled); no row: the bucket is gone.
+            let bucket = try firstRow(db.cachedStatement(sql: "SELECT versioning FROM s3_buckets WHERE name = ?"), [record.bucket]) { row in
+                row[0] as String?
+            }
+            guard let versioning = bucket else { throw AWSError.noSuchBucket(record.bucket) }
             let current = try ObjectVersionHead.fetch(db, bucket: record.bucket, key: record.key, nullVersion: false)
             try conditions?.check(liveETag: current.flatMap { $0.isDeleteMarker ? nil : $0.etag }, key: record.key)
             var orphaned: [String] = try alsoInTransaction?(db) ?? []

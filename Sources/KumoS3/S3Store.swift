@@ -241,41 +241,43 @@ extension ObjectRecord {
         container["checksums"] = Self.text(checksums)
         container["checksumType"] = checksumType
         container["partsCount"] = partsCount
-        container["partSizes"] = partSizes.map { JSONValue.array($0.map { .number(String($0)) }).serialized() }
+        container["partSizes"] = partSizesText
         container["tags"] = Self.text(tags)
         container["acl"] = acl
         container["storageClass"] = storageClass
     }
 
+    /// The columns a write sets besides those that identify the row (bucket, key, version id, which
+    /// the indexes hold), in the order of `writtenValues`.
+    static let writtenColumns = [
+        "isLatest", "isDeleteMarker", "size", "etag", "lastModified", "blob", "headers", "metadata", "checksums",
+        "checksumType", "partsCount", "partSizes", "tags", "acl", "storageClass",
+    ]
+
+    var writtenValues: StatementArguments {
+        [
+            isLatest, isDeleteMarker, size, etag, lastModified.stored, blob, Self.text(headers), Self.text(metadata),
+            Self.text(checksums), checksumType, partsCount, partSizesText, Self.text(tags), acl, storageClass,
+        ]
+    }
+
+    var partSizesText: String? { partSizes.map { JSONValue.array($0.map { .number(String($0)) }).serialized() } }
+
+    static let insertSQL =
+        "INSERT INTO s3_objects (bucket, key, versionId, " + writtenColumns.joined(separator: ", ") + ") VALUES ("
+        + Array(repeating: "?", count: writtenColumns.count + 3).joined(separator: ", ") + ")"
+    static let updateSQL = "UPDATE s3_objects SET " + writtenColumns.map { $0 + " = ?" }.joined(separator: ", ") + " WHERE id = ?"
+
     /// Inserts the row with a cached statement (GRDB's `insert` builds its statement and a
     /// container of the values for every call) and takes the new id.
     mutating func insertRow(_ db: Database) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO s3_objects (bucket, key, versionId, isLatest, isDeleteMarker, size, etag, lastModified, blob, headers,
-              metadata, checksums, checksumType, partsCount, partSizes, tags, acl, storageClass)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """
-        ).execute(arguments: [
-            bucket, key, versionId, isLatest, isDeleteMarker, size, etag, lastModified.stored, blob, Self.text(headers),
-            Self.text(metadata), Self.text(checksums), checksumType, partsCount,
-            partSizes.map { JSONValue.array($0.map { .number(String($0)) }).serialized() }, Self.text(tags), acl, storageClass,
-        ])
+        try db.cachedStatement(sql: Self.insertSQL).execute(arguments: [bucket, key, versionId] + writtenValues)
         id = db.lastInsertedRowID
     }
 
-    /// Rewrites the row `id` names with every column but the ones that identify it (bucket, key,
-    /// version id), which the indexes hold.
+    /// Rewrites the row `id` names with every column but the ones that identify it.
     func updateRow(_ db: Database) throws {
-        try db.cachedStatement(sql: """
-            UPDATE s3_objects SET isLatest = ?, isDeleteMarker = ?, size = ?, etag = ?, lastModified = ?, blob = ?, headers = ?,
-              metadata = ?, checksums = ?, checksumType = ?, partsCount = ?, partSizes = ?, tags = ?, acl = ?, storageClass = ?
-            WHERE id = ?
-            """
-        ).execute(arguments: [
-            isLatest, isDeleteMarker, size, etag, lastModified.stored, blob, Self.text(headers),
-            Self.text(metadata), Self.text(checksums), checksumType, partsCount,
-            partSizes.map { JSONValue.array($0.map { .number(String($0)) }).serialized() }, Self.text(tags), acl, storageClass, id,
-        ])
+        try db.cachedStatement(sql: Self.updateSQL).execute(arguments: writtenValues + [id])
     }
 
     static func map(_ text: String?) -> [String: String] {

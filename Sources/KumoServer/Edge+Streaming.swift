@@ -65,16 +65,3 @@ extension Edge {
         }
     }
 }
-
-extension String {
-    /// Whether `needle` occurs in the text, compared as bytes.
-    func utf8Contains(_ needle: String) -> Bool {
-        let hay = Array(utf8), pin = Array(needle.utf8)
-        guard pin.count <= hay.count else { return false }
-        if pin.isEmpty { return true }
-        for start in 0...(hay.count - pin.count) where hay[start] == pin[0] {
-            if hay[start..<(start + pin.count)].elementsEqual(pin) { return true }
-        }
-        return false
-    }
-}

@@ -81,8 +81,9 @@ public struct EdgeServer: Service {
         tls != nil && SecureConnections.contains(channel)
     }
 
-    /// The largest body of a streaming operation (S3 PutObject, UploadPart) read whole before dispatch.
-    static let smallStreamedBody: Int64 = 64 << 10
+    /// The largest body read whole before dispatch: any API call's on the quick responder's path,
+    /// a streaming operation's (S3 PutObject, UploadPart) on Hummingbird's; larger ones stream.
+    static let wholeBodyLimit = 64 << 10
 
     func respond(_ request: Request, writer: consuming ResponseWriter, channel: any Channel) async {
         let start = ContinuousClock.now
@@ -111,7 +112,7 @@ public struct EdgeServer: Service {
                 if edge.streamsBody(edgeRequest, preamble: &preamble) {
                     let body = request.body
                     let length = head.headerFields[.contentLength].flatMap { Int64($0) }
-                    if let length, length <= Self.smallStreamedBody {
+                    if let length, length <= Int64(Self.wholeBodyLimit) {
                         // Small enough to hold: read whole, so the operation gets it in one piece
                         // (an S3 object this small is written without a trip to the I/O threads).
                         edgeRequest.bodyStream = ByteStream(buffer: try await request.collectBody(upTo: Int(length)))

@@ -4,21 +4,18 @@ import Logging
 import NIOCore
 
 /// AWS API calls answered by the quick responder: a request no host route claims, with at most
-/// `smallBody` bytes of body framed by Content-Length, is read here (head as bytes, body kept
-/// whole), run by `Edge` in a child task of the connection's task (`QuickChannel.handle`), and its
+/// `EdgeServer.wholeBodyLimit` bytes of body framed by Content-Length, is read here (head as
+/// bytes, body kept whole), run by `Edge` in a child task of the connection's task (`QuickChannel.handle`), and its
 /// answer written as bytes by this handler — the same work `EdgeServer.respond` does, without
 /// Hummingbird's request and response objects, its async channel and the tasks that feed it
 /// (measured: a sixth of a small S3 PUT's CPU, over a quarter of a small GET's). Larger bodies,
 /// `Expect`, chunked uploads and Kumo's own endpoints go on to Hummingbird. Requests pipelined
 /// behind a call wait until its answer is written, so answers keep their order.
 extension QuickResponder {
-    /// The largest body read whole here; larger uploads stream through Hummingbird.
-    static let smallBody = 64 << 10
-
     /// Takes the API call whose head is the first `headLength` bytes of `inbound`.
     func call(_ head: HTTPHeadBytes.Request, headLength: Int) -> Outcome {
         let bodyLength = head.contentLength ?? 0
-        guard bodyLength <= Self.smallBody, !head.target.hasPrefix("/_kumo/") else { return .handOn }
+        guard bodyLength <= EdgeServer.wholeBodyLimit, !head.target.hasPrefix("/_kumo/") else { return .handOn }
         // The whole body first: until it is here, the request waits unread.
         guard inbound.readableBytes >= headLength + bodyLength else { return .waiting }
         inbound.moveReaderIndex(forwardBy: headLength)
@@ -87,8 +84,7 @@ extension QuickResponder {
                 context.read()
             }
             if closing {
-                let context = self.context!
-                context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+                closeWhenWritten()
             } else {
                 context.flush()
                 process()

@@ -144,10 +144,7 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
         metrics.requestFinished(
             service: route.label, operation: head.method, status: response.status,
             seconds: elapsed.inSeconds)
-        if closing {
-            let context = self.context!
-            context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-        }
+        if closing { closeWhenWritten() }
         return .answered
     }
 
@@ -255,6 +252,12 @@ final class QuickResponder: ChannelInboundHandler, RemovableChannelHandler {
         closing = true
         // An API call being answered closes the connection once its answer is written.
         if answering { return }
+        closeWhenWritten()
+    }
+
+    /// Closes the connection once what was written is out.
+    func closeWhenWritten() {
+        let context = self.context!
         context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 

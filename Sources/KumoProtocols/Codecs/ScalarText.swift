@@ -186,6 +186,16 @@ extension String {
     public func utf8HasSuffix(_ suffix: String) -> Bool { Substring(self).utf8HasSuffix(suffix) }
     /// Whether the UTF-8 bytes start with `prefix`'s.
     public func utf8HasPrefix(_ prefix: String) -> Bool { Substring(self).utf8HasPrefix(prefix) }
+    /// Whether `needle`'s UTF-8 bytes occur in the text's.
+    public func utf8Contains(_ needle: String) -> Bool {
+        let hay = Array(utf8), pin = Array(needle.utf8)
+        guard pin.count <= hay.count else { return false }
+        if pin.isEmpty { return true }
+        for start in 0...(hay.count - pin.count) where hay[start] == pin[0] {
+            if hay[start..<(start + pin.count)].elementsEqual(pin) { return true }
+        }
+        return false
+    }
     /// ASCII letters lower-cased, every other byte kept.
     public var asciiLowercased: String { Substring(self).asciiLowercased }
     /// ASCII letters upper-cased, every other byte kept.

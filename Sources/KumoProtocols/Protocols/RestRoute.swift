@@ -142,16 +142,6 @@ extension ServiceModel {
 }
 
 extension ServiceModel {
-    /// The rest operation a request addresses when its input payload is a streaming blob.
-    public func streamingInputOperation(
-        method: String, path: String, query: [(name: String, value: String)], headers: [(name: String, value: String)]
-    ) -> String? {
-        guard metadata.protocols.contains(.restXML) || metadata.protocols.contains(.restJSON),
-            let matched = matchRoute(method: method, path: path, query: query, headers: headers)
-        else { return nil }
-        return streamsInput(matched.operation) ? matched.operation : nil
-    }
-
     /// Whether the operation's input payload is a streaming blob.
     public func streamsInput(_ name: String) -> Bool {
         guard let inputRef = operations[name]?.input else { return false }
