@@ -29,9 +29,12 @@ final class BlobStore: Sendable {
     let syncWrites: Bool
     static let chunkSize = 1 << 20
 
-    /// Small files of replaced objects, kept under `tmp/` to be written over by the next small
-    /// write (see `retire`): their inode and blocks are reused instead of freed and allocated again.
-    private let spares = Mutex<[(path: String, size: Int)]>([])
+    /// Small files of replaced objects, renamed to a fresh blob name in their own directory, to be
+    /// written over by the next small write (see `retire`): their inode and blocks are reused
+    /// instead of freed and allocated again, and that write needs no rename. No row refers to a
+    /// spare's name, so no reader finds it, and one left by a crash is removed at start-up with
+    /// the other unreferenced files.
+    private let spares = Mutex<[(name: String, size: Int)]>([])
     static let maxSpares = 64
     /// Blobs open for reading, by name, with how many times: a replaced file someone still reads
     /// is never written over.
@@ -58,11 +61,31 @@ final class BlobStore: Sendable {
 
     func path(_ name: String) -> String { objectsDirectory + "/" + name.prefix(2) + "/" + name }
 
-    /// 32 random hex digits: two draws from the system generator (each one a system call).
+    /// 32 hex digits, unique: a count of names made, mixed with two random words drawn once per
+    /// process. SplitMix64's finalizer is a bijection, so the last 16 digits alone differ for every
+    /// name a process makes; across runs the random words differ. No system call per name.
     static func newName() -> String {
-        var rng = SystemRandomNumberGenerator()
-        let words = (rng.next(), rng.next())
+        let n = nameCount.wrappingAdd(1, ordering: .relaxed).newValue
+        let words = (mix(n ^ nameSeeds.0), mix(n &+ nameSeeds.1))
         return withUnsafeBytes(of: words) { Hashing.hex(Array($0)) }
+    }
+
+    /// A new name in the same `objects/<ab>/` directory as `name`.
+    static func newName(beside name: String) -> String {
+        String(name.prefix(2)) + newName().dropFirst(2)
+    }
+
+    private static let nameSeeds: (UInt64, UInt64) = {
+        var rng = SystemRandomNumberGenerator()
+        return (rng.next(), rng.next())
+    }()
+    private static let nameCount = Atomic<UInt64>(0)
+
+    private static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 
     /// What a finished write produced.
@@ -129,7 +152,6 @@ final class BlobStore: Sendable {
 
     /// `write` of bytes in memory, on the calling thread.
     func writeNow(_ bytes: ByteBuffer, checksums algorithms: [ChecksumAlgorithm]) throws -> Written {
-        let name = Self.newName()
         var md5 = Insecure.MD5()
         var hashers = algorithms.map { ChecksumHasher($0) }
         bytes.withUnsafeReadableBytes { raw in
@@ -137,10 +159,12 @@ final class BlobStore: Sendable {
             for i in hashers.indices { hashers[i].update(raw) }
         }
         let spare = spares.withLock { $0.popLast() }
-        if let spare, overwrite(spare, with: bytes, renameTo: path(name)) {
-            // Written over a spare file.
+        let name: String
+        if let spare, overwrite(spare, with: bytes) {
+            name = spare.name
         } else {
-            if let spare { unlink(spare.path) }
+            if let spare { unlink(path(spare.name)) }
+            name = Self.newName()
             let file = TempFile(path: tmpDirectory + "/" + name)
             do {
                 try file.append(bytes)
@@ -155,15 +179,14 @@ final class BlobStore: Sendable {
         return Written(name: name, size: Int64(bytes.readableBytes), md5: Array(md5.finalize()), checksums: sums)
     }
 
-    /// Writes `bytes` over a spare file from its start, cuts what is left of its old bytes, and
-    /// renames it into place; false when any step failed (the caller removes the spare).
-    private func overwrite(_ spare: (path: String, size: Int), with bytes: ByteBuffer, renameTo final: String) -> Bool {
-        let fd = Glibc.open(spare.path, O_WRONLY | O_CLOEXEC)
+    /// Writes `bytes` over a spare file from its start and cuts what is left of its old bytes;
+    /// false when any step failed (the caller removes the spare).
+    private func overwrite(_ spare: (name: String, size: Int), with bytes: ByteBuffer) -> Bool {
+        let fd = Glibc.open(path(spare.name), O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { return false }
         defer { Glibc.close(fd) }
         do { try Self.writeAll(fd, bytes) } catch { return false }
-        if spare.size > bytes.readableBytes, ftruncate(fd, off_t(bytes.readableBytes)) != 0 { return false }
-        return (try? Self.placeFile(final) { Glibc.rename(spare.path, final) == 0 ? 0 : errno }) != nil
+        return spare.size <= bytes.readableBytes || ftruncate(fd, off_t(bytes.readableBytes)) == 0
     }
 
     /// Takes the files of blobs no row refers to any more (an overwritten object), on the
@@ -178,7 +201,9 @@ final class BlobStore: Sendable {
                 unlink(from)
                 continue
             }
-            let spare = tmpDirectory + "/spare-" + name
+            // A new name beside the old one: a rename within one directory.
+            let spareName = Self.newName(beside: name)
+            let spare = path(spareName)
             guard Glibc.rename(from, spare) == 0 else {
                 unlink(from)
                 continue
@@ -192,9 +217,15 @@ final class BlobStore: Sendable {
                 unlink(spare)
                 continue
             }
-            spares.withLock { $0.append((spare, Int(info.st_size))) }
+            spares.withLock { $0.append((spareName, Int(info.st_size))) }
         }
     }
+
+    /// How many spare files wait to be written over (for tests).
+    var spareCount: Int { spares.withLock { $0.count } }
+
+    /// Forgets the spare files (a reset removes every unreferenced file).
+    func dropSpares() { spares.withLock { $0.removeAll() } }
 
     /// A file being written under `tmp/`; used from one task at a time (the writer's).
     final class TempFile: @unchecked Sendable {
@@ -394,15 +425,21 @@ final class BlobStore: Sendable {
     }
 
     /// Deletes blobs no row refers to and that are older than `before` (a crash between
-    /// writing a file and committing its row leaves them; newer ones may be in flight).
+    /// writing a file and committing its row leaves them; newer ones may be in flight). Age is
+    /// the inode's change time, which a rename sets: a spare made since `before` (an old file under
+    /// a new name, about to be written over) is kept. The kernel stamps files from a clock that
+    /// may lag by a tick (up to 10 ms), hence the margin.
     func removeUnreferenced(keeping referenced: Set<String>, before: Date) -> Int {
+        let cutoff = before.timeIntervalSince1970 - 0.02
         var removed = 0
         let fm = FileManager.default
         for dir in (try? fm.contentsOfDirectory(atPath: objectsDirectory)) ?? [] {
             let path = objectsDirectory + "/" + dir
             for name in (try? fm.contentsOfDirectory(atPath: path)) ?? [] where !referenced.contains(name) {
                 var info = stat()
-                guard stat(path + "/" + name, &info) == 0, Double(info.st_mtim.tv_sec) < before.timeIntervalSince1970 else { continue }
+                guard stat(path + "/" + name, &info) == 0,
+                    Double(info.st_ctim.tv_sec) + Double(info.st_ctim.tv_nsec) / 1e9 < cutoff
+                else { continue }
                 unlink(path + "/" + name)
                 removed += 1
             }

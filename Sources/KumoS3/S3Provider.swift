@@ -38,6 +38,7 @@ public struct S3Provider: ServiceProvider {
 
     public func reset() async throws {
         try await s3.store.clear(tables: Self.tables)
+        s3.blobs.dropSpares()
         s3.bucketCache.invalidate(nil)
         _ = try await recover(before: s3.clock.now.addingTimeInterval(1))
     }

@@ -36,8 +36,14 @@ import Glibc
         return stat(path, &info) == 0 ? UInt64(info.st_ino) : 0
     }
 
-    func spareFiles() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: blobs.tmpDirectory)) ?? []).filter { $0.hasPrefix("spare-") }
+    /// Every file under objects/, by name.
+    func objectFiles() -> Set<String> {
+        let fm = FileManager.default
+        var names = Set<String>()
+        for dir in (try? fm.contentsOfDirectory(atPath: blobs.objectsDirectory)) ?? [] {
+            names.formUnion((try? fm.contentsOfDirectory(atPath: blobs.objectsDirectory + "/" + dir)) ?? [])
+        }
+        return names
     }
 
     @Test func aRetiredFileIsWrittenOverByTheNextSmallWrite() throws {
@@ -46,11 +52,31 @@ import Glibc
         let oldInode = inode(blobs.path(old.name))
         blobs.retire([old.name])
         #expect(contents(old.name) == nil)
-        #expect(spareFiles().count == 1)
+        #expect(blobs.spareCount == 1)
+        // The spare sits beside where the old file was, under a name no row has.
+        let spare = try #require(objectFiles().first)
+        #expect(objectFiles().count == 1 && spare.prefix(2) == old.name.prefix(2) && spare != old.name)
         let new = try write("short")
+        #expect(new.name == spare)
         #expect(contents(new.name) == "short")  // the old bytes past the new end are cut
         #expect(inode(blobs.path(new.name)) == oldInode)
-        #expect(spareFiles().isEmpty)
+        #expect(blobs.spareCount == 0)
+        #expect(objectFiles() == [new.name])
+    }
+
+    @Test func aSpareIsKeptByTheStartUpSweepButAnOldOrphanIsNot() throws {
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let orphan = try write("left by a crash")
+        let kept = try write("still referenced")
+        let old = try write("replaced")
+        usleep(50_000)
+        let started = Date()
+        blobs.retire([old.name])  // after start: the rename makes the spare new
+        #expect(blobs.removeUnreferenced(keeping: [kept.name], before: started) == 1)
+        #expect(contents(orphan.name) == nil)
+        #expect(contents(kept.name) == "still referenced")
+        #expect(contents(try write("new").name) == "new")
+        #expect(objectFiles().count == 2)
     }
 
     @Test func aFileOpenForReadingIsNotReused() throws {
@@ -59,7 +85,7 @@ import Glibc
         let (reader, first) = try #require(try blobs.openNow(old.name, preload: 0, length: 11))
         #expect(String(buffer: first) == "version one")
         blobs.retire([old.name])
-        #expect(spareFiles().isEmpty)
+        #expect(blobs.spareCount == 0)
         let new = try write("VERSION TWO")
         #expect(contents(new.name) == "VERSION TWO")
         // The reader still reads the old bytes.
@@ -75,7 +101,7 @@ import Glibc
             #expect(opened != nil)
         }
         blobs.retire([old.name])
-        #expect(spareFiles().count == 1)
+        #expect(blobs.spareCount == 1)
     }
 
     @Test func aHardLinkedCopyIsNotReused() async throws {
@@ -83,7 +109,7 @@ import Glibc
         let old = try write("shared bytes")
         let copy = try await blobs.clone(old.name)
         blobs.retire([old.name])
-        #expect(spareFiles().isEmpty)
+        #expect(blobs.spareCount == 0)
         _ = try write("other bytes!")
         #expect(contents(copy) == "shared bytes")
     }
@@ -91,7 +117,7 @@ import Glibc
     @Test func aMissingFileIsSkipped() throws {
         defer { try? FileManager.default.removeItem(atPath: root) }
         blobs.retire(["00000000000000000000000000000000"])
-        #expect(spareFiles().isEmpty)
+        #expect(blobs.spareCount == 0)
         #expect(contents(try write("fine").name) == "fine")
     }
 }

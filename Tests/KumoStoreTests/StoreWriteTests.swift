@@ -12,7 +12,8 @@ import Glibc
 #endif
 
 /// `Store.writeNowIfIdle` runs a write on the calling thread only when no other write is queued
-/// or running, and `afterCommit` only after a commit.
+/// or running (waiting briefly for another thread's short one), and `afterCommit` only after a
+/// commit, once the writer is free.
 @Suite struct StoreWriteTests {
     func store() throws -> Store {
         let dir = FileManager.default.temporaryDirectory.path + "/kumo-storewrite-" + UUID().uuidString
@@ -65,5 +66,44 @@ import Glibc
             }, afterCommit: { _ in Issue.record("rolled back, so nothing runs after") })
         }
         #expect(try store.readNow { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t") } == 0)
+    }
+
+    @Test func afterCommitRunsOnceTheWriterIsFree() throws {
+        let store = try store()
+        let nested = Mutex<Int?>(nil)
+        _ = try store.writeNowIfIdle({ db in try db.execute(sql: "INSERT INTO t (n) VALUES (1)") }, afterCommit: { _ in
+            let n = try? store.writeNowIfIdle({ db -> Int in
+                try db.execute(sql: "INSERT INTO t (n) VALUES (2)")
+                return 2
+            }, afterCommit: { _ in })
+            nested.withLock { $0 = n ?? nil }
+        })
+        #expect(nested.withLock { $0 } == 2)
+    }
+
+    /// Another thread's write on the calling thread is waited for, up to the limit; a write that
+    /// took the trip to the writer's queue is not.
+    @Test func anotherThreadsWriteIsWaitedForUpToTheLimit() async throws {
+        let store = try store()
+        func attempt(holding time: Duration, limit: Duration, queued: Bool = false) async throws -> Bool {
+            let started = Mutex(false)
+            let hold: @Sendable (Database) throws -> Void = { _ in
+                started.withLock { $0 = true }
+                let end = ContinuousClock.now + time
+                while ContinuousClock.now < end {}
+            }
+            let holder = Task.detached {
+                if queued { try? await store.write(hold) } else { _ = try? store.writeNowIfIdle(hold, afterCommit: { _ in }) }
+            }
+            while !started.withLock({ $0 }) { sched_yield() }
+            let began = ContinuousClock.now
+            let ran = try store.writeNowIfIdle({ _ in }, afterCommit: { _ in }, waitingUpTo: limit) != nil
+            if !ran { #expect(ContinuousClock.now - began < time) }
+            await holder.value
+            return ran
+        }
+        #expect(try await attempt(holding: .milliseconds(30), limit: .seconds(5)))
+        #expect(try await attempt(holding: .milliseconds(300), limit: .milliseconds(10)) == false)
+        #expect(try await attempt(holding: .milliseconds(300), limit: .seconds(5), queued: true) == false)
     }
 }
