@@ -120,8 +120,11 @@ extension S3 {
         alsoInTransaction: (@Sendable (Database) throws -> [String])? = nil
     ) async throws -> ObjectRecord {
         let blobs = self.blobs
+        let latest = { var row = record; row.isLatest = true; return row }()
+        // The row's values, encoded before the transaction: the writer is held for less time.
+        let values = latest.writtenValues
         let write: @Sendable (Database) throws -> (ObjectRecord, [String]) = { db in
-            var record = record
+            var record = latest
             // The bucket's versioning state (nil: never enabled); no row: the bucket is gone.
             let bucket = try firstRow(db.cachedStatement(sql: "SELECT versioning FROM s3_buckets WHERE name = ?"), [record.bucket]) { row in
                 row[0] as String?
@@ -142,8 +145,7 @@ extension S3 {
                 if let current, current.versionId == "null" {
                     if let blob = current.blob { orphaned.append(blob) }
                     record.id = current.id
-                    record.isLatest = true
-                    try record.updateRow(db)
+                    try record.updateRow(db, values: values)
                     return (record, orphaned)
                 }
                 let null = try ObjectVersionHead.fetch(db, bucket: record.bucket, key: record.key, nullVersion: true)
@@ -157,8 +159,7 @@ extension S3 {
                 try db.cachedStatement(sql: "UPDATE s3_objects SET isLatest = 0 WHERE bucket = ? AND key = ? AND isLatest = 1")
                     .execute(arguments: [record.bucket, record.key])
             }
-            record.isLatest = true
-            try record.insertRow(db)
+            try record.insertRow(db, values: values)
             return (record, orphaned)
         }
         let retire: @Sendable ((ObjectRecord, [String])) -> Void = { blobs.retire($0.1) }

@@ -44,7 +44,12 @@ extension QuickResponder {
         let call = request
         calls.yield {
             let answer = await edge.handle(call, preamble: parsed)
-            loop.execute { responder.value.answered(answer, method: head.method, target: head.target, started: started) }
+            // Usually still on the connection's loop (jobs stay on the loop that enqueued them).
+            if loop.inEventLoop {
+                responder.value.answered(answer, method: head.method, target: head.target, started: started)
+            } else {
+                loop.execute { responder.value.answered(answer, method: head.method, target: head.target, started: started) }
+            }
         }
         return .waiting
     }
