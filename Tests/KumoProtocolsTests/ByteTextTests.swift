@@ -20,6 +20,27 @@ import Testing
         }
     }
 
+    @Test func formDecodingSplitsPairsAndDecodesEscapes() {
+        let cases: [(String, [(String, String)])] = [
+            ("", []),
+            ("a=1&b=2", [("a", "1"), ("b", "2")]),
+            ("&&a&b=&=c&", [("a", ""), ("b", ""), ("", "c")]),
+            ("X-Amz-Credential=AKID%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&x=a+b%20c", [
+                ("X-Amz-Credential", "AKID/20260101/us-east-1/s3/aws4_request"), ("x", "a b c"),
+            ]),
+            ("bad=%zz%4&tail=%", [("bad", "%zz%4"), ("tail", "%")]),
+            ("k=a=b&%C3%A9=%E6%97%A5", [("k", "a=b"), ("é", "日")]),
+        ]
+        for (text, expected) in cases {
+            for input in [Substring(text), ("??" + text + "!!").dropFirst(2).dropLast(2)] {
+                let decoded = FormEncoding.decode(input)
+                #expect(decoded.map(\.0) == expected.map(\.0), "\(text)")
+                #expect(decoded.map(\.1) == expected.map(\.1), "\(text)")
+            }
+        }
+        #expect(FormEncoding.unescape("a+b%2B", plus: false) == "a+b+")
+    }
+
     @Test func aNormalizedPathIsLeftAsItIs() {
         for path in ["/", "/a", "/a/", "/a.b/c_d-e~f", "/...", "/a/.../b"] {
             #expect(SigV4.isNormalized(path), "\(path)")

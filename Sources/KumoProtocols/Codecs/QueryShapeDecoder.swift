@@ -102,19 +102,39 @@ struct QueryShapeDecoder {
 public enum FormEncoding {
     public static func decode(_ text: Substring) -> [(String, String)] {
         guard !text.isEmpty else { return [] }
-        return text.asciiSplit(UInt8(ascii: "&")).map { pair in
-            if let eq = pair.asciiIndex(of: UInt8(ascii: "=")) {
-                return (unescape(pair[..<eq], plus: true), unescape(pair[pair.utf8.index(after: eq)...], plus: true))
+        // One pass over contiguous bytes: a presigned URL's query is decoded on every request.
+        let pairs = { (bytes: UnsafeBufferPointer<UInt8>) -> [(String, String)] in
+            var out: [(String, String)] = []
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count, bytes[end] != UInt8(ascii: "&") { end += 1 }
+                if end > start {
+                    var eq = start
+                    while eq < end, bytes[eq] != UInt8(ascii: "=") { eq += 1 }
+                    let name = unescape(UnsafeBufferPointer(rebasing: bytes[start..<eq]), plus: true)
+                    let value = eq < end ? unescape(UnsafeBufferPointer(rebasing: bytes[(eq + 1)..<end]), plus: true) : ""
+                    out.append((name, value))
+                }
+                start = end + 1
             }
-            return (unescape(pair, plus: true), "")
+            return out
         }
+        return text.utf8.withContiguousStorageIfAvailable(pairs) ?? Array(text.utf8).withUnsafeBufferPointer(pairs)
     }
 
     /// Percent-decoding; invalid escapes are kept as written.
     public static func unescape(_ s: Substring, plus: Bool) -> String {
-        guard s.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plus && $0 == UInt8(ascii: "+")) }) else { return String(s) }
+        let decode = { (bytes: UnsafeBufferPointer<UInt8>) in unescape(bytes, plus: plus) }
+        return s.utf8.withContiguousStorageIfAvailable(decode) ?? Array(s.utf8).withUnsafeBufferPointer(decode)
+    }
+
+    static func unescape(_ u: UnsafeBufferPointer<UInt8>, plus: Bool) -> String {
+        guard u.contains(where: { $0 == UInt8(ascii: "%") || (plus && $0 == UInt8(ascii: "+")) }) else {
+            return String(decoding: u, as: UTF8.self)
+        }
         var out: [UInt8] = []
-        let u = Array(s.utf8)
+        out.reserveCapacity(u.count)
         var i = 0
         while i < u.count {
             let c = u[i]

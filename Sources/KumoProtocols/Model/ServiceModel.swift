@@ -14,6 +14,8 @@ public final class ServiceModel: Sendable {
     let restRoutesByMethod: [String: [RestRoute]]
     /// Rest input plans, made on an operation's first request.
     let restInputPlans = Mutex<[String: RestInputPlan]>([:])
+    /// Each output shape's member positions by name, made on first use (see `memberPositions`).
+    let memberPositionsByShape = Mutex<[String: [String: Int]]>([:])
 
     public struct Metadata: Sendable {
         public var apiVersion: String
@@ -94,6 +96,16 @@ public final class ServiceModel: Sendable {
     }
 
     public func shape(_ ref: MemberRef) -> Shape { shape(ref.shape) }
+
+    /// Where each member of a structure shape sits in its model order, by name: a value's few
+    /// members are put in that order without walking every member of the shape.
+    func memberPositions(_ shape: Shape) -> [String: Int] {
+        if let positions = memberPositionsByShape.withLock({ $0[shape.name] }) { return positions }
+        var positions: [String: Int] = [:]
+        for (i, member) in shape.members.enumerated() { positions[member.name] = i }
+        memberPositionsByShape.withLock { $0[shape.name] = positions }
+        return positions
+    }
 
     /// The input plan of a rest operation (see `RestInputPlan`).
     func restInputPlan(_ operation: Operation, input: MemberRef) -> RestInputPlan {

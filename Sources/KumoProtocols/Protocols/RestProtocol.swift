@@ -244,8 +244,14 @@ struct RestProtocol: WireProtocol {
         guard let outRef = operation.output else { return response }
         let shape = model.shape(outRef)
         let members = output.members ?? [:]
-        for (name, ref) in shape.members {
-            guard let v = members[name] else { continue }
+        // The members present, in model order (an output has a few of its shape's many members).
+        let positions = model.memberPositions(shape)
+        var present: [(position: Int, value: ShapeValue)] = []
+        present.reserveCapacity(members.count)
+        for (name, v) in members { if let i = positions[name] { present.append((i, v)) } }
+        present.sort { $0.position < $1.position }
+        for (position, v) in present {
+            let (name, ref) = shape.members[position]
             switch ref.location {
             case "statusCode":
                 if let code = v.int { response.status = code }
