@@ -12,6 +12,8 @@ public final class ServiceModel: Sendable {
     /// The routes of each method, most specific first (ties in operation-name order): the first
     /// that matches a request is the one it addresses.
     let restRoutesByMethod: [String: [RestRoute]]
+    /// Operations whose input payload is a streaming blob (S3 PutObject, UploadPart).
+    let streamingInputOperations: Set<String>
     /// Rest input plans, made on an operation's first request.
     let restInputPlans = Mutex<[String: RestInputPlan]>([:])
     /// Each output shape's member positions by name, made on first use (see `memberPositions`).
@@ -64,6 +66,7 @@ public final class ServiceModel: Sendable {
             operations[name] = Operation(json: body, name: name)
         }
         self.operations = operations
+        streamingInputOperations = Set(operations.values.filter { Self.streamsInput($0, shapes: shapes) }.map(\.name))
         restRoutes = operations.values.map { op in
             // Operations sharing a URI (PutObject/CopyObject) differ by a required header (x-amz-copy-source).
             // Likewise by a required query parameter (DeleteObject/AbortMultipartUpload: uploadId).

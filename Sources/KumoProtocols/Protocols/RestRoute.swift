@@ -143,11 +143,12 @@ extension ServiceModel {
 
 extension ServiceModel {
     /// Whether the operation's input payload is a streaming blob.
-    public func streamsInput(_ name: String) -> Bool {
-        guard let inputRef = operations[name]?.input else { return false }
-        let input = shape(inputRef)
-        guard let payload = input.payload, let ref = input.member(named: payload) else { return false }
-        let target = shape(ref)
+    public func streamsInput(_ name: String) -> Bool { streamingInputOperations.contains(name) }
+
+    static func streamsInput(_ operation: Operation, shapes: [String: Shape]) -> Bool {
+        guard let inputRef = operation.input, let input = shapes[inputRef.shape], let payload = input.payload,
+            let ref = input.member(named: payload), let target = shapes[ref.shape]
+        else { return false }
         return target.type == .blob && (ref.streaming || target.streaming)
     }
 }
