@@ -36,11 +36,15 @@ public final class Store: Sendable {
     /// Of those, the ones that took the trip to the writer's queue.
     private let tripsQueued = Atomic<Int>(0)
     public var blobDirectory: String { directory + "/blobs" }
+    /// How long `writeNowIfIdle` waits for another thread's write by default.
+    let spinLimit: Duration
 
     /// Opens (and creates) the store. A new database whose migrations are exactly those `baseline`
     /// was made from is created from the baseline's schema in one go instead of replaying them.
     public init(directory: String, migrations: [StoreMigration], baseline: StoreBaseline? = nil, durability: Durability = .normal) throws {
         self.directory = directory
+        // A commit that fsyncs holds the writer for milliseconds: not worth spinning for.
+        spinLimit = durability == .full ? .zero : Self.spinLimit
         try FileManager.default.createDirectory(atPath: directory + "/blobs", withIntermediateDirectories: true)
         var config = Configuration()
         config.busyMode = .timeout(10)
@@ -146,9 +150,9 @@ public final class Store: Sendable {
     /// connections (a queue of trips takes long), and parking the thread on the queue instead of
     /// spinning lost more (4.7–5.8k PUTs/s against 7.5k).
     public func writeNowIfIdle<T>(
-        _ body: (Database) throws -> T, afterCommit: (T) -> Void, waitingUpTo limit: Duration = spinLimit
+        _ body: (Database) throws -> T, afterCommit: (T) -> Void, waitingUpTo limit: Duration? = nil
     ) throws -> T? {
-        guard claimIdleWriter(waitingUpTo: limit) else { return nil }
+        guard claimIdleWriter(waitingUpTo: limit ?? spinLimit) else { return nil }
         let value: T
         do {
             defer { writesQueued.subtract(1, ordering: .releasing) }
@@ -159,7 +163,7 @@ public final class Store: Sendable {
     }
 
     /// How long `writeNowIfIdle` waits for another thread's short write: a few times the ~20 µs
-    /// such a write takes.
+    /// such a write takes (with `durability: .normal`; with `.full` it does not wait).
     public static let spinLimit = Duration.microseconds(100)
 
     /// Takes the writer (counts the write in `writesQueued`) if it is idle, or once the short
