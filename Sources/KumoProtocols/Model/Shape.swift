@@ -63,40 +63,44 @@ public enum ShapeType: String, Sendable {
     case boolean, timestamp, blob, document, union
 }
 
-/// A named shape of a service model.
-public struct Shape: Sendable {
-    public var name: String
-    public var type: ShapeType
+/// A named shape of a service model. A class: the protocol layer looks shapes up many times per
+/// request, and a copy of this many fields costs a retain and a release of each.
+public final class Shape: Sendable {
+    public let name: String
+    public let type: ShapeType
     /// Structure members in model order.
-    public var members: [(name: String, ref: MemberRef)]
-    public var required: Set<String>
+    public let members: [(name: String, ref: MemberRef)]
+    public let required: Set<String>
     /// List element.
-    public var member: MemberRef?
-    public var key: MemberRef?
-    public var value: MemberRef?
-    public var enumValues: [String]?
-    public var min: Double?
-    public var max: Double?
-    public var pattern: String?
-    public var flattened: Bool
-    public var locationName: String?
-    public var xmlNamespace: MemberRef.XMLNamespace?
-    public var timestampFormat: String?
+    public let member: MemberRef?
+    public let key: MemberRef?
+    public let value: MemberRef?
+    public let enumValues: [String]?
+    public let min: Double?
+    public let max: Double?
+    public let pattern: String?
+    public let flattened: Bool
+    public let locationName: String?
+    public let xmlNamespace: MemberRef.XMLNamespace?
+    public let timestampFormat: String?
     /// The member that is the HTTP payload (rest protocols).
-    public var payload: String?
-    public var isException: Bool
-    public var isFault: Bool
+    public let payload: String?
+    public let isException: Bool
+    public let isFault: Bool
     /// `error` trait: the code and status an exception shape is sent with.
-    public var errorCode: String?
-    public var errorStatus: Int?
-    public var senderFault: Bool?
-    public var streaming: Bool
-    public var sparse: Bool
-    public var isEventStream: Bool
+    public let errorCode: String?
+    public let errorStatus: Int?
+    public let senderFault: Bool?
+    public let streaming: Bool
+    public let sparse: Bool
+    public let isEventStream: Bool
 
     init(name: String, json: JSONValue) {
         self.name = name
-        type = ShapeType(rawValue: json["type"]?.string ?? "structure") ?? .structure
+        var type = ShapeType(rawValue: json["type"]?.string ?? "structure") ?? .structure
+        if json["union"]?.bool == true { type = .union }
+        if json["document"]?.bool == true { type = .document }
+        self.type = type
         members = (json["members"]?.object ?? []).map { ($0.0, MemberRef($0.1)) }
         required = Set((json["required"]?.array ?? []).compactMap(\.string))
         member = json["member"].map(MemberRef.init)
@@ -119,8 +123,6 @@ public struct Shape: Sendable {
         streaming = json["streaming"]?.bool ?? false
         sparse = json["sparse"]?.bool ?? false
         isEventStream = json["eventstream"]?.bool ?? false
-        if json["union"]?.bool == true { type = .union }
-        if json["document"]?.bool == true { type = .document }
     }
 
     public func member(named name: String) -> MemberRef? { members.first { $0.name == name }?.ref }
