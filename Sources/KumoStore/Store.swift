@@ -111,19 +111,22 @@ public final class Store: Sendable {
     }
 
     public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
-        try await queued { try await database.write(body) }
+        tripTaken()
+        defer { tripEnded() }
+        return try await database.write(body)
     }
 
-    /// Runs a write that takes the trip to the writer's queue, counted while it is queued or running.
-    private func queued<T>(_ write: () async throws -> T) async throws -> T {
-        // Trips first: a spinning `claimIdleWriter` that sees this write also sees it is a trip.
+    /// Counts a write that takes the trip to the writer's queue, while it is queued or running.
+    /// Trips first: a spinning `claimIdleWriter` that sees this write also sees it is a trip.
+    /// (Inline, not an async wrapper: each nonisolated async call is one more hop through the loop.)
+    private func tripTaken() {
         tripsQueued.add(1, ordering: .relaxed)
         writesQueued.add(1, ordering: .relaxed)
-        defer {
-            writesQueued.subtract(1, ordering: .relaxed)
-            tripsQueued.subtract(1, ordering: .relaxed)
-        }
-        return try await write()
+    }
+
+    private func tripEnded() {
+        writesQueued.subtract(1, ordering: .relaxed)
+        tripsQueued.subtract(1, ordering: .relaxed)
     }
 
     /// A write whose transaction, once committed, is followed by `afterCommit` with what the body
@@ -133,7 +136,9 @@ public final class Store: Sendable {
     public func write<T: Sendable>(
         _ body: @Sendable (Database) throws -> T, afterCommit: @Sendable (T) -> Void
     ) async throws -> T {
-        try await queued { try await database.writeWithoutTransaction { db in try Self.transaction(db, body, afterCommit: afterCommit) } }
+        tripTaken()
+        defer { tripEnded() }
+        return try await database.writeWithoutTransaction { db in try Self.transaction(db, body, afterCommit: afterCommit) }
     }
 
     /// `write(_:afterCommit:)` on the calling thread when the writer is free; nil (nothing done)
