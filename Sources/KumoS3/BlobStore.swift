@@ -23,7 +23,8 @@ import Darwin
 /// Keys are never paths: a blob's name is random. A write goes to `tmp/`, is
 /// fsynced and renamed into place before the metadata row that points at it is
 /// committed, so a reader sees a whole object or none, and a crash leaves at most
-/// an unreferenced file (removed at start-up). File I/O runs on NIO's thread pool.
+/// an unreferenced file (removed at start-up). File I/O runs on NIO's thread pool, but for a
+/// small body already in memory, written on the calling thread (`writeNow`).
 final class BlobStore: Sendable {
     let root: String
     let syncWrites: Bool
@@ -190,7 +191,7 @@ final class BlobStore: Sendable {
     }
 
     /// Takes the files of blobs no row refers to any more (an overwritten object), on the
-    /// calling thread (the database writer's, after its commit). A small one becomes a spare for
+    /// calling thread, after the commit (the writer's, or the event loop that wrote the row). A small one becomes a spare for
     /// the next small write, unless it is open for reading or has another name (a copy made with
     /// a hard link); the rest are removed. Creating and deleting a file per PUT costs the file
     /// system an inode allocated and freed (on ext4 also a scan past recently freed inodes).

@@ -270,15 +270,15 @@ extension ObjectRecord {
 
     /// Inserts the row with a cached statement (GRDB's `insert` builds its statement and a
     /// container of the values for every call) and takes the new id.
-    /// `values`: `writtenValues`, when already computed (outside the writer).
-    mutating func insertRow(_ db: Database, values: StatementArguments? = nil) throws {
-        try db.cachedStatement(sql: Self.insertSQL).execute(arguments: [bucket, key, versionId] + (values ?? writtenValues))
+    /// `values`: this record's `writtenValues`, computed before the transaction.
+    mutating func insertRow(_ db: Database, values: StatementArguments) throws {
+        try db.cachedStatement(sql: Self.insertSQL).execute(arguments: [bucket, key, versionId] + values)
         id = db.lastInsertedRowID
     }
 
     /// Rewrites the row `id` names with every column but the ones that identify it.
-    func updateRow(_ db: Database, values: StatementArguments? = nil) throws {
-        try db.cachedStatement(sql: Self.updateSQL).execute(arguments: (values ?? writtenValues) + [id])
+    func updateRow(_ db: Database, values: StatementArguments) throws {
+        try db.cachedStatement(sql: Self.updateSQL).execute(arguments: values + [id])
     }
 
     static func map(_ text: String?) -> [String: String] {

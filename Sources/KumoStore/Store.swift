@@ -44,7 +44,7 @@ public final class Store: Sendable {
     public init(directory: String, migrations: [StoreMigration], baseline: StoreBaseline? = nil, durability: Durability = .normal) throws {
         self.directory = directory
         // A commit that fsyncs holds the writer for milliseconds: not worth spinning for.
-        spinLimit = durability == .full ? .zero : Self.spinLimit
+        spinLimit = durability == .full ? .zero : Self.defaultSpinLimit
         try FileManager.default.createDirectory(atPath: directory + "/blobs", withIntermediateDirectories: true)
         var config = Configuration()
         config.busyMode = .timeout(10)
@@ -138,7 +138,11 @@ public final class Store: Sendable {
     ) async throws -> T {
         tripTaken()
         defer { tripEnded() }
-        return try await database.writeWithoutTransaction { db in try Self.transaction(db, body, afterCommit: afterCommit) }
+        return try await database.writeWithoutTransaction { db in
+            let value = try Self.transaction(db, body)
+            afterCommit(value)
+            return value
+        }
     }
 
     /// `write(_:afterCommit:)` on the calling thread when the writer is free; nil (nothing done)
@@ -161,7 +165,7 @@ public final class Store: Sendable {
         let value: T
         do {
             defer { writesQueued.subtract(1, ordering: .releasing) }
-            value = try database.writeWithoutTransaction { db in try Self.transaction(db, body, afterCommit: { _ in }) }
+            value = try database.writeWithoutTransaction { db in try Self.transaction(db, body) }
         }
         afterCommit(value)
         return value
@@ -169,7 +173,7 @@ public final class Store: Sendable {
 
     /// How long `writeNowIfIdle` waits for another thread's short write: a few times the ~20 µs
     /// such a write takes (with `durability: .normal`; with `.full` it does not wait).
-    public static let spinLimit = Duration.microseconds(100)
+    public static let defaultSpinLimit = Duration.microseconds(100)
 
     /// Takes the writer (counts the write in `writesQueued`) if it is idle, or once the short
     /// write running on another thread ends within `limit`; false otherwise.
@@ -192,7 +196,7 @@ public final class Store: Sendable {
 
     /// A transaction begun and committed with cached statements (GRDB's `inTransaction` prepares
     /// both from their SQL text every time), rolled back when the body or the commit fails.
-    private static func transaction<T>(_ db: Database, _ body: (Database) throws -> T, afterCommit: (T) -> Void) throws -> T {
+    private static func transaction<T>(_ db: Database, _ body: (Database) throws -> T) throws -> T {
         try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
         let value: T
         do {
@@ -202,7 +206,6 @@ public final class Store: Sendable {
             if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
             throw error
         }
-        afterCommit(value)
         return value
     }
 
